@@ -1,0 +1,91 @@
+// Which cluster tests and the demo use: KUBECONFIG if set, else k3s through testcontainers when a
+// container runtime answers, else the local control plane (reused when `npm run cluster:up` left
+// one running).
+import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { join } from "node:path";
+import { cacheDir, defaultStateDir, startLocalCluster } from "./local-cluster.ts";
+
+export interface Cluster {
+  source: "kubeconfig" | "k3s" | "local" | "local-reused";
+  kubeconfig: string;
+  /** kubectl matching the server: [binary, ...leading args]. */
+  kubectl: string[];
+  /** Stops what this call started; a no-op for clusters it only connected to. */
+  stop(): Promise<void>;
+}
+
+export async function chooseCluster(log: (line: string) => void = console.error): Promise<Cluster> {
+  const fromEnv = process.env.KUBECONFIG;
+  if (fromEnv) {
+    log(`[cluster] using KUBECONFIG=${fromEnv}`);
+    return { source: "kubeconfig", kubeconfig: fromEnv, kubectl: [process.env.KUBECTL ?? "kubectl"], stop: async () => {} };
+  }
+  const reused = await reuseRunningLocalCluster();
+  if (reused) {
+    log(`[cluster] reusing the local control plane at ${reused.kubeconfig}`);
+    return reused;
+  }
+  if (await containerRuntimeAnswers()) {
+    log("[cluster] a container runtime answers: starting k3s through testcontainers");
+    const { K3sContainer } = await import("@testcontainers/k3s");
+    const container = await new K3sContainer(process.env.WARDEN_K3S_IMAGE ?? "rancher/k3s:v1.36.3-k3s1").start();
+    const dir = await mkdtemp(join(cacheDir(), "k3s-"));
+    const kubeconfig = join(dir, "kubeconfig");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(kubeconfig, container.getKubeConfig(), { mode: 0o600 });
+    return {
+      source: "k3s",
+      kubeconfig,
+      kubectl: [process.env.KUBECTL ?? "kubectl"],
+      stop: async () => {
+        await container.stop();
+      },
+    };
+  }
+  const { mkdirSync } = await import("node:fs");
+  mkdirSync(join(cacheDir(), "runs"), { recursive: true });
+  const dir = await mkdtemp(join(cacheDir(), "runs", "cluster-"));
+  const running = await startLocalCluster(dir, { log });
+  return {
+    source: "local",
+    kubeconfig: running.kubeconfig,
+    kubectl: running.kubectl,
+    stop: async () => {
+      await running.stop();
+      const { rmSync } = await import("node:fs");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A cluster left by `npm run cluster:up` whose API server still answers. */
+async function reuseRunningLocalCluster(): Promise<Cluster | undefined> {
+  const dir = defaultStateDir();
+  const kubeconfig = join(dir, "kubeconfig");
+  const infoFile = join(dir, "cluster.json");
+  if (!existsSync(kubeconfig) || !existsSync(infoFile)) return undefined;
+  const info = JSON.parse(readFileSync(infoFile, "utf8")) as { kubectl: string[]; pid: number };
+  try {
+    process.kill(info.pid, 0);
+  } catch {
+    return undefined;
+  }
+  return { source: "local-reused", kubeconfig, kubectl: info.kubectl, stop: async () => {} };
+}
+
+async function containerRuntimeAnswers(): Promise<boolean> {
+  if (process.env.WARDEN_NO_CONTAINERS === "1") return false;
+  const socket = process.env.DOCKER_HOST ?? "/var/run/docker.sock";
+  if (!process.env.DOCKER_HOST && !existsSync(socket)) return false;
+  try {
+    const { getContainerRuntimeClient } = await import("testcontainers");
+    const client = await Promise.race([
+      getContainerRuntimeClient(),
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error("timeout")), 10_000)),
+    ]);
+    return Boolean(client);
+  } catch {
+    return false;
+  }
+}

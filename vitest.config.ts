@@ -1,0 +1,28 @@
+import { defineConfig } from "vitest/config";
+
+// Two projects: unit tests sit beside the code; integration/e2e tests under test/ share one real
+// kube-apiserver started (or reused) by the global setup.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["{api,lib,operator,webhook,gateway,cli,scripts}/**/*.test.ts"],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/setup/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 240_000,
+          // Two cores: one API server, the operator processes and the tests share them.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
