@@ -6,3 +6,4 @@ export * from "./kinds.ts";
 export * from "./labels.ts";
 export * from "./policy.ts";
 export * from "./toolmanifest.ts";
+export * from "./sidecar.ts";

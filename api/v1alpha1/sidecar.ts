@@ -1,0 +1,49 @@
+// The contract between the mutating webhook (which injects the gateway sidecar), the gateway
+// itself and the issuer: names, paths, ports and environment variables. Change them here only.
+
+export const GATEWAY_CONTAINER_NAME = "warden-gateway";
+/** Port the outbound gateway listens on, on loopback inside the pod, for the agent container. */
+export const GATEWAY_OUTBOUND_PORT = 15001;
+/** Port of the gateway's health/metrics endpoint (loopback + kubelet probes). */
+export const GATEWAY_ADMIN_PORT = 15020;
+/** Port the inbound gateway listens on in front of a tool server (mTLS). */
+export const GATEWAY_INBOUND_PORT = 15443;
+
+/** Audience of the projected ServiceAccount token the sidecar presents to the issuer. */
+export const ISSUER_TOKEN_AUDIENCE = "warden.dev/issuer";
+
+export const SIDECAR_VOLUMES = {
+  /** Projected SA token (issuer audience), mounted into the sidecar alone. */
+  token: { name: "warden-issuer-token", mountPath: "/var/run/warden/token", file: "token" },
+  /** Trust bundle ConfigMap (PEM + SPIFFE JWKS). */
+  bundle: { name: "warden-trust-bundle", mountPath: "/var/run/warden/bundle", file: "bundle.pem" },
+  /** Compiled gateway policy ConfigMap. */
+  policy: { name: "warden-policy", mountPath: "/var/run/warden/policy", file: "policy.json" },
+  /** Writable scratch space for the audit log (the root filesystem is read-only). */
+  audit: { name: "warden-audit", mountPath: "/var/run/warden/audit", file: "audit.jsonl" },
+} as const;
+
+/** Environment of the gateway process (the webhook sets these; the gateway reads them). */
+export const GATEWAY_ENV = {
+  mode: "WARDEN_GATEWAY_MODE", // outbound | inbound
+  listen: "WARDEN_GATEWAY_LISTEN", // host:port
+  adminListen: "WARDEN_GATEWAY_ADMIN_LISTEN",
+  policyFile: "WARDEN_POLICY_FILE",
+  bundleFile: "WARDEN_BUNDLE_FILE",
+  tokenFile: "WARDEN_TOKEN_FILE",
+  issuerURL: "WARDEN_ISSUER_URL",
+  auditFile: "WARDEN_AUDIT_FILE",
+  trustDomain: "WARDEN_TRUST_DOMAIN",
+  /** inbound mode: where the local tool server listens. */
+  upstream: "WARDEN_UPSTREAM",
+} as const;
+
+/** Environment the webhook sets on agent containers so they talk to the sidecar. */
+export const AGENT_ENV = {
+  gatewayURL: "WARDEN_GATEWAY_URL", // http://127.0.0.1:15001
+} as const;
+
+/** Outbound route of a tool server: http://127.0.0.1:15001/servers/<manifest>/mcp */
+export function outboundRoute(manifest: string): string {
+  return `/servers/${manifest}/mcp`;
+}
