@@ -4,6 +4,7 @@ import { defineConfig } from "vitest/config";
 // kube-apiserver started (or reused) by the global setup.
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/support/summary-reporter.ts"],
     projects: [
       {
         test: {

@@ -47,13 +47,9 @@ export const objectName = (what: string) =>
  * No wildcards: every grant names its tools, so a new tool on a server is never granted silently.
  */
 export const TOOL_NAME_PATTERN = "^[A-Za-z0-9_.-]{1,128}$";
-export const toolName = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(new RegExp(TOOL_NAME_PATTERN), {
-    message: "a tool name is 1-128 characters of A-Z, a-z, 0-9, '_', '-' or '.' (no spaces, no wildcards)",
-  });
+export const toolName = z.string().min(1).max(128).regex(new RegExp(TOOL_NAME_PATTERN), {
+  message: "a tool name is 1-128 characters of A-Z, a-z, 0-9, '_', '-' or '.' (no spaces, no wildcards)",
+});
 
 /** An IPv4 or IPv6 CIDR; the API server's CEL `isCIDR()` does the exact check. */
 export const cidr = z

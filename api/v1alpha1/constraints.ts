@@ -12,7 +12,9 @@ export const argumentConstraint = z
       .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, {
         message: "argument must be a dotted path of names such as query or options.limit",
       })
-      .describe("Dotted path of the tool argument this constraint applies to, e.g. `url` or `options.limit`."),
+      .describe(
+        "Dotted path of the tool argument this constraint applies to, e.g. `url` or `options.limit`.",
+      ),
     required: z.boolean().optional().describe("The argument must be present."),
     type: z
       .enum(["string", "number", "integer", "boolean", "array", "object"])
@@ -28,8 +30,15 @@ export const argumentConstraint = z
       .min(1)
       .max(1024)
       .optional()
-      .describe("An ECMAScript regular expression the whole string argument must match (anchored by the gateway)."),
-    prefix: z.string().min(1).max(1024).optional().describe("The string argument must start with this prefix."),
+      .describe(
+        "An ECMAScript regular expression the whole string argument must match (anchored by the gateway).",
+      ),
+    prefix: z
+      .string()
+      .min(1)
+      .max(1024)
+      .optional()
+      .describe("The string argument must start with this prefix."),
     minLength: z.number().int().min(0).max(1048576).optional().describe("Minimum string or array length."),
     maxLength: z.number().int().min(0).max(1048576).optional().describe("Maximum string or array length."),
     minimum: z.number().optional().describe("Minimum numeric value (inclusive)."),
@@ -56,10 +65,12 @@ export const argumentConstraint = z
       {
         rule: "!has(self.minLength) || !has(self.maxLength) || self.minLength <= self.maxLength",
         message: "minLength must not exceed maxLength",
+        fieldPath: ".maxLength",
       },
       {
         rule: "!has(self.minimum) || !has(self.maximum) || self.minimum <= self.maximum",
         message: "minimum must not exceed maximum",
+        fieldPath: ".maximum",
       },
     ),
   );
@@ -114,4 +125,6 @@ export const approval = z
 
 export const riskClass = z
   .enum(["Low", "Medium", "High", "Critical"])
-  .describe("How much harm a misuse of the tool can do. High and Critical tools need an explicit per-agent grant.");
+  .describe(
+    "How much harm a misuse of the tool can do. High and Critical tools need an explicit per-agent grant.",
+  );

@@ -21,20 +21,35 @@ export const taskTokenIssuer = z
       .min(1)
       .max(512)
       .describe("The `iss` claim of task tokens from this issuer, e.g. https://orchestrator.example.com."),
-    jwksConfigMap: objectName("jwksConfigMap")
-      .describe("ConfigMap in this namespace whose `jwks.json` key holds the issuer's public keys (ES256)."),
+    jwksConfigMap: objectName("jwksConfigMap").describe(
+      "ConfigMap in this namespace whose `jwks.json` key holds the issuer's public keys (ES256).",
+    ),
   })
   .describe("An issuer of task tokens (per-task narrowing of an agent's grants) that this enclave trusts.");
 
 export const exemption = z
   .object({
-    name: dnsLabel("exemption name").describe("Short name, unique within the enclave, shown in audit and warnings."),
+    name: dnsLabel("exemption name").describe(
+      "Short name, unique within the enclave, shown in audit and warnings.",
+    ),
     rules: z
-      .array(z.string().min(1).max(128).regex(/^[a-z][a-zA-Z0-9.-]*$/, { message: "a rule id looks like pod.readOnlyRootFilesystem" }))
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(128)
+          .regex(/^[a-z][a-zA-Z0-9.-]*$/, { message: "a rule id looks like pod.readOnlyRootFilesystem" }),
+      )
       .max(32)
       .optional()
-      .describe("Admission rule ids to waive (as `warden check` names them, e.g. container.readOnlyRootFilesystem)."),
-    egress: z.array(egressRule).max(16).optional().describe("Extra egress allowed while the exemption lasts."),
+      .describe(
+        "Admission rule ids to waive (as `warden check` names them, e.g. container.readOnlyRootFilesystem).",
+      ),
+    egress: z
+      .array(egressRule)
+      .max(16)
+      .optional()
+      .describe("Extra egress allowed while the exemption lasts."),
     agents: z
       .array(objectName("agent"))
       .max(256)
@@ -42,7 +57,9 @@ export const exemption = z
       .describe("AgentIdentity names the exemption applies to; empty means every agent in the enclave."),
     expiresAt: z.iso
       .datetime({ offset: false })
-      .describe("RFC 3339 UTC time after which the exemption no longer applies. Required: exemptions are temporary."),
+      .describe(
+        "RFC 3339 UTC time after which the exemption no longer applies. Required: exemptions are temporary.",
+      ),
     reason: z
       .string()
       .min(10)
@@ -64,7 +81,9 @@ export const agentEnclaveSpec = z
       .array(objectName("toolServer"))
       .max(256)
       .optional()
-      .describe("ToolManifest names in this namespace that agents of the enclave may reach; nothing else is reachable."),
+      .describe(
+        "ToolManifest names in this namespace that agents of the enclave may reach; nothing else is reachable.",
+      ),
     egress: z.array(egressRule).max(64).optional().describe("Networks outside the cluster agents may reach."),
     maxSvidTTL: duration("maxSvidTTL")
       .default("1h")
@@ -88,28 +107,33 @@ export const agentEnclaveSpec = z
       .boolean()
       .default(false)
       .describe("Every tool call must carry a task token from a trusted issuer."),
-    exemptions: z.array(exemption).max(64).optional().describe("Time-bounded waivers; each needs expiresAt and reason."),
+    exemptions: z
+      .array(exemption)
+      .max(64)
+      .optional()
+      .describe("Time-bounded waivers, unique by name; each needs expiresAt and reason.")
+      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
   })
-  .describe("The boundary of one project in one namespace: what its agents may reach and how long identities live.")
+  .describe(
+    "The boundary of one project in one namespace: what its agents may reach and how long identities live.",
+  )
   .meta(
-    cel(
-      {
-        rule: "!has(self.exemptions) || self.exemptions.all(e, self.exemptions.exists_one(f, f.name == e.name))",
-        message: "exemption names must be unique",
-        fieldPath: ".exemptions",
-      },
-      {
-        rule: "!self.requireTaskToken || (has(self.taskTokenIssuers) && size(self.taskTokenIssuers) > 0)",
-        message: "requireTaskToken needs at least one taskTokenIssuers entry",
-      },
-    ),
+    cel({
+      rule: "!self.requireTaskToken || (has(self.taskTokenIssuers) && size(self.taskTokenIssuers) > 0)",
+      message: "requireTaskToken: true needs at least one taskTokenIssuers entry",
+      fieldPath: ".taskTokenIssuers",
+    }),
   );
 
 export const agentEnclaveStatus = z
   .object({
     observedGeneration: z.number().int().min(0).optional().describe("The generation the status reflects."),
     conditions: conditions.optional(),
-    networkPolicies: z.array(z.string()).max(64).optional().describe("NetworkPolicies the operator keeps for the enclave."),
+    networkPolicies: z
+      .array(z.string())
+      .max(64)
+      .optional()
+      .describe("NetworkPolicies the operator keeps for the enclave."),
     activeExemptions: z.array(z.string()).max(64).optional().describe("Exemptions in force now."),
     agents: z.number().int().min(0).optional().describe("AgentIdentities in the enclave."),
   })

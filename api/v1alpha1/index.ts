@@ -5,5 +5,5 @@ export * from "./identity.ts";
 export * from "./kinds.ts";
 export * from "./labels.ts";
 export * from "./policy.ts";
-export * from "./toolmanifest.ts";
 export * from "./sidecar.ts";
+export * from "./toolmanifest.ts";

@@ -22,6 +22,8 @@ export interface KindInfo {
   spec: z.ZodType;
   status: z.ZodType;
   printerColumns: PrinterColumn[];
+  /** CEL rules on the whole object (the only place CEL can see metadata.name). */
+  objectValidations?: { rule: string; message: string }[];
 }
 
 const ready: PrinterColumn = {
@@ -49,8 +51,18 @@ export const KINDS = {
     status: agentEnclaveStatus,
     printerColumns: [
       ready,
-      { name: "Agents", type: "integer", jsonPath: ".status.agents", description: "AgentIdentities in the enclave." },
-      { name: "Max TTL", type: "string", jsonPath: ".spec.maxSvidTTL", description: "Upper bound on SVID TTLs." },
+      {
+        name: "Agents",
+        type: "integer",
+        jsonPath: ".status.agents",
+        description: "AgentIdentities in the enclave.",
+      },
+      {
+        name: "Max TTL",
+        type: "string",
+        jsonPath: ".spec.maxSvidTTL",
+        description: "Upper bound on SVID TTLs.",
+      },
       age,
     ],
   },
@@ -63,18 +75,45 @@ export const KINDS = {
       "AgentIdentity is one AI agent: a ServiceAccount and SPIFFE ID of its own, short-lived SVIDs, its sponsor and the tools it may call.",
     spec: agentIdentitySpec,
     status: agentIdentityStatus,
+    objectValidations: [
+      {
+        // Pods carry the name as the warden.dev/agent label value, which is at most 63 characters.
+        rule: "self.metadata.name.size() <= 63",
+        // No fieldPath: the API server accepts none that points into metadata.
+        message:
+          "metadata.name of an AgentIdentity is at most 63 characters: pods carry it as the warden.dev/agent label value",
+      },
+    ],
     printerColumns: [
-      { name: "Enclave", type: "string", jsonPath: ".spec.enclave", description: "The enclave of the agent." },
+      {
+        name: "Enclave",
+        type: "string",
+        jsonPath: ".spec.enclave",
+        description: "The enclave of the agent.",
+      },
       { name: "Type", type: "string", jsonPath: ".spec.agentType", description: "Agent type." },
       ready,
-      { name: "SPIFFE ID", type: "string", jsonPath: ".status.spiffeID", description: "The agent's SPIFFE ID." },
+      {
+        name: "SPIFFE ID",
+        type: "string",
+        jsonPath: ".status.spiffeID",
+        description: "The agent's SPIFFE ID.",
+      },
       {
         name: "Expires",
-        type: "date",
+        // A string, not a date: kubectl renders date columns as time *since*, so every future
+        // expiry would print as "<invalid>". The RFC 3339 time reads fine.
+        type: "string",
         jsonPath: ".status.lastIssued.notAfter",
         description: "Expiry of the last SVID known to the operator.",
       },
-      { name: "Suspended", type: "boolean", jsonPath: ".spec.suspended", description: "Issuance stopped.", priority: 1 },
+      {
+        name: "Suspended",
+        type: "boolean",
+        jsonPath: ".spec.suspended",
+        description: "Issuance stopped.",
+        priority: 1,
+      },
       age,
     ],
   },
@@ -95,8 +134,19 @@ export const KINDS = {
         jsonPath: '.status.conditions[?(@.type=="Accepted")].status',
         description: "Whether the operator accepted the manifest.",
       },
-      { name: "Agents", type: "integer", jsonPath: ".status.boundAgents", description: "Agents granted tools here." },
-      { name: "Endpoint", type: "string", jsonPath: ".spec.endpoint", description: "MCP endpoint.", priority: 1 },
+      {
+        name: "Agents",
+        type: "integer",
+        jsonPath: ".status.boundAgents",
+        description: "Agents granted tools here.",
+      },
+      {
+        name: "Endpoint",
+        type: "string",
+        jsonPath: ".spec.endpoint",
+        description: "MCP endpoint.",
+        priority: 1,
+      },
       age,
     ],
   },

@@ -54,7 +54,9 @@ export const gatewayPolicy = z.object({
   }),
   taskTokens: z.object({
     required: z.boolean(),
-    issuers: z.array(z.object({ issuer: z.string(), jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) })),
+    issuers: z.array(
+      z.object({ issuer: z.string(), jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) }),
+    ),
   }),
   servers: z.array(compiledServer),
 });

@@ -36,6 +36,17 @@ export const GATEWAY_ENV = {
   trustDomain: "WARDEN_TRUST_DOMAIN",
   /** inbound mode: where the local tool server listens. */
   upstream: "WARDEN_UPSTREAM",
+  /** SVID from files instead of the issuer (Secret delivery, tests): PEM chain and PKCS#8 key. */
+  svidCertFile: "WARDEN_SVID_CERT_FILE",
+  svidKeyFile: "WARDEN_SVID_KEY_FILE",
+  /** Directory of mounted tool-server credential Secrets: <dir>/<secretName>/<key>. */
+  credentialsDir: "WARDEN_CREDENTIALS_DIR",
+  /** File of approver bearer tokens for the approval channel, one `<approver> <token>` per line. */
+  approvalTokensFile: "WARDEN_APPROVAL_TOKENS_FILE",
+  /** Comma-separated argument field names redacted in the audit log. */
+  auditRedact: "WARDEN_AUDIT_REDACT",
+  /** Extra accepted task-token audience besides the gateway's own SPIFFE ID. */
+  taskTokenAudience: "WARDEN_TASK_TOKEN_AUDIENCE",
 } as const;
 
 /** Environment the webhook sets on agent containers so they talk to the sidecar. */

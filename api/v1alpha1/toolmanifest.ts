@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { approval, argumentConstraints, rateLimit, riskClass } from "./constraints.ts";
 import { cel, cidr, conditions, dnsLabel, objectMeta, objectName, port, toolName } from "./common.ts";
+import { approval, argumentConstraints, rateLimit, riskClass } from "./constraints.ts";
 
 export const DIGEST_PATTERN = "^sha256:[a-f0-9]{64}$";
 
@@ -31,7 +31,9 @@ export const toolServerLocation = z
   .object({
     serviceAccountName: dnsLabel("server.serviceAccountName")
       .optional()
-      .describe("ServiceAccount of the tool-server pods: its SPIFFE ID is the identity the inbound gateway presents."),
+      .describe(
+        "ServiceAccount of the tool-server pods: its SPIFFE ID is the identity the inbound gateway presents.",
+      ),
     port: port.describe("Port the tool server (its inbound gateway) listens on."),
     podLabels: z
       .record(z.string(), z.string())
@@ -47,7 +49,9 @@ export const toolServerLocation = z
 
 export const credentialRef = z
   .object({
-    secretName: objectName("credential.secretName").describe("Secret in this namespace holding the credential."),
+    secretName: objectName("credential.secretName").describe(
+      "Secret in this namespace holding the credential.",
+    ),
     key: z.string().min(1).max(253).default("token").describe("Key in the Secret. Defaults to token."),
     header: z
       .string()
@@ -56,7 +60,11 @@ export const credentialRef = z
       .regex(/^[A-Za-z0-9-]+$/, { message: "header must be an HTTP header name" })
       .default("Authorization")
       .describe("Header that carries the credential upstream. Defaults to Authorization."),
-    scheme: z.string().max(32).default("Bearer").describe("Prefix before the credential, e.g. Bearer; empty for none."),
+    scheme: z
+      .string()
+      .max(32)
+      .default("Bearer")
+      .describe("Prefix before the credential, e.g. Bearer; empty for none."),
   })
   .describe(
     "The tool server's own credential. The gateway substitutes it upstream; the agent's credentials never leave the pod.",
@@ -71,31 +79,33 @@ export const toolManifestSpec = z
       .describe("URL of the MCP endpoint, e.g. https://search-tools.agents.svc:8443/mcp.")
       .meta(
         cel({
-          rule: "isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http')",
-          message: "endpoint must be an http(s) URL",
+          rule: "isURL(self) && (url(self).getScheme() == 'https' || url(self).getScheme() == 'http') && url(self).getHostname() != ''",
+          message:
+            "endpoint must be an http(s) URL with a host, e.g. https://search-tools.agents.svc:8443/mcp",
         }),
       ),
     transport: z
       .enum(["StreamableHTTP"])
       .default("StreamableHTTP")
-      .describe("MCP transport. Only Streamable HTTP is supported (the older HTTP+SSE transport is deprecated)."),
+      .describe(
+        "MCP transport. Only Streamable HTTP is supported (the older HTTP+SSE transport is deprecated).",
+      ),
     server: toolServerLocation,
     tools: z
       .array(toolDefinition)
       .min(1)
       .max(512)
-      .describe("Tools offered by the server. Tools not listed here are never granted.")
-      .meta(
-        cel({
-          rule: "self.all(t, self.exists_one(u, u.name == t.name))",
-          message: "tool names must be unique",
-        }),
-      ),
+      .describe("Tools offered by the server, unique by name. Tools not listed here are never granted.")
+      // A list map keyed by name: the API server refuses duplicates itself ("Duplicate value" at the
+      // item's path) at no CEL cost, and server-side apply merges tools by name.
+      .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
     credential: credentialRef.optional(),
     mode: z
       .enum(["Enforce", "DryRun"])
       .default("Enforce")
-      .describe("Enforce denies what the policy denies; DryRun records 'would deny' and lets the call through."),
+      .describe(
+        "Enforce denies what the policy denies; DryRun records 'would deny' and lets the call through.",
+      ),
   })
   .describe("One MCP tool server: where it is, the tools it offers and the rules for calling them.");
 
@@ -111,7 +121,12 @@ export const toolManifestStatus = z
   .object({
     observedGeneration: z.number().int().min(0).optional().describe("The generation the status reflects."),
     tools: z.array(pinnedTool).max(512).optional().describe("Accepted tools and their pinned digests."),
-    boundAgents: z.number().int().min(0).optional().describe("AgentIdentities that currently reference this manifest."),
+    boundAgents: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("AgentIdentities that currently reference this manifest."),
     conditions: conditions.optional(),
   })
   .describe("Observed state of the tool manifest, written by the operator.");

@@ -103,6 +103,15 @@ func up(args []string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
+	// Two `up` on one DIR would rewrite each other's keys and share etcd data: refuse the second.
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("another warden-cluster is already running with --dir %s", dir)
+	}
 	st, err := loadOrCreateState(dir)
 	if err != nil {
 		return err
@@ -255,7 +264,8 @@ func ensurePKI(dir string) error {
 		"ca.crt":      pemBlock("CERTIFICATE", caDER),
 		"ca.key":      mustPKCS8(caKey),
 		"serving.key": mustPKCS8(srvKey),
-		"sa.key":      mustPKCS8(saKey),
+		// The API server reads the ServiceAccount public key out of a SEC1 "EC PRIVATE KEY" block only.
+		"sa.key": mustSEC1(saKey),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
@@ -281,6 +291,14 @@ func mustPKCS8(k *ecdsa.PrivateKey) []byte {
 		panic(err)
 	}
 	return pemBlock("PRIVATE KEY", der)
+}
+
+func mustSEC1(k *ecdsa.PrivateKey) []byte {
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return pemBlock("EC PRIVATE KEY", der)
 }
 
 func startEtcd(dir string, st state) (*embed.Etcd, error) {
