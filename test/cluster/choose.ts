@@ -19,7 +19,12 @@ export async function chooseCluster(log: (line: string) => void = console.error)
   const fromEnv = process.env.KUBECONFIG;
   if (fromEnv) {
     log(`[cluster] using KUBECONFIG=${fromEnv}`);
-    return { source: "kubeconfig", kubeconfig: fromEnv, kubectl: [process.env.KUBECTL ?? "kubectl"], stop: async () => {} };
+    return {
+      source: "kubeconfig",
+      kubeconfig: fromEnv,
+      kubectl: [process.env.KUBECTL ?? "kubectl"],
+      stop: async () => {},
+    };
   }
   const reused = await reuseRunningLocalCluster();
   if (reused) {
@@ -29,7 +34,9 @@ export async function chooseCluster(log: (line: string) => void = console.error)
   if (await containerRuntimeAnswers()) {
     log("[cluster] a container runtime answers: starting k3s through testcontainers");
     const { K3sContainer } = await import("@testcontainers/k3s");
-    const container = await new K3sContainer(process.env.WARDEN_K3S_IMAGE ?? "rancher/k3s:v1.36.3-k3s1").start();
+    const container = await new K3sContainer(
+      process.env.WARDEN_K3S_IMAGE ?? "rancher/k3s:v1.36.3-k3s1",
+    ).start();
     const dir = await mkdtemp(join(cacheDir(), "k3s-"));
     const kubeconfig = join(dir, "kubeconfig");
     const { writeFileSync } = await import("node:fs");

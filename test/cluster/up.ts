@@ -6,7 +6,10 @@ import { defaultStateDir, startLocalCluster } from "./local-cluster.ts";
 
 const dir = defaultStateDir();
 const running = await startLocalCluster(dir, { detached: true });
-writeFileSync(join(dir, "cluster.json"), JSON.stringify({ pid: running.process.pid, kubectl: running.kubectl }));
+writeFileSync(
+  join(dir, "cluster.json"),
+  JSON.stringify({ pid: running.process.pid, kubectl: running.kubectl }),
+);
 running.process.unref();
 console.log(`export KUBECONFIG=${running.kubeconfig}`);
 console.log(`kubectl: ${running.kubectl.join(" ")}`);
