@@ -6,7 +6,9 @@ export class ValidationError extends Error {
   override name = "ValidationError";
   readonly issues: { path: string; message: string }[];
   constructor(what: string, issues: { path: string; message: string }[]) {
-    super(`${what} is invalid: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`);
+    super(
+      `${what} is invalid: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join("; ")}`,
+    );
     this.issues = issues;
   }
 }

@@ -15,7 +15,7 @@ export function createLogger(
   component: string,
   opts: { level?: Level; write?: (line: string) => void; base?: Record<string, unknown> } = {},
 ): Logger {
-  const min = order[opts.level ?? ((process.env.WARDEN_LOG_LEVEL as Level | undefined) ?? "info")] ?? 20;
+  const min = order[opts.level ?? (process.env.WARDEN_LOG_LEVEL as Level | undefined) ?? "info"] ?? 20;
   const write = opts.write ?? ((line: string) => process.stderr.write(`${line}\n`));
   const base = { component, ...opts.base };
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {

@@ -42,7 +42,10 @@ export interface CommandResult {
 }
 
 /** Runs the kubectl that matches the server (built into the local control plane binary). */
-export function kubectl(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+export function kubectl(
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<CommandResult> {
   const [bin, ...lead] = inject("kubectl");
   return run(bin!, [...lead, `--kubeconfig=${kubeconfigPath()}`, ...args], opts);
 }
@@ -53,7 +56,11 @@ export function run(
   opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(bin, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
