@@ -9,6 +9,8 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          // Unit tests first, then integration: each group gets its own worker settings.
+          sequence: { groupOrder: 0 },
           include: ["{api,lib,operator,webhook,gateway,cli,scripts}/**/*.test.ts"],
           testTimeout: 30_000,
         },
@@ -16,6 +18,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          sequence: { groupOrder: 1 },
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["test/setup/global-setup.ts"],
           testTimeout: 120_000,
