@@ -23,7 +23,30 @@ export interface IdentityServicesDeps {
     port: number;
     /** Test-only cap on SVID TTLs (e.g. "30s"), below the API's 5m minimum. */
     ttlOverride?: string;
+    /** Extra DNS names for the serving certificate (e.g. warden-issuer.<ns>.svc). */
+    servingDNSNames?: string[];
+    /** Per-identity issuance rate limit (token bucket). Default 1/s, burst 10. */
+    rateLimit?: { perSecond: number; burst: number };
+    /** Minimum time between status.lastIssued writes for one identity (Go duration). Default 10m. */
+    statusInterval?: string;
   };
+  /** CA options; everything optional. Durations are Go durations ("90s", "720h"). */
+  ca?: {
+    /** Secret in operatorNamespace holding the CA. Default warden-ca. */
+    secretName?: string;
+    /** The Secret is user-provided (tls.crt/tls.key, optional ca.crt): never created or rotated. */
+    bringYourOwn?: boolean;
+    /** Lifetime of each self-managed root. Default 2160h (90 days). */
+    ttl?: string;
+    /** Fraction of the CA's life after which the next CA is prepared. Default 2/3. */
+    rotateAtFraction?: number;
+    /** Time the next CA is in the bundle before it signs. Default 10m. */
+    propagation?: string;
+    /** How often every replica re-reads the CA Secret. Default 30s. */
+    syncInterval?: string;
+  };
+  /** How often the leader re-lists enclave namespaces for the trust bundle ConfigMap. Default 30s. */
+  bundleResync?: string;
   leader: LeaderState;
 }
 

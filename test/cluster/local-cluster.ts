@@ -2,7 +2,7 @@
 // inputs), start, wait for a kubeconfig, stop. See ../../../shared/LOCAL-CLUSTER.md for the why.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -103,6 +103,9 @@ export async function startLocalCluster(
   const log = opts.log ?? console.error;
   const bin = await buildClusterBinary(log);
   mkdirSync(dir, { recursive: true });
+  const kubeconfig = join(dir, "kubeconfig");
+  // A kubeconfig left by an earlier run must not be mistaken for a ready server.
+  rmSync(kubeconfig, { force: true });
   const logFile = join(dir, "control-plane.log");
   const out = createWriteStream(logFile, { flags: "a" });
   await new Promise((r) => out.on("open", r));
@@ -110,7 +113,6 @@ export async function startLocalCluster(
     stdio: ["ignore", out, out],
     detached: opts.detached ?? false,
   });
-  const kubeconfig = join(dir, "kubeconfig");
   const timeoutMs = opts.timeoutMs ?? 180_000;
   const started = Date.now();
   let exited: number | null = null;

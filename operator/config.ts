@@ -1,0 +1,178 @@
+// Operator configuration from flags and environment, validated with zod: every error names the
+// flag (and its environment variable) and what a valid value looks like.
+import { existsSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { DNS_LABEL_PATTERN, DURATION_PATTERN } from "../api/v1alpha1/index.ts";
+import { ValidationError, zodIssues } from "../lib/errors.ts";
+import { parseDurationMs } from "./controllers/duration.ts";
+
+const IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/** flag name → environment variable, for help text and error messages. */
+export const FLAGS = {
+  kubeconfig: "KUBECONFIG",
+  namespace: "WARDEN_OPERATOR_NAMESPACE",
+  "service-account": "WARDEN_OPERATOR_SERVICE_ACCOUNT",
+  "trust-domain": "WARDEN_TRUST_DOMAIN",
+  "leader-elect": "WARDEN_LEADER_ELECT",
+  "leader-election-id": "WARDEN_LEADER_ELECTION_ID",
+  "leader-election-namespace": "WARDEN_LEADER_ELECTION_NAMESPACE",
+  "lease-duration": "WARDEN_LEASE_DURATION",
+  "renew-deadline": "WARDEN_RENEW_DEADLINE",
+  "retry-period": "WARDEN_RETRY_PERIOD",
+  "instance-id": "WARDEN_INSTANCE_ID",
+  "kube-api-qps": "WARDEN_KUBE_API_QPS",
+  "kube-api-burst": "WARDEN_KUBE_API_BURST",
+  "probe-host": "WARDEN_PROBE_HOST",
+  "probe-port": "WARDEN_PROBE_PORT",
+  "issuer-host": "WARDEN_ISSUER_HOST",
+  "issuer-port": "WARDEN_ISSUER_PORT",
+  "svid-ttl-override": "WARDEN_SVID_TTL_OVERRIDE",
+  identity: "WARDEN_IDENTITY",
+  "enclave-cluster-role": "WARDEN_ENCLAVE_CLUSTER_ROLE",
+  namespaces: "WARDEN_WATCH_NAMESPACES",
+  "resync-period": "WARDEN_RESYNC_PERIOD",
+  "identity-workers": "WARDEN_IDENTITY_WORKERS",
+} as const;
+type Flag = keyof typeof FLAGS;
+
+const dur = (flag: Flag) =>
+  z
+    .string()
+    .regex(new RegExp(DURATION_PATTERN), { message: `--${flag} must be a duration such as 2s, 15s or 10m` })
+    .transform((s) => parseDurationMs(s));
+const num = (flag: Flag, min: number, max: number, int = true) =>
+  z.coerce
+    .number({ message: `--${flag} must be a number` })
+    .refine((n) => Number.isFinite(n) && n >= min && n <= max && (!int || Number.isInteger(n)), {
+      message: `--${flag} must be ${int ? "an integer" : "a number"} from ${min} to ${max}`,
+    });
+const bool = (flag: Flag) =>
+  z
+    .enum(["true", "false", "on", "off"], { message: `--${flag} must be true/false (or on/off)` })
+    .transform((v) => v === "true" || v === "on");
+const dnsLabel = (flag: Flag) =>
+  z
+    .string()
+    .regex(new RegExp(DNS_LABEL_PATTERN), {
+      message: `--${flag} must be a DNS label (lower-case letters, digits, '-')`,
+    })
+    .max(63);
+
+export const configSchema = z
+  .object({
+    kubeconfig: z.string().optional(),
+    namespace: dnsLabel("namespace"),
+    "service-account": dnsLabel("service-account"),
+    "trust-domain": z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, {
+        message: "--trust-domain must be a lower-case DNS name such as cluster.local",
+      })
+      .max(255),
+    "leader-elect": bool("leader-elect"),
+    "leader-election-id": dnsLabel("leader-election-id"),
+    "leader-election-namespace": dnsLabel("leader-election-namespace").optional(),
+    "lease-duration": dur("lease-duration"),
+    "renew-deadline": dur("renew-deadline"),
+    "retry-period": dur("retry-period"),
+    "instance-id": z.string().min(1).max(128),
+    "kube-api-qps": num("kube-api-qps", 0.1, 10_000, false),
+    "kube-api-burst": num("kube-api-burst", 1, 100_000),
+    "probe-host": z.string().min(1),
+    "probe-port": num("probe-port", 0, 65535),
+    "issuer-host": z.string().min(1),
+    "issuer-port": num("issuer-port", 0, 65535),
+    "svid-ttl-override": z
+      .string()
+      .regex(new RegExp(DURATION_PATTERN), {
+        message: "--svid-ttl-override must be a duration such as 30s (tests only)",
+      })
+      .optional(),
+    identity: bool("identity"),
+    "enclave-cluster-role": z.string().max(253),
+    namespaces: z.string().transform(
+      (s) =>
+        new Set(
+          s
+            .split(",")
+            .map((x) => x.trim())
+            .filter(Boolean),
+        ),
+    ),
+    "resync-period": dur("resync-period"),
+    "identity-workers": num("identity-workers", 1, 64),
+  })
+  .refine((c) => c["renew-deadline"] < c["lease-duration"], {
+    message: "--renew-deadline must be shorter than --lease-duration",
+    path: ["renew-deadline"],
+  })
+  .refine((c) => c["retry-period"] < c["renew-deadline"], {
+    message: "--retry-period must be shorter than --renew-deadline",
+    path: ["retry-period"],
+  });
+export type OperatorConfig = z.output<typeof configSchema>;
+
+function defaultNamespace(): string {
+  if (existsSync(IN_CLUSTER_NAMESPACE_FILE)) return readFileSync(IN_CLUSTER_NAMESPACE_FILE, "utf8").trim();
+  return "agent-warden-system";
+}
+
+export const DEFAULTS: Record<Flag, string | undefined> = {
+  kubeconfig: undefined,
+  namespace: undefined,
+  "service-account": "agent-warden-operator",
+  "trust-domain": "cluster.local",
+  "leader-elect": "true",
+  "leader-election-id": "agent-warden-operator",
+  "leader-election-namespace": undefined,
+  "lease-duration": "15s",
+  "renew-deadline": "10s",
+  "retry-period": "2s",
+  "instance-id": undefined,
+  "kube-api-qps": "50",
+  "kube-api-burst": "100",
+  "probe-host": "127.0.0.1",
+  "probe-port": "8080",
+  "issuer-host": "127.0.0.1",
+  "issuer-port": "8443",
+  "svid-ttl-override": undefined,
+  identity: "on",
+  "enclave-cluster-role": "agent-warden-enclave",
+  namespaces: "",
+  "resync-period": "10m",
+  "identity-workers": "8",
+};
+
+/** Flags win over environment variables, which win over defaults. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const options = Object.fromEntries(Object.keys(FLAGS).map((f) => [f, { type: "string" as const }]));
+  let values: Record<string, string | undefined>;
+  try {
+    values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | undefined
+    >;
+  } catch (err) {
+    throw new ValidationError("operator flags", [{ path: "", message: (err as Error).message }]);
+  }
+  const raw: Record<string, string | undefined> = {};
+  for (const flag of Object.keys(FLAGS) as Flag[]) {
+    raw[flag] = values[flag] ?? env[FLAGS[flag]] ?? DEFAULTS[flag];
+  }
+  raw.namespace ??= defaultNamespace();
+  raw["instance-id"] ??= `${env.HOSTNAME ?? hostname()}-${process.pid}`;
+  const r = configSchema.safeParse(raw);
+  if (!r.success) {
+    throw new ValidationError(
+      "operator configuration",
+      zodIssues(r.error).map((i) => {
+        const flag = i.path as Flag;
+        return { path: FLAGS[flag] ? `--${flag} (${FLAGS[flag]})` : i.path, message: i.message };
+      }),
+    );
+  }
+  return r.data;
+}

@@ -1,0 +1,27 @@
+// What every reconciler gets: the caches to read, the writer to write, and the settings.
+import type { Logger } from "../../lib/log.ts";
+import type { OperatorMetrics } from "../runtime/metrics.ts";
+import type { Caches } from "./caches.ts";
+import type { Writer } from "./writer.ts";
+
+export interface ControllerSettings {
+  trustDomain: string;
+  operatorNamespace: string;
+  /** The operator's own ServiceAccount, bound to the enclave role in each enclave namespace. */
+  serviceAccount: string;
+  /** ClusterRole with the operator's write rights inside enclave namespaces; "" = do not bind. */
+  enclaveClusterRole: string;
+  /** Only these namespaces are reconciled (empty = all). */
+  namespaces: ReadonlySet<string>;
+}
+
+export interface ControllerContext {
+  caches: Caches;
+  writer: Writer;
+  log: Logger;
+  metrics: OperatorMetrics;
+  settings: ControllerSettings;
+  now(): Date;
+}
+
+export const ROLE_BINDING_NAME = "agent-warden-operator";

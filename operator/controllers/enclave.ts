@@ -1,0 +1,186 @@
+// AgentEnclave controller: namespace label, the operator's RoleBinding for writes in the
+// namespace, the NetworkPolicies of netpol.ts, and status. Level-triggered: each run computes the
+// whole desired state from the caches and writes only the differences.
+import type * as k8s from "@kubernetes/client-node";
+import { KINDS, LABEL_ENCLAVE, LABEL_MANAGED_BY, MANAGED_BY } from "../../api/v1alpha1/index.ts";
+import { isSubset } from "../runtime/apply.ts";
+import { type ConditionInput, mergeConditions, readyFrom } from "../runtime/conditions.ts";
+import type { ReconcileResult } from "../runtime/workqueue.ts";
+import { type CachedNetworkPolicy, type Enclave, namespaceEnclave, splitKey } from "./caches.ts";
+import { type ControllerContext, ROLE_BINDING_NAME } from "./context.ts";
+import { enclaveNetwork, type NetworkPolicy } from "./netpol.ts";
+import { statusUnchanged } from "./status.ts";
+import { ownerRef } from "./writer.ts";
+
+/** Desired spec contained in the live one, and no extra rules in lists we left empty. */
+export function networkPolicyMatches(
+  desired: NetworkPolicy,
+  actual: CachedNetworkPolicy | undefined,
+): boolean {
+  if (!actual) return false;
+  const a = actual.spec as NetworkPolicy["spec"] | undefined;
+  if (!a || !isSubset(desired.spec, a)) return false;
+  if (!desired.spec.ingress && (a.ingress?.length ?? 0) > 0) return false;
+  if (!desired.spec.egress && (a.egress?.length ?? 0) > 0) return false;
+  if ([...a.policyTypes].sort().join() !== [...desired.spec.policyTypes].sort().join()) return false;
+  return (
+    isSubset(desired.metadata.labels, actual.metadata?.labels) &&
+    isSubset(desired.metadata.ownerReferences, actual.metadata?.ownerReferences)
+  );
+}
+
+export async function reconcileEnclave(
+  ctx: ControllerContext,
+  key: string,
+): Promise<ReconcileResult | undefined> {
+  const { namespace, name } = splitKey(key);
+  const { caches, writer } = ctx;
+  const enclave = caches.enclaves.get(name, namespace);
+  const ns = caches.namespaces.get(namespace);
+  const winner = namespaceEnclave(caches, namespace);
+
+  if (!enclave || enclave.metadata.deletionTimestamp) {
+    // Gone: drop our namespace label unless another enclave now owns the namespace (applying a
+    // Namespace without the label makes server-side apply remove the field we owned).
+    if (!winner && ns?.metadata?.labels?.[LABEL_ENCLAVE] === name) {
+      await writer.applyNamespace({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    }
+    if (winner) return reconcileEnclave(ctx, `${namespace}/${winner.metadata.name}`);
+    return undefined;
+  }
+
+  const generation = enclave.metadata.generation;
+  if (winner && winner.metadata.uid !== enclave.metadata.uid) {
+    const msg = `Namespace ${namespace} already belongs to AgentEnclave ${winner.metadata.name}; one enclave per namespace. Delete this one or move it to its own namespace.`;
+    await writeStatus(ctx, enclave, {
+      observedGeneration: generation,
+      conditions: mergeConditions(
+        enclave.status?.conditions,
+        [
+          { type: "NetworkPolicyReady", status: "False", reason: "DuplicateEnclave", message: msg },
+          { type: "Ready", status: "False", reason: "DuplicateEnclave", message: msg },
+        ],
+        generation,
+      ),
+    });
+    return undefined;
+  }
+
+  if (ns && ns.metadata?.labels?.[LABEL_ENCLAVE] !== name) {
+    await writer.applyNamespace({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: namespace, labels: { [LABEL_ENCLAVE]: name } },
+    });
+  }
+  await ensureRoleBinding(ctx, enclave);
+
+  const manifests = new Map(caches.manifests.list(namespace).map((m) => [m.metadata.name ?? "", m]));
+  const net = enclaveNetwork(enclave, manifests, ctx.now());
+  const owner = ownerRef({
+    apiVersion: enclave.apiVersion,
+    kind: KINDS.AgentEnclave.kind,
+    metadata: enclave.metadata,
+  });
+  const wanted = new Set<string>();
+  for (const np of net.policies) {
+    np.metadata.ownerReferences = [owner];
+    wanted.add(np.metadata.name);
+    if (networkPolicyMatches(np, caches.networkPolicies.get(np.metadata.name, namespace))) {
+      ctx.metrics.writesSkipped.inc({ resource: "networkpolicies" });
+      continue;
+    }
+    await writer.applyNetworkPolicy(np);
+  }
+  for (const live of caches.networkPolicies.list(namespace)) {
+    const liveName = live.metadata?.name ?? "";
+    if (live.metadata?.labels?.[LABEL_ENCLAVE] === name && !wanted.has(liveName)) {
+      // An exemption that expired or a tool server no longer listed.
+      await writer.deleteNetworkPolicy(namespace, liveName);
+    }
+  }
+
+  const agents = caches.identities.list(namespace).filter((i) => i.spec?.enclave === name).length;
+  const conds: ConditionInput[] = [
+    {
+      type: "NetworkPolicyReady",
+      status: "True",
+      reason: "Applied",
+      message: `${net.policies.length} NetworkPolicies enforce default-deny with DNS, tool-server and egress allowances.`,
+    },
+  ];
+  if (net.missingToolServers.length > 0) {
+    conds.push({
+      type: "ToolServersResolved",
+      status: "False",
+      reason: "ToolManifestNotFound",
+      message: `spec.toolServers names ToolManifest(s) that do not exist in ${namespace}: ${net.missingToolServers.join(", ")}; create them or remove them from spec.toolServers.`,
+    });
+  }
+  conds.push(readyFrom(conds, `Enclave ${name} fences namespace ${namespace}.`));
+  await writeStatus(ctx, enclave, {
+    observedGeneration: generation,
+    networkPolicies: [...wanted].sort(),
+    activeExemptions: net.activeExemptions,
+    agents,
+    conditions: mergeConditions(enclave.status?.conditions, conds, generation, ctx.now()),
+  });
+  // Look again just after the next exemption expires, so its egress really stops then.
+  return net.nextExpiryMs !== undefined ? { requeueAfterMs: net.nextExpiryMs + 500 } : undefined;
+}
+
+/** Namespaces whose RoleBinding this process has applied, with the content it applied. */
+const appliedRoleBindings = new Map<string, string>();
+
+async function ensureRoleBinding(ctx: ControllerContext, enclave: Enclave): Promise<void> {
+  const { enclaveClusterRole, serviceAccount, operatorNamespace } = ctx.settings;
+  if (!enclaveClusterRole) return;
+  const namespace = enclave.metadata.namespace ?? "";
+  const rb: k8s.V1RoleBinding = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: {
+      name: ROLE_BINDING_NAME,
+      namespace,
+      labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_ENCLAVE]: enclave.metadata.name ?? "" },
+      ownerReferences: [
+        ownerRef({
+          apiVersion: enclave.apiVersion,
+          kind: KINDS.AgentEnclave.kind,
+          metadata: enclave.metadata,
+        }),
+      ],
+    },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: enclaveClusterRole },
+    subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace: operatorNamespace }],
+  };
+  const fingerprint = JSON.stringify(rb);
+  // RoleBindings are not watched (no cache): apply once per process and enclave content. A
+  // deleted binding shows up as 403s on the next write, which fails the reconcile and retries.
+  if (appliedRoleBindings.get(namespace) === fingerprint) return;
+  await ctx.writer.applyRoleBinding(rb);
+  appliedRoleBindings.set(namespace, fingerprint);
+}
+
+/** Forget the applied RoleBinding of a namespace (after a 403, so the next run re-applies). */
+export function forgetRoleBinding(namespace: string): void {
+  appliedRoleBindings.delete(namespace);
+}
+
+async function writeStatus(
+  ctx: ControllerContext,
+  enclave: Enclave,
+  status: Record<string, unknown>,
+): Promise<void> {
+  if (statusUnchanged(status, enclave.status as Record<string, unknown> | undefined)) {
+    ctx.metrics.writesSkipped.inc({ resource: "agentenclaves/status" });
+    return;
+  }
+  await ctx.writer.applyStatus(
+    KINDS.AgentEnclave.plural,
+    enclave.metadata.namespace ?? "",
+    enclave.metadata.name ?? "",
+    KINDS.AgentEnclave.kind,
+    status,
+  );
+}

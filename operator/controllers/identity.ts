@@ -1,0 +1,219 @@
+// AgentIdentity controller: the agent's ServiceAccount, its compiled gateway policy ConfigMap and
+// its status (SPIFFE ID, effective TTL, conditions). It never writes status.lastIssued: the
+// issuer owns that field under its own field manager, and server-side apply keeps them apart.
+import type * as k8s from "@kubernetes/client-node";
+import {
+  agentIdentitySpec,
+  type GatewayPolicy,
+  KINDS,
+  LABEL_AGENT,
+  LABEL_AGENT_TYPE,
+  LABEL_ENCLAVE,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
+  POLICY_FILE,
+  policyConfigMapName,
+} from "../../api/v1alpha1/index.ts";
+import { zodIssues } from "../../lib/errors.ts";
+import { isSubset } from "../runtime/apply.ts";
+import { mergeConditions } from "../runtime/conditions.ts";
+import type { ReconcileResult } from "../runtime/workqueue.ts";
+import {
+  type Caches,
+  type Enclave,
+  type Identity,
+  namespaceEnclave,
+  olderFirst,
+  splitKey,
+} from "./caches.ts";
+import type { ControllerContext } from "./context.ts";
+import { canonicalJSON } from "./digest.ts";
+import { decideIdentity, serviceAccountNameOf } from "./identity-eval.ts";
+import { compilePolicy, type ResolvedManifest } from "./policy.ts";
+import { statusUnchanged } from "./status.ts";
+import { evaluateCached } from "./toolmanifest.ts";
+import { ownerRef } from "./writer.ts";
+
+/** Task-token issuers of the enclave with their JWKS from the named ConfigMaps (empty keys when missing: fail closed). */
+function taskTokens(caches: Caches, enclave: Enclave | undefined): GatewayPolicy["taskTokens"] {
+  const issuers = (enclave?.spec.taskTokenIssuers ?? []).map((t) => {
+    const raw = caches.configMaps.get(t.jwksConfigMap, enclave?.metadata.namespace)?.data?.["jwks.json"];
+    let keys: Record<string, unknown>[] = [];
+    try {
+      const parsed = raw ? (JSON.parse(raw) as { keys?: unknown }) : undefined;
+      if (Array.isArray(parsed?.keys))
+        keys = parsed.keys.filter((k): k is Record<string, unknown> => typeof k === "object" && k !== null);
+    } catch {
+      keys = [];
+    }
+    return { issuer: t.issuer, jwks: { keys } };
+  });
+  return { required: enclave?.spec.requireTaskToken ?? false, issuers };
+}
+
+export async function reconcileIdentity(
+  ctx: ControllerContext,
+  key: string,
+): Promise<ReconcileResult | undefined> {
+  const { namespace, name } = splitKey(key);
+  const { caches, writer, settings } = ctx;
+  const cached = caches.identities.get(name, namespace);
+  if (!cached || cached.metadata.deletionTimestamp) return undefined;
+  const generation = cached.metadata.generation;
+
+  const parsed = agentIdentitySpec.safeParse(cached.spec);
+  if (!parsed.success) {
+    const msg = `Fix the spec: ${zodIssues(parsed.error)
+      .map((i) => `spec.${i.path}: ${i.message}`)
+      .join("; ")}`;
+    await writeStatus(ctx, cached, {
+      observedGeneration: generation,
+      conditions: mergeConditions(
+        cached.status?.conditions,
+        [{ type: "Ready", status: "False", reason: "InvalidSpec", message: msg }],
+        generation,
+        ctx.now(),
+      ),
+    });
+    return undefined;
+  }
+  const identity: Identity = { ...cached, spec: parsed.data };
+
+  const named = caches.enclaves.get(identity.spec.enclave, namespace);
+  const enclave = named && !named.metadata.deletionTimestamp ? named : undefined;
+  const winner = namespaceEnclave(caches, namespace);
+  const enclaveRefused =
+    enclave && winner && winner.metadata.uid !== enclave.metadata.uid
+      ? `AgentEnclave ${enclave.metadata.name} is refused: namespace ${namespace} belongs to AgentEnclave ${winner.metadata.name}; use that enclave`
+      : undefined;
+
+  const sa = serviceAccountNameOf(identity);
+  const older = caches.identities
+    .list(namespace)
+    .filter((i) => serviceAccountNameOf(i) === sa && !i.metadata.deletionTimestamp)
+    .sort(olderFirst)[0];
+  const olderClaimant =
+    older && older.metadata.uid !== identity.metadata.uid ? older.metadata.name : undefined;
+  const liveSA = caches.serviceAccounts.get(sa, namespace);
+  const serviceAccountTaken =
+    liveSA !== undefined && !liveSA.metadata?.ownerReferences?.some((o) => o.uid === identity.metadata.uid);
+
+  const manifests = new Map<string, ResolvedManifest>();
+  for (const g of identity.spec.grants ?? []) {
+    const m = caches.manifests.get(g.manifest.name, namespace);
+    if (!m || m.metadata.deletionTimestamp) continue;
+    const e = evaluateCached(m);
+    manifests.set(g.manifest.name, {
+      spec: e.spec,
+      accepted: e.accepted.status === "True",
+      acceptedMessage: e.accepted.message,
+      tools: e.tools,
+    });
+  }
+  const decision0 = decideIdentity({
+    identity,
+    trustDomain: settings.trustDomain,
+    enclave,
+    enclaveRefused,
+    olderClaimant,
+    serviceAccountTaken,
+    policyProblems: [],
+  });
+  const { policy, problems } = compilePolicy({
+    identity,
+    spiffeID: decision0.spiffeID,
+    trustDomain: settings.trustDomain,
+    manifests,
+    enclaveToolServers: enclave?.spec.toolServers ?? [],
+    taskTokens: taskTokens(caches, enclave),
+  });
+  const decision = decideIdentity({
+    identity,
+    trustDomain: settings.trustDomain,
+    enclave,
+    enclaveRefused,
+    olderClaimant,
+    serviceAccountTaken,
+    policyProblems: problems,
+  });
+
+  const owner = ownerRef({
+    apiVersion: identity.apiVersion,
+    kind: KINDS.AgentIdentity.kind,
+    metadata: identity.metadata,
+  });
+  const labels = {
+    [LABEL_MANAGED_BY]: MANAGED_BY,
+    [LABEL_AGENT]: name,
+    [LABEL_ENCLAVE]: identity.spec.enclave,
+    [LABEL_AGENT_TYPE]: identity.spec.agentType,
+  };
+  if (decision.admitted) {
+    const desiredSA: k8s.V1ServiceAccount = {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: sa, namespace, labels, ownerReferences: [owner] },
+      automountServiceAccountToken: false,
+    };
+    if (liveSA && isSubset(desiredSA, liveSA)) ctx.metrics.writesSkipped.inc({ resource: "serviceaccounts" });
+    else await writer.applyServiceAccount(desiredSA);
+
+    const cmName = policyConfigMapName(name);
+    const data = canonicalJSON(policy);
+    const liveCM = caches.configMaps.get(cmName, namespace);
+    const cm: k8s.V1ConfigMap = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: cmName, namespace, labels, ownerReferences: [owner] },
+      data: { [POLICY_FILE]: data },
+    };
+    if (liveCM && liveCM.data?.[POLICY_FILE] === data && isSubset(cm.metadata, liveCM.metadata)) {
+      ctx.metrics.writesSkipped.inc({ resource: "configmaps" });
+    } else await writer.applyConfigMap(cm);
+  }
+
+  const status: Record<string, unknown> = {
+    observedGeneration: generation,
+    spiffeID: decision.spiffeID,
+    serviceAccountName: decision.serviceAccountName,
+    conditions: mergeConditions(identity.status?.conditions, decision.conditions, generation, ctx.now()),
+  };
+  if (decision.effectiveTTL) status.effectiveTTL = decision.effectiveTTL;
+  if (decision.admitted) status.policy = { configMap: policyConfigMapName(name), version: policy.version };
+  const changed = await writeStatus(ctx, identity, status);
+
+  const ready = decision.conditions.find((c) => c.type === "Ready");
+  const previousReady = identity.status?.conditions?.find((c) => c.type === "Ready");
+  if (
+    changed &&
+    ready &&
+    (previousReady?.reason !== ready.reason || previousReady?.status !== ready.status)
+  ) {
+    await writer.event(
+      { kind: KINDS.AgentIdentity.kind, name, namespace, uid: identity.metadata.uid },
+      ready.status === "True" ? "Normal" : "Warning",
+      ready.reason,
+      ready.message,
+    );
+  }
+  return undefined;
+}
+
+async function writeStatus(
+  ctx: ControllerContext,
+  identity: Identity,
+  status: Record<string, unknown>,
+): Promise<boolean> {
+  if (statusUnchanged(status, identity.status as Record<string, unknown> | undefined)) {
+    ctx.metrics.writesSkipped.inc({ resource: "agentidentities/status" });
+    return false;
+  }
+  await ctx.writer.applyStatus(
+    KINDS.AgentIdentity.plural,
+    identity.metadata.namespace ?? "",
+    identity.metadata.name ?? "",
+    KINDS.AgentIdentity.kind,
+    status,
+  );
+  return true;
+}

@@ -1,0 +1,126 @@
+// Every write the controllers make: server-side apply with our field manager (force where we own
+// the fields), the status subresource, deletes and events. One place, so the write count is easy
+// to reason about and to measure.
+import * as k8s from "@kubernetes/client-node";
+import { FIELD_MANAGER, GROUP, VERSION } from "../../api/v1alpha1/index.ts";
+import type { Logger } from "../../lib/log.ts";
+import { type ClientFactory, SSA, statusOf } from "../runtime/client.ts";
+import type { NetworkPolicy } from "./netpol.ts";
+
+export interface Writer {
+  applyServiceAccount(sa: k8s.V1ServiceAccount): Promise<void>;
+  applyConfigMap(cm: k8s.V1ConfigMap): Promise<void>;
+  applyNetworkPolicy(np: NetworkPolicy): Promise<void>;
+  deleteNetworkPolicy(namespace: string, name: string): Promise<void>;
+  applyNamespace(ns: k8s.V1Namespace): Promise<void>;
+  applyRoleBinding(rb: k8s.V1RoleBinding): Promise<void>;
+  applyStatus(plural: string, namespace: string, name: string, kind: string, status: unknown): Promise<void>;
+  event(
+    obj: { kind: string; name: string; namespace: string; uid?: string },
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void>;
+}
+
+export function createWriter(clients: ClientFactory, log: Logger): Writer {
+  const core = clients.make(k8s.CoreV1Api);
+  const net = clients.make(k8s.NetworkingV1Api);
+  const rbac = clients.make(k8s.RbacAuthorizationV1Api);
+  const custom = clients.make(k8s.CustomObjectsApi);
+  const fm = { fieldManager: FIELD_MANAGER, force: true };
+  const nameOf = (o: k8s.KubernetesObject) => ({
+    name: o.metadata?.name ?? "",
+    namespace: o.metadata?.namespace ?? "",
+  });
+  return {
+    async applyServiceAccount(sa) {
+      await core.patchNamespacedServiceAccount({ ...nameOf(sa), body: sa, ...fm }, SSA);
+    },
+    async applyConfigMap(cm) {
+      await core.patchNamespacedConfigMap({ ...nameOf(cm), body: cm, ...fm }, SSA);
+    },
+    async applyNetworkPolicy(np) {
+      await net.patchNamespacedNetworkPolicy(
+        { name: np.metadata.name, namespace: np.metadata.namespace, body: np, ...fm },
+        SSA,
+      );
+    },
+    async deleteNetworkPolicy(namespace, name) {
+      try {
+        await net.deleteNamespacedNetworkPolicy({ name, namespace });
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
+    },
+    async applyNamespace(ns) {
+      await core.patchNamespace({ name: ns.metadata?.name ?? "", body: ns, ...fm }, SSA);
+    },
+    async applyRoleBinding(rb) {
+      await rbac.patchNamespacedRoleBinding({ ...nameOf(rb), body: rb, ...fm }, SSA);
+    },
+    async applyStatus(plural, namespace, name, kind, status) {
+      await custom.patchNamespacedCustomObjectStatus(
+        {
+          group: GROUP,
+          version: VERSION,
+          plural,
+          namespace,
+          name,
+          body: { apiVersion: `${GROUP}/${VERSION}`, kind, metadata: { name, namespace }, status },
+          ...fm,
+        },
+        SSA,
+      );
+    },
+    async event(obj, type, reason, message) {
+      const now = new Date();
+      try {
+        await core.createNamespacedEvent({
+          namespace: obj.namespace,
+          body: {
+            metadata: { generateName: `${obj.name}.`, namespace: obj.namespace },
+            involvedObject: {
+              apiVersion: `${GROUP}/${VERSION}`,
+              kind: obj.kind,
+              name: obj.name,
+              namespace: obj.namespace,
+              uid: obj.uid,
+            },
+            type,
+            reason,
+            message,
+            source: { component: FIELD_MANAGER },
+            reportingComponent: FIELD_MANAGER,
+            reportingInstance: process.env.HOSTNAME ?? "local",
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+          },
+        });
+      } catch (err) {
+        // Events are advisory: a lost one must not fail or retry the reconcile.
+        log.warn("could not record event", {
+          reason,
+          object: `${obj.kind}/${obj.namespace}/${obj.name}`,
+          err,
+        });
+      }
+    },
+  };
+}
+
+export function ownerRef(o: {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name?: string; uid?: string };
+}): k8s.V1OwnerReference {
+  return {
+    apiVersion: o.apiVersion ?? `${GROUP}/${VERSION}`,
+    kind: o.kind ?? "",
+    name: o.metadata.name ?? "",
+    uid: o.metadata.uid ?? "",
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}

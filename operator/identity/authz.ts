@@ -1,0 +1,291 @@
+// Decides whether an authenticated token may obtain an SVID, and for which SPIFFE ID and TTL.
+// The token must be bound to a live pod (uid matches, not terminating) that runs as the token's
+// ServiceAccount and is either an agent pod (label warden.dev/agent → an AgentIdentity whose
+// ServiceAccount is this one, not suspended) or a tool-server pod (warden.dev/tool-server → a
+// ToolManifest whose spec.server.serviceAccountName is this one). Rules are pure functions; the
+// class only fetches. Identities are read fresh or from a cache of ≤ 2 s so suspension bites at once.
+import type * as k8s from "@kubernetes/client-node";
+import { z } from "zod";
+import { GROUP, VERSION } from "../../api/v1alpha1/common.ts";
+import { KINDS } from "../../api/v1alpha1/kinds.ts";
+import { LABEL_AGENT, LABEL_TOOL_SERVER } from "../../api/v1alpha1/labels.ts";
+import { DeniedError, UnavailableError } from "../../lib/errors.ts";
+import { workloadID } from "../../lib/identity/spiffe-id.ts";
+import type { TokenIdentity } from "./authn.ts";
+import { effectiveTTLms } from "./duration.ts";
+import { isNotFound, statusOf } from "./kube-errors.ts";
+
+export interface WorkloadGrant {
+  kind: "agent" | "toolServer";
+  namespace: string;
+  /** AgentIdentity or ToolManifest name. */
+  name: string;
+  serviceAccount: string;
+  spiffeID: string;
+  ttlMs: number;
+  jwtAudiences: string[];
+}
+
+/** The parts of an AgentIdentity the issuer relies on (the CRD validated the rest). */
+const identityView = z.object({
+  metadata: z.object({
+    name: z.string(),
+    namespace: z.string().optional(),
+    deletionTimestamp: z.unknown().optional(),
+  }),
+  spec: z.object({
+    enclave: z.string(),
+    serviceAccountName: z.string().optional(),
+    suspended: z.boolean().optional(),
+    svid: z
+      .object({
+        ttl: z.string().optional(),
+        delivery: z.string().optional(),
+        jwtAudiences: z.array(z.string()).optional(),
+      })
+      .optional(),
+  }),
+});
+export type IdentityView = z.infer<typeof identityView>;
+const enclaveView = z.object({ spec: z.object({ maxSvidTTL: z.string().optional() }).optional() });
+const manifestView = z.object({
+  spec: z.object({ server: z.object({ serviceAccountName: z.string().optional() }).optional() }),
+});
+
+/** Pure: is this pod the live, labelled pod the token is bound to? Returns which kind of workload. */
+export function checkPod(
+  pod: k8s.V1Pod | undefined,
+  tok: TokenIdentity,
+): { kind: "agent"; identity: string } | { kind: "toolServer"; manifest: string } {
+  const where = `${tok.namespace}/${tok.podName}`;
+  if (!pod) throw new DeniedError("PodNotFound", `pod ${where} the token is bound to does not exist`);
+  if (pod.metadata?.uid !== tok.podUID) {
+    throw new DeniedError(
+      "PodNotFound",
+      `pod ${where} was replaced (uid differs from the token's); use the new pod's token`,
+    );
+  }
+  if (pod.metadata?.deletionTimestamp)
+    throw new DeniedError("PodTerminating", `pod ${where} is being deleted`);
+  if ((pod.spec?.serviceAccountName ?? "default") !== tok.serviceAccount) {
+    throw new DeniedError(
+      "ServiceAccountMismatch",
+      `pod ${where} does not run as ServiceAccount ${tok.serviceAccount}`,
+    );
+  }
+  const labels = pod.metadata?.labels ?? {};
+  const agent = labels[LABEL_AGENT];
+  const tool = labels[LABEL_TOOL_SERVER];
+  if (agent && tool) {
+    throw new DeniedError(
+      "PodLabelsAmbiguous",
+      `pod ${where} carries both ${LABEL_AGENT} and ${LABEL_TOOL_SERVER}; keep one`,
+    );
+  }
+  if (agent) return { kind: "agent", identity: agent };
+  if (tool) return { kind: "toolServer", manifest: tool };
+  throw new DeniedError(
+    "PodNotAgent",
+    `pod ${where} has neither a ${LABEL_AGENT} nor a ${LABEL_TOOL_SERVER} label; only agent and tool-server pods get SVIDs`,
+  );
+}
+
+/** Pure: may the identity be issued to this token's ServiceAccount now? */
+export function checkIdentity(
+  identity: IdentityView | undefined,
+  name: string,
+  tok: TokenIdentity,
+): IdentityView {
+  if (!identity)
+    throw new DeniedError(
+      "IdentityNotFound",
+      `AgentIdentity ${tok.namespace}/${name} named by the pod's ${LABEL_AGENT} label does not exist`,
+    );
+  const sa = identity.spec.serviceAccountName ?? identity.metadata.name;
+  if (sa !== tok.serviceAccount) {
+    throw new DeniedError(
+      "ServiceAccountMismatch",
+      `AgentIdentity ${tok.namespace}/${name} uses ServiceAccount ${sa}, but the token is for ${tok.serviceAccount}`,
+    );
+  }
+  if (identity.spec.suspended) {
+    throw new DeniedError(
+      "IdentitySuspended",
+      `AgentIdentity ${tok.namespace}/${name} is suspended; set spec.suspended: false to resume`,
+    );
+  }
+  if (identity.metadata.deletionTimestamp)
+    throw new DeniedError("IdentityDeleted", `AgentIdentity ${tok.namespace}/${name} is being deleted`);
+  return identity;
+}
+
+export function checkToolServer(
+  manifest: z.infer<typeof manifestView> | undefined,
+  name: string,
+  tok: TokenIdentity,
+): void {
+  if (!manifest)
+    throw new DeniedError(
+      "ToolManifestNotFound",
+      `ToolManifest ${tok.namespace}/${name} named by the pod's ${LABEL_TOOL_SERVER} label does not exist`,
+    );
+  const sa = manifest.spec.server?.serviceAccountName;
+  if (!sa) {
+    throw new DeniedError(
+      "ServiceAccountMismatch",
+      `ToolManifest ${tok.namespace}/${name} sets no spec.server.serviceAccountName; set it to the tool server's ServiceAccount`,
+    );
+  }
+  if (sa !== tok.serviceAccount) {
+    throw new DeniedError(
+      "ServiceAccountMismatch",
+      `ToolManifest ${tok.namespace}/${name} names ServiceAccount ${sa}, but the token is for ${tok.serviceAccount}`,
+    );
+  }
+}
+
+/** A tiny TTL cache for objects read from the API server (including "not found"). */
+class ShortCache<T> {
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #items = new Map<string, { at: number; value: Promise<T> }>();
+  constructor(ttlMs: number, now: () => number) {
+    this.#ttlMs = ttlMs;
+    this.#now = now;
+  }
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    const now = this.#now();
+    const hit = this.#items.get(key);
+    if (hit && now - hit.at < this.#ttlMs) return hit.value;
+    const value = load();
+    this.#items.set(key, { at: now, value });
+    value.catch(() => this.#items.delete(key));
+    if (this.#items.size > 20_000) this.#items.clear();
+    return value;
+  }
+}
+
+export class WorkloadAuthorizer {
+  readonly #core: k8s.CoreV1Api;
+  readonly #custom: k8s.CustomObjectsApi;
+  readonly #trustDomain: string;
+  readonly #ttlOverride: string | undefined;
+  readonly #identities: ShortCache<IdentityView | undefined>;
+  readonly #enclaves: ShortCache<z.infer<typeof enclaveView> | undefined>;
+  readonly #manifests: ShortCache<z.infer<typeof manifestView> | undefined>;
+
+  constructor(opts: {
+    core: k8s.CoreV1Api;
+    custom: k8s.CustomObjectsApi;
+    trustDomain: string;
+    ttlOverride?: string;
+    /** ≤ 2000: how stale a suspension may be seen. */
+    cacheMs?: number;
+    now?: () => number;
+  }) {
+    this.#core = opts.core;
+    this.#custom = opts.custom;
+    this.#trustDomain = opts.trustDomain;
+    this.#ttlOverride = opts.ttlOverride;
+    const ttl = Math.min(opts.cacheMs ?? 1000, 2000);
+    const now = opts.now ?? Date.now;
+    this.#identities = new ShortCache(ttl, now);
+    this.#enclaves = new ShortCache(ttl, now);
+    this.#manifests = new ShortCache(ttl, now);
+  }
+
+  async authorize(tok: TokenIdentity): Promise<WorkloadGrant> {
+    const pod = await this.#readPod(tok.namespace, tok.podName);
+    const which = checkPod(pod, tok);
+    const spiffeID = workloadID(this.#trustDomain, tok.namespace, tok.serviceAccount);
+    if (which.kind === "toolServer") {
+      const manifest = await this.#manifests.get(`${tok.namespace}/${which.manifest}`, () =>
+        this.#readCustom(manifestView, tok.namespace, KINDS.ToolManifest.plural, which.manifest),
+      );
+      checkToolServer(manifest, which.manifest, tok);
+      return {
+        kind: "toolServer",
+        namespace: tok.namespace,
+        name: which.manifest,
+        serviceAccount: tok.serviceAccount,
+        spiffeID,
+        ttlMs: effectiveTTLms({ override: this.#ttlOverride }),
+        jwtAudiences: [],
+      };
+    }
+    const identity = checkIdentity(
+      await this.#identities.get(`${tok.namespace}/${which.identity}`, () =>
+        this.#readCustom(identityView, tok.namespace, KINDS.AgentIdentity.plural, which.identity),
+      ),
+      which.identity,
+      tok,
+    );
+    const enclave = await this.#enclaves.get(`${tok.namespace}/${identity.spec.enclave}`, () =>
+      this.#readCustom(enclaveView, tok.namespace, KINDS.AgentEnclave.plural, identity.spec.enclave),
+    );
+    if (!enclave) {
+      throw new DeniedError(
+        "EnclaveNotFound",
+        `AgentEnclave ${tok.namespace}/${identity.spec.enclave} named by the AgentIdentity does not exist`,
+      );
+    }
+    return {
+      kind: "agent",
+      namespace: tok.namespace,
+      name: which.identity,
+      serviceAccount: tok.serviceAccount,
+      spiffeID,
+      ttlMs: effectiveTTLms({
+        identityTTL: identity.spec.svid?.ttl,
+        enclaveMaxTTL: enclave.spec?.maxSvidTTL,
+        override: this.#ttlOverride,
+      }),
+      jwtAudiences: identity.spec.svid?.jwtAudiences ?? [],
+    };
+  }
+
+  async #readPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined> {
+    try {
+      return await this.#core.readNamespacedPod({ namespace, name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      // The operator may read pods only in enclave namespaces (RBAC bound per enclave).
+      if (statusOf(err) === 403) {
+        throw new DeniedError(
+          "NamespaceNotEnclave",
+          `namespace ${namespace} is not an enclave (no AgentEnclave made it readable to the issuer); create an AgentEnclave there`,
+        );
+      }
+      throw new UnavailableError(`reading pod ${namespace}/${name} failed: ${(err as Error).message}`);
+    }
+  }
+
+  async #readCustom<T>(
+    schema: z.ZodType<T>,
+    namespace: string,
+    plural: string,
+    name: string,
+  ): Promise<T | undefined> {
+    let obj: unknown;
+    try {
+      obj = await this.#custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural,
+        name,
+      });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw new UnavailableError(`reading ${plural} ${namespace}/${name} failed: ${(err as Error).message}`);
+    }
+    const parsed = schema.safeParse(obj);
+    // An object we cannot read is treated as absent: fail closed.
+    if (!parsed.success)
+      throw new DeniedError(
+        "ObjectInvalid",
+        `${plural} ${namespace}/${name} could not be read: ${parsed.error.message}`,
+      );
+    return parsed.data;
+  }
+}

@@ -1,0 +1,175 @@
+// The operator's entrypoint: config → clients (rate-limited) → informers → leader election →
+// controllers on the leader; identity services (the issuer) on every replica; probes and metrics;
+// graceful shutdown on SIGTERM (drain the queues, release the Lease, stop the issuer).
+import * as k8s from "@kubernetes/client-node";
+import { ValidationError } from "../lib/errors.ts";
+import { loadKubeConfig } from "../lib/kube.ts";
+import { createLogger } from "../lib/log.ts";
+import { loadConfig, type OperatorConfig } from "./config.ts";
+import { createCaches } from "./controllers/caches.ts";
+import type { ControllerContext } from "./controllers/context.ts";
+import { ControllerManager } from "./controllers/manager.ts";
+import { createWriter } from "./controllers/writer.ts";
+import type { IdentityServices, StartIdentityServices } from "./identity/contract.ts";
+import { rateLimitedClients } from "./runtime/client.ts";
+import { kubeLeaseStore, LeaderElector } from "./runtime/leader.ts";
+import { createMetrics } from "./runtime/metrics.ts";
+import { TokenBucket } from "./runtime/ratelimiter.ts";
+import { startProbeServer } from "./runtime/server.ts";
+
+const log = createLogger("operator");
+
+// The identity services live in operator/identity/index.ts (contract: ./identity/contract.ts).
+// Imported by path at run time so that `--identity=off` runs without loading them at all.
+const IDENTITY_MODULE = "./identity/index.ts";
+
+async function main(config: OperatorConfig): Promise<void> {
+  const kc = config.kubeconfig ? loadKubeConfig(config.kubeconfig) : inClusterOrDefault();
+  const metrics = createMetrics();
+  const limiter = new TokenBucket(config["kube-api-qps"], config["kube-api-burst"]);
+  const clients = rateLimitedClients(kc, limiter, metrics);
+  const caches = createCaches(kc, clients, { log, metrics, resyncMs: config["resync-period"] });
+
+  const elector = new LeaderElector({
+    identity: config["instance-id"],
+    store: kubeLeaseStore(
+      clients.make(k8s.CoordinationV1Api),
+      config["leader-election-namespace"] ?? config.namespace,
+      config["leader-election-id"],
+    ),
+    log: log.child({ subsystem: "leader-election" }),
+    leaseDurationMs: config["lease-duration"],
+    renewDeadlineMs: config["renew-deadline"],
+    retryPeriodMs: config["retry-period"],
+  });
+  const leaderState = config["leader-elect"]
+    ? elector
+    : { isLeader: () => true, onChange: (_cb: (leader: boolean) => void) => {} };
+
+  let identity: IdentityServices | undefined;
+  const probe = await startProbeServer({
+    host: config["probe-host"],
+    port: config["probe-port"],
+    registry: metrics.registry,
+    checks: {
+      informers: () => {
+        const waiting = caches.all().filter((i) => !i.synced());
+        return {
+          ok: waiting.length === 0,
+          detail: `waiting for the first LIST of ${waiting.map((i) => i.resource).join(", ")}`,
+        };
+      },
+      identity: () => ({
+        ok: !config.identity || identity !== undefined,
+        detail: "identity services starting",
+      }),
+    },
+  });
+  log.info("probe server listening", { host: config["probe-host"], port: probe.port });
+
+  const ctx: ControllerContext = {
+    caches,
+    writer: createWriter(clients, log),
+    log,
+    metrics,
+    now: () => new Date(),
+    settings: {
+      trustDomain: config["trust-domain"],
+      operatorNamespace: config.namespace,
+      serviceAccount: config["service-account"],
+      enclaveClusterRole: config["enclave-cluster-role"],
+      namespaces: config.namespaces,
+    },
+  };
+  const manager = new ControllerManager(ctx, { workers: { AgentIdentity: config["identity-workers"] } });
+
+  let shuttingDown = false;
+  const shutdown = async (code: number, why: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info("shutting down", { why });
+    const hardStop = setTimeout(() => process.exit(code || 1), 20_000);
+    hardStop.unref();
+    await manager.stop().catch(() => undefined);
+    metrics.leader.set(0);
+    if (config["leader-elect"]) await elector.stop();
+    await identity
+      ?.stop()
+      .catch((err: unknown) => log.warn("identity services did not stop cleanly", { err }));
+    await Promise.all(caches.all().map((i) => i.stop()));
+    await probe.close();
+    log.info("stopped", { code });
+    process.exit(code);
+  };
+  process.on("SIGTERM", () => void shutdown(0, "SIGTERM"));
+  process.on("SIGINT", () => void shutdown(0, "SIGINT"));
+
+  if (config.identity) {
+    const mod = (await import(IDENTITY_MODULE)) as { startIdentityServices: StartIdentityServices };
+    identity = await mod.startIdentityServices({
+      kc,
+      log: log.child({ subsystem: "identity" }),
+      registry: metrics.registry,
+      operatorNamespace: config.namespace,
+      trustDomain: config["trust-domain"],
+      issuer: {
+        host: config["issuer-host"],
+        port: config["issuer-port"],
+        ttlOverride: config["svid-ttl-override"],
+      },
+      leader: leaderState,
+    });
+    log.info("identity services started", { issuerURL: identity.issuerURL });
+  } else {
+    log.warn("identity services are off (--identity=off): no issuer, no CA, no SVID Secrets");
+  }
+
+  // Informers run on every replica, so a standby that takes over starts from a warm cache.
+  await Promise.all(caches.all().map((i) => i.start()));
+  log.info("informers synced");
+
+  // Leadership changes are serialised: a new term starts only after the previous one drained.
+  let transition: Promise<void> = Promise.resolve();
+  const lead = (leader: boolean) => {
+    transition = transition.then(async () => {
+      if (shuttingDown) return;
+      if (leader) {
+        log.info("leading: starting controllers", { instance: config["instance-id"] });
+        manager.start();
+        metrics.leader.set(1);
+      } else {
+        // Could not renew within the renew deadline (e.g. the API server is down): stop writing at
+        // once, keep the informers and keep campaigning. The Lease still names us while nobody
+        // could take it, so we lead again as soon as a renewal succeeds.
+        metrics.leader.set(0);
+        log.error("lost the leader Lease: controllers stopped until it is regained");
+        await manager.stop();
+      }
+    });
+  };
+  if (config["leader-elect"]) {
+    elector.onChange(lead);
+    elector.start();
+  } else lead(true);
+}
+
+function inClusterOrDefault(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
+
+let config: OperatorConfig;
+try {
+  config = loadConfig(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof ValidationError) {
+    process.stderr.write(`agent-warden operator: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}
+main(config).catch((err: unknown) => {
+  log.error("operator failed to start", { err: err instanceof Error ? err : new Error(String(err)) });
+  process.exit(1);
+});

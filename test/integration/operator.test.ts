@@ -1,0 +1,539 @@
+// The operator as a real process on the real API server with RBAC on, authenticated as a
+// ServiceAccount bound to exactly manifests/rbac: enclave fences, manifests, identities, policies.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import * as k8s from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { gatewayPolicy, inboundPolicy } from "../../api/v1alpha1/index.ts";
+import { createNamespace, kubeConfig, kubeconfigPath, uniqueName } from "../support/kube.ts";
+import {
+  installOperatorRBAC,
+  type OperatorRBAC,
+  ROOT,
+  type RunningOperator,
+  startOperator,
+  waitFor,
+} from "./operator-harness.ts";
+
+const GROUP = "warden.dev";
+const VERSION = "v1alpha1";
+const IDENTITY_ON = existsSync(join(ROOT, "operator", "identity", "index.ts"));
+
+let rbac: OperatorRBAC;
+let op: RunningOperator;
+let ns: string;
+const cleanups: (() => Promise<void>)[] = [];
+const admin = kubeConfig();
+const custom = admin.makeApiClient(k8s.CustomObjectsApi);
+const core = admin.makeApiClient(k8s.CoreV1Api);
+const net = admin.makeApiClient(k8s.NetworkingV1Api);
+
+type Obj = {
+  metadata: { name: string; uid?: string; resourceVersion?: string };
+  spec?: Record<string, unknown>;
+  status?: Record<string, unknown> & {
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+};
+const crd = (plural: string) => ({
+  create: (body: unknown) =>
+    custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, body }),
+  get: async (name: string) =>
+    (await custom.getNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural,
+      name,
+    })) as Obj,
+  patch: (name: string, body: unknown) =>
+    custom.patchNamespacedCustomObject(
+      { group: GROUP, version: VERSION, namespace: ns, plural, name, body },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    ),
+  delete: (name: string) =>
+    custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, name }),
+});
+const enclaves = crd("agentenclaves");
+const manifests = crd("toolmanifests");
+const identities = crd("agentidentities");
+const cond = (o: Obj, type: string) => o.status?.conditions?.find((c) => c.type === type);
+
+/** NetworkPolicy as wire JSON (client-node's typed model renames `from`). */
+async function getNetpol(
+  name: string,
+): Promise<
+  { spec: Record<string, unknown>; metadata: { ownerReferences?: { kind: string }[] } } | undefined
+> {
+  try {
+    return (await custom.getNamespacedCustomObject({
+      group: "networking.k8s.io",
+      version: "v1",
+      namespace: ns,
+      plural: "networkpolicies",
+      name,
+    })) as never;
+  } catch {
+    return undefined;
+  }
+}
+
+function manifest(name: string, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "ToolManifest",
+    metadata: { name },
+    spec: {
+      endpoint: `https://${name}.${ns}.svc:8443/mcp`,
+      server: { port: 8443 },
+      tools: [
+        {
+          name: "web_search",
+          description: "Search the web",
+          inputSchema: { type: "object", properties: { q: { type: "string" } } },
+          risk: "Low",
+        },
+        { name: "fetch", risk: "Medium" },
+      ],
+      ...extra,
+    },
+  };
+}
+
+beforeAll(async () => {
+  const suffix = uniqueName("t").slice(2);
+  const opNs = await createNamespace("warden-op");
+  const enc = await createNamespace("warden-enc");
+  ns = enc.name;
+  cleanups.push(opNs.cleanup, enc.cleanup);
+  rbac = await installOperatorRBAC(kubeconfigPath(), inject("kubectl"), opNs.name, suffix);
+  cleanups.push(rbac.cleanup);
+  op = startOperator({
+    kubeconfig: rbac.kubeconfig,
+    namespace: opNs.name,
+    enclaveClusterRole: rbac.enclaveClusterRole,
+    watchNamespaces: [ns],
+    instance: "op-main",
+    args: IDENTITY_ON ? ["--svid-ttl-override=30s"] : ["--identity=off"],
+  });
+  console.error(
+    `[operator.test] identity services ${IDENTITY_ON ? "ON" : "OFF (operator/identity/index.ts missing)"}`,
+  );
+  await waitFor(
+    "the operator to lead",
+    async () => (await op.metric("warden_operator_leader")) === 1,
+    90_000,
+  );
+});
+
+afterAll(async () => {
+  await op?.stop();
+  for (const c of cleanups.reverse()) await c();
+});
+
+describe("operator RBAC", () => {
+  it("the operator's ServiceAccount has the shipped rights and nothing more", async () => {
+    const opKc = new k8s.KubeConfig();
+    opKc.loadFromFile(rbac.kubeconfig);
+    const authz = opKc.makeApiClient(k8s.AuthorizationV1Api);
+    const can = async (attrs: k8s.V1ResourceAttributes) =>
+      (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: attrs } } })).status
+        ?.allowed ?? false;
+    // What it needs.
+    expect(await can({ verb: "create", resource: "tokenreviews", group: "authentication.k8s.io" })).toBe(
+      true,
+    );
+    expect(await can({ verb: "watch", resource: "agentidentities", group: GROUP })).toBe(true);
+    expect(
+      await can({
+        verb: "patch",
+        resource: "agentidentities",
+        subresource: "status",
+        group: GROUP,
+        namespace: ns,
+      }),
+    ).toBe(true);
+    expect(
+      await can({
+        verb: "update",
+        resource: "leases",
+        group: "coordination.k8s.io",
+        namespace: rbac.namespace,
+      }),
+    ).toBe(true);
+    expect(await can({ verb: "create", resource: "secrets", namespace: rbac.namespace })).toBe(true);
+    // What it must not have.
+    expect(await can({ verb: "get", resource: "secrets", namespace: "kube-system" })).toBe(false);
+    expect(await can({ verb: "list", resource: "secrets" })).toBe(false);
+    expect(await can({ verb: "create", resource: "pods", subresource: "exec", namespace: ns })).toBe(false);
+    expect(await can({ verb: "create", resource: "pods", namespace: ns })).toBe(false);
+    expect(await can({ verb: "delete", resource: "namespaces" })).toBe(false);
+    expect(await can({ verb: "update", resource: "agentidentities", group: GROUP, namespace: ns })).toBe(
+      false,
+    );
+    expect(
+      await can({ verb: "create", resource: "clusterrolebindings", group: "rbac.authorization.k8s.io" }),
+    ).toBe(false);
+    expect(
+      await can({
+        verb: "bind",
+        resource: "clusterroles",
+        group: "rbac.authorization.k8s.io",
+        name: "cluster-admin",
+      }),
+    ).toBe(false);
+    expect(
+      await can({ verb: "escalate", resource: "clusterroles", group: "rbac.authorization.k8s.io" }),
+    ).toBe(false);
+    expect(
+      await can({
+        verb: "create",
+        resource: "leases",
+        group: "coordination.k8s.io",
+        namespace: "kube-system",
+      }),
+    ).toBe(false);
+    expect(
+      await can({
+        verb: "create",
+        resource: "networkpolicies",
+        group: "networking.k8s.io",
+        namespace: "default",
+      }),
+    ).toBe(false);
+    expect(await can({ verb: "create", resource: "serviceaccounts", namespace: "default" })).toBe(false);
+    // Writes in the enclave namespace come with its enclave (the operator binds the enclave role there).
+    expect(await can({ verb: "create", resource: "secrets", namespace: ns })).toBe(false);
+    await enclaves.create({
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: "AgentEnclave",
+      metadata: { name: "rbac-probe" },
+      spec: {},
+    });
+    await waitFor(
+      "the enclave role binding",
+      () => can({ verb: "create", resource: "secrets", namespace: ns }),
+      30_000,
+    );
+    expect(await can({ verb: "list", resource: "secrets", namespace: ns })).toBe(false);
+    expect(await can({ verb: "get", resource: "secrets", namespace: "default" })).toBe(false);
+    await enclaves.delete("rbac-probe");
+  });
+});
+
+describe("AgentEnclave", () => {
+  const AGENTS = { matchExpressions: [{ key: "warden.dev/agent", operator: "Exists" }] };
+
+  it("labels the namespace and writes NetworkPolicies of an exact shape", async () => {
+    await manifests.create(manifest("search"));
+    await manifests.create(manifest("saas", { server: { port: 443, externalCIDRs: ["198.51.100.0/24"] } }));
+    await enclaves.create({
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: "AgentEnclave",
+      metadata: { name: "proj" },
+      spec: { toolServers: ["search", "saas"], egress: [{ cidr: "203.0.113.0/24", ports: [{ port: 443 }] }] },
+    });
+    const e = await waitFor("enclave Ready", async () => {
+      const o = await enclaves.get("proj");
+      return cond(o, "Ready")?.status === "True" ? o : undefined;
+    });
+    expect(e.status?.networkPolicies).toEqual([
+      "warden-agent-egress",
+      "warden-allow-dns",
+      "warden-default-deny",
+      "warden-tool-server-search",
+    ]);
+    expect((await core.readNamespace({ name: ns })).metadata?.labels?.["warden.dev/enclave"]).toBe("proj");
+
+    expect((await getNetpol("warden-default-deny"))?.spec).toEqual({
+      podSelector: {},
+      policyTypes: ["Ingress", "Egress"],
+    });
+    expect((await getNetpol("warden-allow-dns"))?.spec).toEqual({
+      podSelector: {},
+      policyTypes: ["Egress"],
+      egress: [
+        {
+          to: [
+            {
+              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
+              podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+            },
+          ],
+          ports: [
+            { protocol: "UDP", port: 53 },
+            { protocol: "TCP", port: 53 },
+          ],
+        },
+      ],
+    });
+    expect((await getNetpol("warden-agent-egress"))?.spec).toEqual({
+      podSelector: AGENTS,
+      policyTypes: ["Egress"],
+      egress: [
+        { to: [{ ipBlock: { cidr: "198.51.100.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
+        {
+          to: [{ podSelector: { matchLabels: { "warden.dev/tool-server": "search" } } }],
+          ports: [{ protocol: "TCP", port: 8443 }],
+        },
+        { to: [{ ipBlock: { cidr: "203.0.113.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
+      ],
+    });
+    const toolServer = await getNetpol("warden-tool-server-search");
+    expect(toolServer?.spec).toEqual({
+      podSelector: { matchLabels: { "warden.dev/tool-server": "search" } },
+      policyTypes: ["Ingress"],
+      ingress: [{ from: [{ podSelector: AGENTS }], ports: [{ protocol: "TCP", port: 8443 }] }],
+    });
+    expect(toolServer?.metadata.ownerReferences?.[0]?.kind).toBe("AgentEnclave");
+  });
+
+  it("follows a change of the enclave", async () => {
+    await enclaves.patch("proj", { spec: { egress: [{ cidr: "192.0.2.0/24", ports: [{ port: 5432 }] }] } });
+    await waitFor("agent egress updated", async () => {
+      const egress = (await getNetpol("warden-agent-egress"))?.spec.egress as {
+        to: { ipBlock?: { cidr: string } }[];
+      }[];
+      return (
+        egress?.some((r) => r.to[0]?.ipBlock?.cidr === "192.0.2.0/24") &&
+        !egress.some((r) => r.to[0]?.ipBlock?.cidr === "203.0.113.0/24")
+      );
+    });
+  });
+
+  it("restores a NetworkPolicy deleted or edited by hand", async () => {
+    await net.deleteNamespacedNetworkPolicy({ name: "warden-default-deny", namespace: ns });
+    await waitFor("default-deny restored", async () => (await getNetpol("warden-default-deny"))?.spec);
+    await custom.patchNamespacedCustomObject(
+      {
+        group: "networking.k8s.io",
+        version: "v1",
+        namespace: ns,
+        plural: "networkpolicies",
+        name: "warden-allow-dns",
+        body: { spec: { egress: [{}] } },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor("allow-dns repaired", async () => {
+      const egress = (await getNetpol("warden-allow-dns"))?.spec.egress as { ports?: unknown[] }[];
+      return egress?.length === 1 && egress[0]?.ports?.length === 2;
+    });
+  });
+
+  it("an exemption's egress applies until expiresAt and then really stops", async () => {
+    const expiresAt = new Date(Date.now() + 12_000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    await enclaves.patch("proj", {
+      spec: {
+        exemptions: [
+          {
+            name: "migration",
+            egress: [{ cidr: "192.0.2.77/32" }],
+            agents: ["bot"],
+            expiresAt,
+            reason: "one-off data migration",
+          },
+        ],
+      },
+    });
+    const ex = await waitFor("exemption policy", () => getNetpol("warden-exemption-migration"));
+    expect(ex.spec).toEqual({
+      podSelector: { matchExpressions: [{ key: "warden.dev/agent", operator: "In", values: ["bot"] }] },
+      policyTypes: ["Egress"],
+      egress: [{ to: [{ ipBlock: { cidr: "192.0.2.77/32" } }] }],
+    });
+    expect((await enclaves.get("proj")).status?.activeExemptions).toEqual(["migration"]);
+    await waitFor(
+      "exemption expired",
+      async () => (await getNetpol("warden-exemption-migration")) === undefined,
+      30_000,
+    );
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(expiresAt));
+    await waitFor(
+      "status without the exemption",
+      async () =>
+        ((await enclaves.get("proj")).status?.activeExemptions as string[] | undefined)?.length === 0,
+    );
+  });
+
+  it("refuses a second enclave in the same namespace", async () => {
+    await enclaves.create({
+      apiVersion: `${GROUP}/${VERSION}`,
+      kind: "AgentEnclave",
+      metadata: { name: "intruder" },
+      spec: {},
+    });
+    const o = await waitFor("second enclave refused", async () => {
+      const x = await enclaves.get("intruder");
+      return cond(x, "Ready")?.reason === "DuplicateEnclave" ? x : undefined;
+    });
+    expect(cond(o, "Ready")?.message).toContain("proj");
+    expect((await core.readNamespace({ name: ns })).metadata?.labels?.["warden.dev/enclave"]).toBe("proj");
+    await enclaves.delete("intruder");
+  });
+});
+
+describe("AgentIdentity, ToolManifest and policy", () => {
+  const identity = (name: string, spec: Record<string, unknown>) => ({
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: "AgentIdentity",
+    metadata: { name },
+    spec: { enclave: "proj", agentType: "research", ...spec },
+  });
+  const readPolicy = async (agent: string) => {
+    const cm = await core.readNamespacedConfigMap({ name: `warden-policy-${agent}`, namespace: ns });
+    return gatewayPolicy.parse(JSON.parse(cm.data?.["policy.json"] ?? "null"));
+  };
+
+  it("makes the ServiceAccount, the policy and a Ready status", async () => {
+    await identities.create(
+      identity("bot", {
+        sponsor: { name: "alice" },
+        grants: [
+          {
+            manifest: { name: "search" },
+            tools: [{ name: "web_search", arguments: [{ argument: "q", maxLength: 100 }] }],
+          },
+        ],
+      }),
+    );
+    const o = await waitFor("identity Ready", async () => {
+      const x = await identities.get("bot");
+      return cond(x, "Ready")?.status === "True" ? x : undefined;
+    });
+    expect(o.status).toMatchObject({
+      spiffeID: `spiffe://cluster.local/ns/${ns}/sa/bot`,
+      serviceAccountName: "bot",
+      effectiveTTL: "15m",
+      policy: { configMap: "warden-policy-bot" },
+    });
+    expect(o.status?.lastIssued).toBeUndefined();
+    const sa = await core.readNamespacedServiceAccount({ name: "bot", namespace: ns });
+    expect(sa.automountServiceAccountToken).toBe(false);
+    expect(sa.metadata?.labels).toMatchObject({
+      "warden.dev/agent": "bot",
+      "warden.dev/enclave": "proj",
+      "app.kubernetes.io/managed-by": "agent-warden",
+    });
+    expect(sa.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: "AgentIdentity",
+      name: "bot",
+      uid: o.metadata.uid,
+      controller: true,
+    });
+    const policy = await readPolicy("bot");
+    expect(policy.servers.map((s) => s.manifest)).toEqual(["search"]);
+    expect(policy.servers[0]?.tools[0]).toMatchObject({
+      name: "web_search",
+      risk: "Low",
+      arguments: [{ argument: "q", maxLength: 100 }],
+    });
+    expect(policy.servers[0]?.tools[0]?.digest).toMatch(/^sha256:/);
+    expect(o.status?.policy).toMatchObject({ version: policy.version });
+    const tm = await manifests.get("search");
+    expect(cond(tm, "Accepted")?.status).toBe("True");
+    const inbound = await waitFor("inbound policy lists the agent", async () => {
+      const cm = await core.readNamespacedConfigMap({ name: "warden-inbound-search", namespace: ns });
+      const p = inboundPolicy.parse(JSON.parse(cm.data?.["policy.json"] ?? "null"));
+      return p.allowedCallers.includes(`spiffe://cluster.local/ns/${ns}/sa/bot`) ? p : undefined;
+    });
+    expect(inbound.manifest).toBe("search");
+    await waitFor("boundAgents", async () => (await manifests.get("search")).status?.boundAgents === 1);
+  });
+
+  it("refuses what it must, with reasons a person can act on", async () => {
+    await identities.create(identity("twin", { serviceAccountName: "bot" }));
+    await identities.create(
+      identity("cross", {
+        grants: [{ manifest: { name: "search", namespace: "elsewhere" }, tools: [{ name: "fetch" }] }],
+      }),
+    );
+    await identities.create(identity("orphan", { enclave: "nope" }));
+    await identities.create(
+      identity("typo", { grants: [{ manifest: { name: "search" }, tools: [{ name: "web_serch" }] }] }),
+    );
+    const reason = (name: string, type: string) => async () => cond(await identities.get(name), type)?.reason;
+    expect(
+      await waitFor("twin refused", async () =>
+        (await reason("twin", "Ready")()) === "DuplicateSpiffeID" ? true : undefined,
+      ),
+    ).toBe(true);
+    await waitFor(
+      "cross refused",
+      async () => (await reason("cross", "Ready")()) === "CrossNamespaceReference",
+    );
+    await waitFor("orphan refused", async () => (await reason("orphan", "Ready")()) === "EnclaveNotFound");
+    await waitFor(
+      "typo reported",
+      async () => (await reason("typo", "ToolsBound")()) === "ToolNotInManifest",
+    );
+    expect(cond(await identities.get("typo"), "ToolsBound")?.message).toContain("web_serch");
+    // The older claimant keeps its ServiceAccount.
+    const sa = await core.readNamespacedServiceAccount({ name: "bot", namespace: ns });
+    expect(sa.metadata?.ownerReferences?.[0]?.name).toBe("bot");
+  });
+
+  it("a sponsor is required where the enclave says so", async () => {
+    await enclaves.patch("proj", { spec: { requireSponsor: true } });
+    await identities.create(identity("nosponsor", {}));
+    await waitFor(
+      "SponsorRequired",
+      async () => cond(await identities.get("nosponsor"), "SVIDIssuable")?.reason === "SponsorRequired",
+    );
+    expect(cond(await identities.get("bot"), "Ready")?.status).toBe("True");
+    await enclaves.patch("proj", { spec: { requireSponsor: false } });
+    await waitFor(
+      "sponsor no longer required",
+      async () => cond(await identities.get("nosponsor"), "Ready")?.status === "True",
+    );
+  });
+
+  it("deleting a ToolManifest unbinds its agents with a reason and removes it from their policy", async () => {
+    await manifests.delete("search");
+    await waitFor(
+      "ToolsBound False",
+      async () => cond(await identities.get("bot"), "ToolsBound")?.reason === "ManifestNotFound",
+    );
+    expect(cond(await identities.get("bot"), "ToolsBound")?.message).toContain("search");
+    const policy = await waitFor("policy without the server", async () => {
+      const p = await readPolicy("bot");
+      return p.servers.length === 0 ? p : undefined;
+    });
+    expect((await identities.get("bot")).status?.policy).toMatchObject({ version: policy.version });
+    // The enclave no longer opens egress to it (and reports it missing).
+    await waitFor(
+      "tool-server policy removed",
+      async () => (await getNetpol("warden-tool-server-search")) === undefined,
+    );
+    await waitFor(
+      "enclave reports the missing server",
+      async () => cond(await enclaves.get("proj"), "Ready")?.reason === "ToolManifestNotFound",
+    );
+    // Recreating it binds again.
+    await manifests.create(manifest("search"));
+    await waitFor(
+      "ToolsBound again",
+      async () => cond(await identities.get("bot"), "ToolsBound")?.status === "True",
+    );
+  });
+
+  it("refuses a ToolManifest whose pinned digest does not match its definition", async () => {
+    const bad = manifest("pinned");
+    (bad.spec.tools[0] as Record<string, unknown>).digest = `sha256:${"0".repeat(64)}`;
+    await manifests.create(bad);
+    await waitFor(
+      "DigestMismatch",
+      async () => cond(await manifests.get("pinned"), "Accepted")?.reason === "DigestMismatch",
+    );
+    expect(cond(await manifests.get("pinned"), "Accepted")?.message).toContain("web_search");
+  });
+
+  it("reconciled without errors and skipped unchanged writes", async () => {
+    expect(await op.metric("warden_operator_reconcile_total", { kind: "AgentIdentity" })).toBeGreaterThan(0);
+    expect(await op.metric("warden_operator_writes_skipped_total")).toBeGreaterThan(0);
+    const text = await op.metrics();
+    // No per-agent label values on operator metrics.
+    expect(text).not.toMatch(/warden_operator_[a-z_]+\{[^}]*(bot|nosponsor)/);
+    expect(op.logs.filter((l) => l.includes('"level":"error"'))).toEqual([]);
+  });
+});
