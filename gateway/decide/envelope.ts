@@ -1,0 +1,134 @@
+// The envelope checks every client→server POST body goes through before any policy: strict JSON,
+// no batches, a supported and consistent protocol version, a known method with a usable id, and
+// Mcp-Method / Mcp-Name headers (when sent) that agree with the body.
+import { type Deny, deny, INVALID_REQUEST, PARSE_ERROR } from "./deny.ts";
+import { JsonRejected, parseStrictJson } from "./json.ts";
+import { type Classified, classifyClientMessage, isDeny } from "./jsonrpc.ts";
+import {
+  hasInitialize,
+  isSupportedVersion,
+  type ProtocolVersion,
+  SUPPORTED_PROTOCOL_VERSIONS,
+} from "./methods.ts";
+
+export interface EnvelopeHeaders {
+  /** MCP-Protocol-Version header. */
+  protocolVersion?: string | undefined;
+  /** Mcp-Method header (newer revisions mirror the method into a header for routing). */
+  mcpMethod?: string | undefined;
+  /** Mcp-Name header (tool / prompt name or resource URI mirrored into a header). */
+  mcpName?: string | undefined;
+}
+
+export interface Envelope {
+  version: ProtocolVersion;
+  message: Classified;
+  /** The parsed body (null-prototype objects), as forwarded. */
+  body: unknown;
+}
+
+export interface EnvelopeOptions {
+  maxBytes: number;
+  maxDepth: number;
+  /** Version negotiated earlier on this session, when the gateway saw the initialize exchange. */
+  negotiated?: ProtocolVersion | undefined;
+}
+
+const supported = SUPPORTED_PROTOCOL_VERSIONS.join(", ");
+
+export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOptions): Envelope | Deny {
+  let body: unknown;
+  try {
+    body = parseStrictJson(text, { maxBytes: opts.maxBytes, maxDepth: opts.maxDepth });
+  } catch (e) {
+    if (e instanceof JsonRejected)
+      return deny(e.reason, e.message, "", e.reason === "ParseError" ? PARSE_ERROR : INVALID_REQUEST);
+    throw e;
+  }
+  if (Array.isArray(body)) {
+    return deny(
+      "BatchRejected",
+      "JSON-RPC batches are not accepted (MCP removed batching)",
+      "",
+      INVALID_REQUEST,
+    );
+  }
+  const obj = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  let version: string | undefined;
+  if (obj.method === "initialize") {
+    const p = obj.params as Record<string, unknown> | undefined;
+    const asked = typeof p?.protocolVersion === "string" ? p.protocolVersion : undefined;
+    if (!isSupportedVersion(asked)) {
+      return deny(
+        "UnsupportedProtocolVersion",
+        `initialize asks for protocol version ${JSON.stringify(asked)}; supported: ${supported}`,
+        "",
+        INVALID_REQUEST,
+      );
+    }
+    if (!hasInitialize(asked))
+      return deny("UnknownMethod", `MCP ${asked} has no initialize method`, "", INVALID_REQUEST);
+    if (h.protocolVersion !== undefined && h.protocolVersion !== asked) {
+      return deny(
+        "HeaderMismatch",
+        `MCP-Protocol-Version header ${h.protocolVersion} disagrees with initialize params.protocolVersion ${asked}`,
+        "",
+        INVALID_REQUEST,
+      );
+    }
+    version = asked;
+  } else {
+    if (h.protocolVersion === undefined) {
+      // Without the header a server assumes 2025-03-26, which this gateway does not speak.
+      return deny(
+        "MissingProtocolVersion",
+        `the MCP-Protocol-Version header is required (supported: ${supported})`,
+        "",
+        INVALID_REQUEST,
+      );
+    }
+    if (!isSupportedVersion(h.protocolVersion)) {
+      return deny(
+        "UnsupportedProtocolVersion",
+        `MCP-Protocol-Version ${JSON.stringify(h.protocolVersion.slice(0, 32))} is not supported (supported: ${supported})`,
+        "",
+        INVALID_REQUEST,
+      );
+    }
+    if (opts.negotiated && opts.negotiated !== h.protocolVersion) {
+      return deny(
+        "ProtocolVersionMismatch",
+        `MCP-Protocol-Version ${h.protocolVersion} differs from the version negotiated on this session (${opts.negotiated})`,
+        "",
+        INVALID_REQUEST,
+      );
+    }
+    version = h.protocolVersion;
+  }
+  const v = version as ProtocolVersion;
+  const message = classifyClientMessage(body, v);
+  if (isDeny(message)) return message;
+  if (message.kind !== "response") {
+    if (h.mcpMethod !== undefined && h.mcpMethod !== message.method) {
+      return deny(
+        "HeaderMismatch",
+        `Mcp-Method header ${JSON.stringify(h.mcpMethod.slice(0, 128))} disagrees with the body method ${message.method}`,
+        "",
+        INVALID_REQUEST,
+      );
+    }
+    if (h.mcpName !== undefined) {
+      const p = message.params ?? {};
+      const named = typeof p.name === "string" ? p.name : typeof p.uri === "string" ? p.uri : undefined;
+      if (named !== h.mcpName) {
+        return deny(
+          "HeaderMismatch",
+          `Mcp-Name header ${JSON.stringify(h.mcpName.slice(0, 128))} disagrees with the body (${JSON.stringify(named)})`,
+          "",
+          INVALID_REQUEST,
+        );
+      }
+    }
+  }
+  return { version: v, message, body };
+}

@@ -1,0 +1,64 @@
+// Gateway metrics. Label values are bounded: tool names only when the policy grants them (else
+// "other"), reasons from the fixed rule set, no per-agent or per-argument labels (DESIGN.md §4).
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly calls = new Counter({
+    name: "warden_gateway_calls_total",
+    help: "JSON-RPC messages decided, by decision, deciding rule and tool.",
+    labelNames: ["decision", "reason", "tool"] as const,
+    registers: [this.registry],
+  });
+  readonly latency = new Histogram({
+    name: "warden_gateway_call_duration_seconds",
+    help: "Time from receiving a message to the upstream response (or refusal).",
+    labelNames: ["decision"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+  readonly upstreamErrors = new Counter({
+    name: "warden_gateway_upstream_errors_total",
+    help: "Upstream requests that failed, by kind (connect, tls, timeout, status).",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly policyInfo = new Gauge({
+    name: "warden_gateway_policy_info",
+    help: "1 for the policy version in force; loaded=false when the policy is missing or invalid.",
+    labelNames: ["version", "loaded"] as const,
+    registers: [this.registry],
+  });
+  readonly svidSecondsLeft = new Gauge({
+    name: "warden_gateway_svid_seconds_left",
+    help: "Seconds until the gateway's X.509-SVID expires.",
+    registers: [this.registry],
+  });
+  readonly auditHealthy = new Gauge({
+    name: "warden_gateway_audit_writable",
+    help: "1 when audit records can be written; 0 when calls are being refused because of the audit.",
+    registers: [this.registry],
+  });
+  readonly auditRefusals = new Counter({
+    name: "warden_gateway_audit_refusals_total",
+    help: "Calls refused because the audit could not be written, by reason (write_error, queue_full).",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly pendingApprovals = new Gauge({
+    name: "warden_gateway_pending_approvals",
+    help: "Calls currently held for approval.",
+    registers: [this.registry],
+  });
+  readonly drift = new Counter({
+    name: "warden_gateway_definition_drift_total",
+    help: "Tool definitions seen in tools/list whose digest differs from the pinned one.",
+    labelNames: ["tool"] as const,
+    registers: [this.registry],
+  });
+
+  setPolicy(version: string | undefined): void {
+    this.policyInfo.reset();
+    this.policyInfo.set({ version: version ?? "", loaded: version ? "true" : "false" }, 1);
+  }
+}

@@ -1,0 +1,261 @@
+// Wires one gateway process: SVID source, policy store, audit writer, metrics, the mode's
+// listener (outbound: loopback HTTP for the agent; inbound: mTLS in front of a tool server) and
+// the admin listener. `startGateway` is what main.ts and the tests call.
+import { createServer as createHttpServer, type Server } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import {
+  type GatewayPolicy,
+  gatewayPolicy,
+  type InboundPolicy,
+  inboundPolicy,
+} from "../api/v1alpha1/policy.ts";
+import { createLogger, type Logger } from "../lib/log.ts";
+import { createAdminServer } from "./admin.ts";
+import { ApprovalBroker } from "./approvals.ts";
+import { redactSet } from "./audit/redact.ts";
+import { AuditWriter } from "./audit/writer.ts";
+import type { GatewayConfig } from "./config.ts";
+import { RateLimiter } from "./decide/ratelimit.ts";
+import { TaskTokenVerifier } from "./decide/tasktoken.ts";
+import { InboundHandler } from "./inbound.ts";
+import { GatewayMetrics } from "./metrics.ts";
+import { OutboundHandler } from "./outbound.ts";
+import { PolicyStore } from "./policy-store.ts";
+import { FileSvidSource } from "./svid/files.ts";
+import type { SvidSource } from "./svid/source.ts";
+import { UpstreamClients } from "./upstream.ts";
+import { readText, watchFiles } from "./watch.ts";
+
+export interface RunningGateway {
+  mode: "outbound" | "inbound";
+  /** Base URL of the main listener (http://127.0.0.1:port or https://127.0.0.1:port). */
+  url: string;
+  adminURL: string;
+  metrics: GatewayMetrics;
+  audit: AuditWriter;
+  outbound?: OutboundHandler;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** An SVID source (issuer client); defaults to files from the configuration. */
+  svid?: SvidSource;
+  log?: Logger;
+}
+
+function listen(server: Server | HttpsServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function hostForURL(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<RunningGateway> {
+  const log = opts.log ?? createLogger("gateway", { base: { mode: config.mode } });
+  const svid = opts.svid ?? (await svidSourceFor(config, log));
+  const metrics = new GatewayMetrics();
+  const audit = new AuditWriter({
+    file: config.auditFile,
+    maxQueue: config.auditMaxQueue,
+    checkpointEvery: config.auditCheckpointEvery,
+    checkpointIntervalMs: config.auditCheckpointIntervalMs,
+    signer: () => {
+      const s = svid.current();
+      return s && svid.secondsLeft() > 0
+        ? { spiffeID: s.spiffeID, keyPem: s.keyPem, certChainPem: s.certChainPem }
+        : undefined;
+    },
+    onState: (s) => {
+      metrics.auditHealthy.set(s.ok ? 1 : 0);
+      if (!s.ok) log.error("audit refusing records", { reason: s.reason, queued: s.queued });
+    },
+  });
+  await audit.open();
+  metrics.auditHealthy.set(1);
+
+  // The trust bundle: its own mounted file when configured (reloaded on change), else the SVID's.
+  let bundlePem = "";
+  const readBundle = () => {
+    if (config.bundleFile) {
+      try {
+        bundlePem = readText(config.bundleFile);
+      } catch (e) {
+        log.error("trust bundle unreadable; peers cannot be verified", { err: e });
+        bundlePem = "";
+      }
+    } else bundlePem = svid.current()?.bundlePem ?? "";
+  };
+  readBundle();
+
+  const closers: (() => Promise<void> | void)[] = [];
+  let main: Server | HttpsServer;
+  let outbound: OutboundHandler | undefined;
+  let approvals: ApprovalBroker | undefined;
+  let policyReady: () => string | undefined;
+  let scheme = "http";
+
+  if (config.mode === "outbound") {
+    const policy = new PolicyStore<GatewayPolicy>(config.policyFile, gatewayPolicy);
+    const upstream = new UpstreamClients(config.trustDomain, config.upstreamTimeoutMs);
+    let verifier: TaskTokenVerifier | undefined;
+    const onPolicy = () => {
+      const st = policy.state;
+      metrics.setPolicy(st.ok ? st.policy.version : undefined);
+      if (!st.ok) log.error("policy unavailable: every call is denied", { reason: st.reason });
+      else log.info("policy loaded", { version: st.policy.version });
+      const audiences = [svid.current()?.spiffeID, config.taskTokenAudience].filter((a): a is string => !!a);
+      verifier =
+        st.ok && st.policy.taskTokens.issuers.length > 0
+          ? new TaskTokenVerifier(st.policy.taskTokens.issuers, audiences)
+          : undefined;
+    };
+    policy.onChange(onPolicy);
+    policy.watch();
+    onPolicy();
+    approvals = new ApprovalBroker(config.approvalTokensFile);
+    upstream.update(svid.current(), bundlePem);
+    const unsub = svid.onUpdate((s) => {
+      readBundle();
+      upstream.update(s, bundlePem);
+      onPolicy();
+    });
+    const bundleWatch = config.bundleFile
+      ? watchFiles([config.bundleFile], () => {
+          readBundle();
+          upstream.update(svid.current(), bundlePem);
+        })
+      : undefined;
+    outbound = new OutboundHandler({
+      maxBodyBytes: config.maxBodyBytes,
+      maxDepth: config.maxDepth,
+      credentialsDir: config.credentialsDir,
+      taskTokenAudience: config.taskTokenAudience,
+      policy,
+      svid,
+      audit,
+      metrics,
+      approvals,
+      limiter: new RateLimiter(),
+      upstream,
+      taskTokens: () => verifier,
+      redactFields: redactSet(config.auditRedact),
+      log,
+    });
+    main = createHttpServer({ keepAliveTimeout: 30_000 }, outbound.handle);
+    policyReady = () => (policy.state.ok ? undefined : policy.state.reason);
+    closers.push(
+      () => policy.close(),
+      () => unsub(),
+      () => bundleWatch?.close(),
+      () => approvals?.close(),
+      () => upstream.close(),
+    );
+  } else {
+    const policy = new PolicyStore<InboundPolicy>(config.policyFile, inboundPolicy);
+    policy.onChange((st) => {
+      metrics.setPolicy(st.ok ? st.policy.version : undefined);
+      if (!st.ok) log.error("inbound policy unavailable: every caller is refused", { reason: st.reason });
+    });
+    policy.watch();
+    metrics.setPolicy(policy.state.ok ? policy.state.policy.version : undefined);
+    await svid.ready();
+    const s = svid.current()!;
+    const tls = () => ({
+      cert: svid.current()!.certChainPem,
+      key: svid.current()!.keyPem,
+      ca: bundlePem || s.bundlePem,
+    });
+    const inbound = new InboundHandler({ upstream: config.upstream, policy, svid, audit, metrics, log });
+    const server = createHttpsServer(
+      {
+        ...tls(),
+        requestCert: true,
+        rejectUnauthorized: true,
+        minVersion: "TLSv1.2",
+        keepAliveTimeout: 30_000,
+      },
+      inbound.handle,
+    );
+    const refresh = () => {
+      readBundle();
+      try {
+        server.setSecureContext({ ...tls(), minVersion: "TLSv1.2" } as Parameters<
+          typeof server.setSecureContext
+        >[0]);
+      } catch (e) {
+        log.error("could not apply rotated SVID/bundle", { err: e });
+      }
+    };
+    const unsub = svid.onUpdate(refresh);
+    const bundleWatch = config.bundleFile ? watchFiles([config.bundleFile], refresh) : undefined;
+    main = server;
+    scheme = "https";
+    policyReady = () => (policy.state.ok ? undefined : policy.state.reason);
+    closers.push(
+      () => policy.close(),
+      () => unsub(),
+      () => bundleWatch?.close(),
+    );
+  }
+
+  const admin = createAdminServer({
+    ready: () => {
+      const reasons: string[] = [];
+      if (svid.secondsLeft() <= 0) reasons.push("no valid SVID");
+      const p = policyReady();
+      if (p) reasons.push(p);
+      if (!audit.accepting()) reasons.push(audit.refusal());
+      return { ready: reasons.length === 0, reasons };
+    },
+    metrics,
+    beforeScrape: () => {
+      metrics.svidSecondsLeft.set(svid.secondsLeft());
+      metrics.auditHealthy.set(audit.accepting() ? 1 : 0);
+    },
+    approvals,
+  });
+  const mainAddr = await listen(main, config.listen.host, config.listen.port);
+  const adminAddr = await listen(admin, config.adminListen.host, config.adminListen.port);
+  log.info("gateway listening", { listen: mainAddr.port, admin: adminAddr.port });
+
+  return {
+    mode: config.mode,
+    url: `${scheme}://${hostForURL(config.listen.host)}:${mainAddr.port}`,
+    adminURL: `http://${hostForURL(config.adminListen.host)}:${adminAddr.port}`,
+    metrics,
+    audit,
+    ...(outbound ? { outbound } : {}),
+    async close() {
+      await Promise.all([
+        new Promise<void>((r) => {
+          main.close(() => r());
+          main.closeAllConnections();
+        }),
+        new Promise<void>((r) => {
+          admin.close(() => r());
+          admin.closeAllConnections();
+        }),
+      ]);
+      for (const c of closers) await c();
+      await audit.close();
+      if (!opts.svid) svid.close();
+    },
+  };
+}
+
+/** The SVID source the configuration asks for: files, or the lib/identity issuer client. */
+async function svidSourceFor(config: GatewayConfig, log: Logger): Promise<SvidSource> {
+  if (config.svidCertFile && config.svidKeyFile) {
+    return new FileSvidSource(config.svidCertFile, config.svidKeyFile, config.bundleFile);
+  }
+  const { issuerSvidSource } = await import("./svid/issuer.ts");
+  return issuerSvidSource(config, log);
+}
