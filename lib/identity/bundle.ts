@@ -1,0 +1,82 @@
+// The trust bundle in its two forms: PEM (all trusted CAs, for TLS stacks and openssl) and the
+// SPIFFE bundle format (a JWKS whose keys carry `use: x509-svid` with x5c, or `use: jwt-svid` with
+// kid; plus spiffe_sequence and spiffe_refresh_hint). During a CA rotation both CAs are in it.
+import * as jose from "jose";
+import { z } from "zod";
+import { parseOrThrow } from "../errors.ts";
+import { certsFromPem, certsToPem, x509 } from "./crypto.ts";
+import { jwtKid } from "./jwt-svid.ts";
+
+export interface SpiffeBundle {
+  keys: jose.JWK[];
+  spiffe_sequence: number;
+  spiffe_refresh_hint: number;
+}
+
+export function bundlePem(cas: readonly x509.X509Certificate[]): string {
+  return certsToPem(cas);
+}
+
+/** The SPIFFE bundle of `cas`: each CA's key once for X.509-SVIDs and once for JWT-SVIDs. */
+export async function bundleJWKS(opts: {
+  cas: readonly x509.X509Certificate[];
+  sequence: number;
+  refreshHintS: number;
+}): Promise<SpiffeBundle> {
+  const keys: jose.JWK[] = [];
+  for (const ca of opts.cas) {
+    const pub = await ca.publicKey.export();
+    const jwk = await jose.exportJWK(pub);
+    const base = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+    keys.push({ ...base, use: "x509-svid", x5c: [Buffer.from(ca.rawData).toString("base64")] });
+    keys.push({ ...base, use: "jwt-svid", kid: await jwtKid(pub) });
+  }
+  return {
+    keys,
+    spiffe_sequence: opts.sequence,
+    spiffe_refresh_hint: Math.max(1, Math.round(opts.refreshHintS)),
+  };
+}
+
+const jwkSchema = z
+  .object({
+    kty: z.literal("EC", { message: "only EC keys are used in agent-warden bundles" }),
+    crv: z.literal("P-256", { message: "only P-256 keys are used" }),
+    x: z.string().min(1).max(64),
+    y: z.string().min(1).max(64),
+    use: z.enum(["x509-svid", "jwt-svid"], { message: "use must be x509-svid or jwt-svid" }),
+    kid: z.string().max(128).optional(),
+    x5c: z.array(z.string().max(16384)).max(1).optional(),
+  })
+  .passthrough();
+
+const spiffeBundleSchema = z.object({
+  keys: z.array(jwkSchema).max(64),
+  spiffe_sequence: z.number().int().min(0).optional(),
+  spiffe_refresh_hint: z.number().int().min(0).optional(),
+});
+
+/** Parses a SPIFFE bundle JWKS into trusted CA certificates and JWT-SVID verification keys. */
+export function parseBundleJWKS(json: string): {
+  cas: x509.X509Certificate[];
+  jwtKeys: jose.JWK[];
+  sequence: number;
+} {
+  const doc = parseOrThrow(spiffeBundleSchema, JSON.parse(json), "SPIFFE bundle");
+  const cas: x509.X509Certificate[] = [];
+  const jwtKeys: jose.JWK[] = [];
+  for (const k of doc.keys) {
+    if (k.use === "x509-svid") {
+      const der = k.x5c?.[0];
+      if (!der) continue; // SPIFFE: an x509-svid key without exactly one x5c entry is ignored
+      cas.push(new x509.X509Certificate(Buffer.from(der, "base64")));
+    } else if (k.kid) {
+      jwtKeys.push({ kty: k.kty, crv: k.crv, x: k.x, y: k.y, use: k.use, kid: k.kid });
+    }
+  }
+  return { cas, jwtKeys, sequence: doc.spiffe_sequence ?? 0 };
+}
+
+export function parseBundlePem(pem: string): x509.X509Certificate[] {
+  return certsFromPem(pem);
+}

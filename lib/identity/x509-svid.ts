@@ -1,0 +1,286 @@
+// X.509-SVID signing and verification (SPIFFE X509-SVID spec): exactly one URI SAN (the SPIFFE ID),
+// CA:false, keyUsage digitalSignature (critical), EKU serverAuth+clientAuth, random serial, notBefore
+// backdated for skew, notAfter never past the CA's. A CSR contributes its public key and nothing
+// else: every extension or attribute it asks for beyond the expected URI SAN is refused.
+
+import { DeniedError, ValidationError } from "../errors.ts";
+import type { CA } from "./ca.ts";
+import { BACKDATE_MS } from "./ca.ts";
+import type { CryptoKey, EcKeyAlgorithm } from "./crypto.ts";
+import { certsToPem, EC_P256, ECDSA_SHA256, randomSerial, subtle, x509 } from "./crypto.ts";
+import { parseCSR } from "./csr.ts";
+import { parseSpiffeID, parseWorkloadID } from "./spiffe-id.ts";
+
+const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
+const OID_SAN = "2.5.29.17";
+const OID_BASIC_CONSTRAINTS = "2.5.29.19";
+const OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
+const OID_P256 = "1.2.840.10045.3.1.7";
+
+export interface IssuedSVID {
+  cert: x509.X509Certificate;
+  certPem: string;
+  /** Leaf first, then the signing CA (SPIFFE: the leaf, then any intermediates; we add the root too). */
+  chainPem: string;
+  serial: string;
+  spiffeID: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface SignOptions {
+  ca: CA;
+  spiffeID: string;
+  ttlMs: number;
+  now?: Date;
+}
+
+/** Checks a CSR and returns its public key, or throws DeniedError/ValidationError with a reason. */
+export async function checkCSR(csrPem: string, expectedID: string): Promise<CryptoKey> {
+  const csr = parseCSR(csrPem);
+  const spki = csr.publicKey;
+  const alg = spki.algorithm as EcKeyAlgorithm;
+  const spkiAlg = readSpkiAlgorithm(spki.rawData);
+  if (
+    alg.name !== "ECDSA" ||
+    alg.namedCurve !== "P-256" ||
+    spkiAlg.oid !== OID_EC_PUBLIC_KEY ||
+    spkiAlg.curve !== OID_P256
+  ) {
+    throw new DeniedError(
+      "CSRKeyNotP256",
+      "the CSR's key must be ECDSA P-256; make a P-256 key and send a new CSR",
+    );
+  }
+  let publicKey: CryptoKey;
+  try {
+    // Importing checks that the point is on the curve.
+    publicKey = await subtle.importKey("spki", spki.rawData, EC_P256, true, ["verify"]);
+  } catch {
+    throw new DeniedError("CSRKeyNotP256", "the CSR's public key is not a valid P-256 point");
+  }
+  let signatureOK = false;
+  try {
+    signatureOK = await csr.verify();
+  } catch {
+    signatureOK = false;
+  }
+  if (!signatureOK) {
+    throw new DeniedError(
+      "CSRSignatureInvalid",
+      "the CSR's signature does not verify; sign the CSR with the key it carries",
+    );
+  }
+  for (const attr of csr.attributes) {
+    if (attr.type !== OID_EXTENSION_REQUEST) {
+      throw new DeniedError(
+        "CSRUnexpectedAttribute",
+        `the CSR carries attribute ${attr.type}; send no attributes besides the extension request`,
+      );
+    }
+  }
+  if (csr.attributes.length > 1) {
+    throw new DeniedError("CSRUnexpectedAttribute", "the CSR carries more than one extension request");
+  }
+  let sawSAN = false;
+  for (const ext of csr.extensions) {
+    if (ext.type === OID_BASIC_CONSTRAINTS) {
+      const bc = new x509.BasicConstraintsExtension(ext.rawData);
+      if (bc.ca) throw new DeniedError("CSRRequestsCA", "the CSR asks for CA:true; SVIDs are never CAs");
+      throw new DeniedError(
+        "CSRUnexpectedExtension",
+        "the CSR asks for basicConstraints; request only the URI SAN",
+      );
+    }
+    if (ext.type !== OID_SAN || sawSAN) {
+      throw new DeniedError(
+        "CSRUnexpectedExtension",
+        `the CSR asks for extension ${ext.type}; request only the URI SAN`,
+      );
+    }
+    sawSAN = true;
+    const san = new x509.SubjectAlternativeNameExtension(ext.rawData);
+    const names = san.names.items;
+    if (names.length !== 1 || names[0]!.type !== "url") {
+      throw new DeniedError(
+        "CSRUnexpectedSAN",
+        `the CSR must ask for exactly one SAN, the URI ${expectedID}`,
+      );
+    }
+    if (names[0]!.value !== expectedID) {
+      throw new DeniedError(
+        "CSRSpiffeIDMismatch",
+        `the CSR asks for ${truncate(names[0]!.value)} but this workload's SPIFFE ID is ${expectedID}`,
+      );
+    }
+  }
+  return publicKey;
+}
+
+/** Signs an X.509-SVID for the key in `csrPem`, after checkCSR. */
+export async function signX509SVIDFromCSR(opts: SignOptions & { csrPem: string }): Promise<IssuedSVID> {
+  const publicKey = await checkCSR(opts.csrPem, opts.spiffeID);
+  return signX509SVID({ ...opts, publicKey });
+}
+
+/** Signs an X.509-SVID for a public key the caller holds (Secret delivery: the operator made it). */
+export async function signX509SVID(opts: SignOptions & { publicKey: CryptoKey }): Promise<IssuedSVID> {
+  parseWorkloadID(opts.spiffeID);
+  if (!(opts.ttlMs > 0)) throw new ValidationError("SVID options", [{ path: "ttl", message: "must be > 0" }]);
+  const now = opts.now ?? new Date();
+  const { ca } = opts;
+  if (now.getTime() >= ca.notAfter.getTime()) {
+    throw new DeniedError("CAExpired", "the signing CA has expired; the operator must rotate it");
+  }
+  const notBefore = new Date(Math.max(now.getTime() - BACKDATE_MS, ca.notBefore.getTime()));
+  const notAfter = new Date(Math.min(now.getTime() + opts.ttlMs, ca.notAfter.getTime()));
+  const caSKI = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: [{ O: ["agent-warden"] }],
+    issuer: ca.cert.subjectName,
+    notBefore,
+    notAfter,
+    publicKey: opts.publicKey,
+    signingKey: ca.privateKey,
+    signingAlgorithm: ECDSA_SHA256,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension(
+        [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+        false,
+      ),
+      new x509.SubjectAlternativeNameExtension([{ type: "url", value: opts.spiffeID }], false),
+      await x509.SubjectKeyIdentifierExtension.create(opts.publicKey),
+      caSKI
+        ? new x509.AuthorityKeyIdentifierExtension(caSKI.keyId, false)
+        : await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey),
+    ],
+  });
+  return {
+    cert,
+    certPem: `${cert.toString("pem")}\n`,
+    chainPem: certsToPem([cert, ca.cert, ...(ca.chain ?? [])]),
+    serial: cert.serialNumber,
+    spiffeID: opts.spiffeID,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+  };
+}
+
+/** The single URI SAN of a leaf, checked to be a valid workload SPIFFE ID. */
+export function spiffeIDOf(cert: x509.X509Certificate): string {
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
+  const uris = san?.names.items.filter((n) => n.type === "url") ?? [];
+  if (uris.length !== 1) throw new DeniedError("SVIDBadSAN", "an X.509-SVID must carry exactly one URI SAN");
+  return parseWorkloadID(uris[0]!.value).toString();
+}
+
+export interface VerifiedSVID {
+  spiffeID: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/**
+ * Verifies an X.509-SVID chain (leaf first) against trusted CAs: leaf rules, validity at `now`,
+ * signatures up to a bundle CA, trust domain, and optionally the exact expected SPIFFE ID.
+ */
+export async function verifyX509SVID(opts: {
+  chain: readonly x509.X509Certificate[];
+  bundle: readonly x509.X509Certificate[];
+  trustDomain?: string;
+  expectedID?: string;
+  now?: Date;
+}): Promise<VerifiedSVID> {
+  const now = opts.now ?? new Date();
+  const leaf = opts.chain[0];
+  if (!leaf) throw new DeniedError("SVIDMissing", "no certificate was presented");
+  const bc = leaf.getExtension(x509.BasicConstraintsExtension);
+  if (bc?.ca) throw new DeniedError("SVIDIsCA", "an X.509-SVID leaf must have CA:false");
+  const ku = leaf.getExtension(x509.KeyUsagesExtension);
+  if (!ku || (ku.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
+    throw new DeniedError("SVIDBadKeyUsage", "an X.509-SVID leaf must have keyUsage digitalSignature");
+  }
+  if ((ku.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) !== 0) {
+    throw new DeniedError("SVIDBadKeyUsage", "an X.509-SVID leaf must not have keyCertSign or cRLSign");
+  }
+  const spiffeID = spiffeIDOf(leaf);
+  if (opts.trustDomain && parseSpiffeID(spiffeID).trustDomain !== opts.trustDomain) {
+    throw new DeniedError("SVIDWrongTrustDomain", `${spiffeID} is not in trust domain ${opts.trustDomain}`);
+  }
+  if (opts.expectedID && spiffeID !== opts.expectedID) {
+    throw new DeniedError("SVIDWrongID", `expected ${opts.expectedID}, got ${spiffeID}`);
+  }
+  if (!withinValidity(leaf, now))
+    throw new DeniedError("SVIDExpired", "the X.509-SVID is not valid at this time");
+  let current = leaf;
+  for (let depth = 0; depth < 5; depth++) {
+    for (const root of opts.bundle) {
+      if (await signedBy(current, root, now)) {
+        return { spiffeID, serial: leaf.serialNumber, notBefore: leaf.notBefore, notAfter: leaf.notAfter };
+      }
+    }
+    const next = opts.chain[depth + 1];
+    if (!next || !(await signedBy(current, next, now))) break;
+    current = next;
+  }
+  throw new DeniedError("SVIDUntrusted", "the X.509-SVID does not chain to a CA in the trust bundle");
+}
+
+async function signedBy(
+  cert: x509.X509Certificate,
+  issuer: x509.X509Certificate,
+  now: Date,
+): Promise<boolean> {
+  if (cert.issuer !== issuer.subject) return false;
+  const bc = issuer.getExtension(x509.BasicConstraintsExtension);
+  const ku = issuer.getExtension(x509.KeyUsagesExtension);
+  if (!bc?.ca || (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0)) return false;
+  if (!withinValidity(issuer, now)) return false;
+  try {
+    return await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+  } catch {
+    return false;
+  }
+}
+
+function withinValidity(cert: x509.X509Certificate, now: Date): boolean {
+  return cert.notBefore.getTime() <= now.getTime() && now.getTime() < cert.notAfter.getTime();
+}
+
+function truncate(s: string): string {
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
+}
+
+/** Reads AlgorithmIdentifier (OID + named-curve OID) from DER SubjectPublicKeyInfo. */
+function readSpkiAlgorithm(spki: ArrayBuffer): { oid: string; curve?: string } {
+  const pk = new x509.PublicKey(spki);
+  // @peculiar/x509 keeps the parsed ASN.1 on `asn`; read the OIDs rather than trusting the mapped name.
+  const asn = (
+    pk as unknown as { asn: { algorithm: { algorithm: string; parameters?: ArrayBuffer | null } } }
+  ).asn;
+  const params = asn.algorithm.parameters;
+  return { oid: asn.algorithm.algorithm, curve: params ? decodeOID(new Uint8Array(params)) : undefined };
+}
+
+/** Decodes a DER OBJECT IDENTIFIER (tag 0x06); undefined for anything else. */
+function decodeOID(der: Uint8Array): string | undefined {
+  if (der[0] !== 0x06 || der.length < 3) return undefined;
+  const len = der[1]!;
+  if (len & 0x80 || len + 2 !== der.length) return undefined;
+  const bytes = der.subarray(2);
+  const first = bytes[0]!;
+  const parts = [Math.floor(first / 40), first % 40];
+  let v = 0;
+  for (let i = 1; i < bytes.length; i++) {
+    v = v * 128 + (bytes[i]! & 0x7f);
+    if ((bytes[i]! & 0x80) === 0) {
+      parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join(".");
+}
