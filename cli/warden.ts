@@ -16,6 +16,9 @@ const USAGE = `usage: warden <command> [options]
 
 commands:
   version                 print the version
+  check <files|dirs|->    check manifests against the admission rules (text, json, sarif)
+  audit verify <file>     check an audit log for edits, deletions, reordering and truncation
+  authz                   evaluate a tool call against a compiled gateway policy, offline
 `;
 
 export async function main(argv: string[]): Promise<number> {
@@ -25,6 +28,12 @@ export async function main(argv: string[]): Promise<number> {
     case "--version":
       console.log(versionText());
       return 0;
+    case "check":
+      return (await import("./commands/check.ts")).run(argv.slice(1));
+    case "audit":
+      return (await import("./commands/audit.ts")).auditCommand(argv.slice(1));
+    case "authz":
+      return (await import("./commands/authz.ts")).authzCommand(argv.slice(1));
     case undefined:
     case "help":
     case "--help":

@@ -1,0 +1,121 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { AGENT_ENV, GATEWAY_CONTAINER_NAME } from "../api/v1alpha1/sidecar.ts";
+import { injectGateway } from "./inject.ts";
+import { applyPatch } from "./jsonpatch.ts";
+import { agentPodSource, CFG, type Loose } from "./rules/testkit.ts";
+import { templateHash } from "./sidecar-template.ts";
+
+describe("injectGateway", () => {
+  it("adds a native sidecar first, its volumes, the agent env and the status annotation", () => {
+    const { object, patch, mutated }: Loose = injectGateway(agentPodSource(), CFG);
+    expect(mutated).toBe(true);
+    const sidecar = object.spec.initContainers[0];
+    expect(sidecar.name).toBe(GATEWAY_CONTAINER_NAME);
+    expect(sidecar.restartPolicy).toBe("Always");
+    expect(sidecar.startupProbe.httpGet).toEqual({ path: "/readyz", port: 15020, scheme: "HTTP" });
+    expect(sidecar.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+    });
+    expect(object.spec.initContainers[1].name).toBe("fetch-prompts");
+    expect(object.spec.volumes.map((v: Loose) => v.name)).toEqual([
+      "warden-issuer-token",
+      "warden-trust-bundle",
+      "warden-policy",
+      "warden-audit",
+    ]);
+    expect(object.spec.volumes[0].projected.sources[0].serviceAccountToken).toEqual({
+      audience: "warden.dev/issuer",
+      expirationSeconds: 600,
+      path: "token",
+    });
+    expect(object.spec.volumes[2].configMap.name).toBe("warden-policy-researcher");
+    for (const c of object.spec.containers) {
+      expect(c.env).toContainEqual({ name: AGENT_ENV.gatewayURL, value: "http://127.0.0.1:15001" });
+      expect(c.volumeMounts).toBeUndefined();
+    }
+    expect(JSON.parse(object.metadata.annotations["warden.dev/gateway-status"])).toEqual({
+      version: "v1",
+      templateHash: templateHash(CFG),
+    });
+    // the patch, applied to the original, gives exactly the injected object
+    expect(applyPatch(agentPodSource(), patch)).toEqual(object);
+  });
+
+  it("is idempotent: injecting twice equals injecting once, with an empty second patch", () => {
+    const once = injectGateway(agentPodSource(), CFG).object;
+    const twice = injectGateway(once, CFG);
+    expect(twice.object).toEqual(once);
+    expect(twice.patch).toEqual([]);
+    expect(twice.mutated).toBe(false);
+  });
+
+  it("leaves non-agent pods and other kinds alone", () => {
+    const pod: Loose = agentPodSource();
+    delete pod.metadata.labels["warden.dev/agent"];
+    expect(injectGateway(pod, CFG).patch).toEqual([]);
+    expect(injectGateway({ kind: "ConfigMap", data: {} }, CFG).patch).toEqual([]);
+  });
+
+  it("works on every workload kind through the right path prefix", () => {
+    const src: Loose = agentPodSource();
+    const cron = {
+      apiVersion: "batch/v1",
+      kind: "CronJob",
+      metadata: { name: "nightly" },
+      spec: {
+        schedule: "@daily",
+        jobTemplate: { spec: { template: { metadata: src.metadata, spec: src.spec } } },
+      },
+    };
+    const r: Loose = injectGateway(cron, CFG);
+    expect(r.object.spec.jobTemplate.spec.template.spec.initContainers[0].name).toBe(GATEWAY_CONTAINER_NAME);
+    expect(r.patch[0].path.startsWith("/spec/jobTemplate/spec/template/")).toBe(true);
+    expect(applyPatch(cron, r.patch)).toEqual(r.object);
+  });
+
+  it("property: for arbitrary container/volume/annotation layouts the patch applies and injection is idempotent", () => {
+    const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,10}$/);
+    const containerArb = fc.record(
+      {
+        name,
+        image: fc.constant("x:1"),
+        env: fc.array(
+          fc.record({ name: fc.constantFrom("A", "B", AGENT_ENV.gatewayURL), value: fc.string() }),
+          { maxLength: 2 },
+        ),
+      },
+      { requiredKeys: ["name", "image"] },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(containerArb, { minLength: 1, maxLength: 3 }),
+        fc.option(fc.array(containerArb, { maxLength: 2 }), { nil: undefined }),
+        fc.option(fc.array(fc.record({ name, emptyDir: fc.constant({}) }), { maxLength: 2 }), {
+          nil: undefined,
+        }),
+        fc.option(fc.dictionary(fc.constantFrom("a/b", "c~d", "x"), fc.string()), { nil: undefined }),
+        (containers, initContainers, volumes, annotations) => {
+          const pod = {
+            kind: "Pod",
+            metadata: {
+              name: "p",
+              labels: { "warden.dev/agent": "a1" },
+              ...(annotations ? { annotations } : {}),
+            },
+            spec: {
+              containers,
+              ...(initContainers ? { initContainers } : {}),
+              ...(volumes ? { volumes } : {}),
+            },
+          };
+          const once = injectGateway(pod, CFG);
+          expect(applyPatch(pod, once.patch)).toEqual(once.object);
+          expect(injectGateway(once.object, CFG).patch).toEqual([]);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});

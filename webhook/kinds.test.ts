@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { durationMs } from "./kinds.ts";
+import { check, enclave, identity, type Loose, searchManifest, snapshot } from "./rules/testkit.ts";
+
+const rules = (v: { violations: { rule: string; path: string }[] }) =>
+  v.violations.map((x) => `${x.rule} ${x.path}`);
+
+describe("semantic checks of the warden kinds", () => {
+  it("AgentIdentity: sponsor required by the enclave", () => {
+    const snap = snapshot([enclave({ requireSponsor: true }), searchManifest()]);
+    expect(rules(check(identity(), { snap }))).toEqual(["identity.sponsorRequired spec.sponsor"]);
+    expect(rules(check(identity({ sponsor: { name: "alice" } }), { snap }))).toEqual([]);
+  });
+
+  it("AgentIdentity: enclave of the namespace, cross-namespace grants, unknown tools", () => {
+    const id: Loose = identity({
+      enclave: "elsewhere",
+      grants: [
+        { manifest: { name: "search", namespace: "other-team" }, tools: [{ name: "web_search" }] },
+        { manifest: { name: "search" }, tools: [{ name: "web_search" }, { name: "rm_rf" }] },
+      ],
+    });
+    expect(rules(check(id))).toEqual([
+      "identity.enclave spec.enclave",
+      "identity.crossNamespaceGrant spec.grants[0].manifest.namespace",
+      "identity.unknownTool spec.grants[1].tools[1].name",
+    ]);
+  });
+
+  it("AgentIdentity: warnings for what may legitimately arrive later or is capped", () => {
+    const v = check(
+      identity({
+        svid: { ttl: "2h", delivery: "Issuer" },
+        grants: [{ manifest: { name: "later" }, tools: [{ name: "x" }] }],
+      }),
+      { snap: snapshot([enclave({ maxSvidTTL: "1h" })]) },
+    );
+    expect(v.violations).toEqual([]);
+    expect(v.warnings.join("\n")).toMatch(/svid.ttl 2h exceeds the enclave's maxSvidTTL 1h/);
+    expect(v.warnings.join("\n")).toMatch(/ToolManifest later .* does not exist yet/);
+  });
+
+  it("AgentEnclave: one per namespace, known rule ids, expiring and expired exemptions", () => {
+    const other: Loose = enclave();
+    other.metadata.name = "second";
+    expect(rules(check(other))).toEqual(["enclave.onePerNamespace metadata.name"]);
+    const ex: Loose = enclave({
+      exemptions: [
+        {
+          name: "soon",
+          rules: ["pod.hostPath"],
+          expiresAt: "2026-06-01T20:00:00Z",
+          reason: "collector migration window",
+        },
+        {
+          name: "gone",
+          rules: ["pod.hostpath"],
+          expiresAt: "2026-05-01T00:00:00Z",
+          reason: "an old and misspelt one",
+        },
+      ],
+    });
+    const v = check(ex, { snap: snapshot([searchManifest()]) });
+    expect(rules(v)).toEqual(["enclave.exemptionRule spec.exemptions[1].rules[0]"]);
+    expect(v.warnings).toEqual([
+      expect.stringMatching(/exemption soon expires within 24h/),
+      expect.stringMatching(/exemption gone expired/),
+    ]);
+  });
+
+  it("ToolManifest: UPDATE removing a granted tool warns", () => {
+    const before = searchManifest();
+    const after: Loose = structuredClone(before);
+    after.spec.tools = [{ name: "other_tool", risk: "Low" }];
+    const snap = snapshot([
+      enclave(),
+      identity({ grants: [{ manifest: { name: "search" }, tools: [{ name: "web_search" }] }] }),
+    ]);
+    const v = check(after, { snap, old: before });
+    expect(v.warnings).toEqual([
+      expect.stringMatching(/removing web_search breaks grants of AgentIdentity researcher/),
+    ]);
+  });
+
+  it("schema errors are reported as object.invalid with the field", () => {
+    const bad: Loose = identity();
+    bad.spec.agentType = "Not A Label";
+    expect(rules(check(bad))[0]).toBe("object.invalid spec.agentType");
+  });
+
+  it("durationMs reads Go durations", () => {
+    expect(durationMs("1h30m")).toBe(5_400_000);
+    expect(durationMs("90s")).toBe(90_000);
+    expect(durationMs("250ms")).toBe(250);
+  });
+});

@@ -1,0 +1,57 @@
+// Every rule id the engine can emit, with a one-line description. Exemptions are checked against
+// this list (a typo in an exemption would otherwise waive nothing, silently), SARIF lists it as the
+// tool's rules, and docs/admission.md mirrors it.
+export const RULE_CATALOG = {
+  "object.invalid": "The object is not a readable pod or workload (wrong field types).",
+  "agent.labels":
+    "Agent pods carry warden.dev/agent, warden.dev/agent-type and warden.dev/enclave matching identity and namespace.",
+  "agent.outsideEnclave": "A pod labelled as an agent runs only in an enclave namespace.",
+  "agent.identityExists":
+    "The AgentIdentity named by warden.dev/agent exists in the namespace and belongs to its enclave.",
+  "agent.suspended": "No new pods for a suspended AgentIdentity.",
+  "agent.immutableLabels": "The identity labels of an existing pod never change.",
+  "enclave.podKind":
+    "Every pod in an enclave namespace is an agent or a tool server with an existing ToolManifest.",
+  "pod.serviceAccount": "serviceAccountName is the AgentIdentity's ServiceAccount.",
+  "pod.automountToken":
+    "No Kubernetes API token in the pod (automountServiceAccountToken: false, no audience-less projected token).",
+  "pod.runAsNonRoot": "The pod-level securityContext does not run as root.",
+  "container.runAsNonRoot": "Every container runs with runAsNonRoot: true and no runAsUser: 0.",
+  "container.readOnlyRootFilesystem": "Every container has readOnlyRootFilesystem: true.",
+  "container.allowPrivilegeEscalation": "Every container has allowPrivilegeEscalation: false.",
+  "container.capabilities": "Every container drops ALL capabilities and adds none.",
+  "container.privileged": "No privileged container.",
+  "pod.seccomp": "seccomp profile RuntimeDefault or Localhost for every container.",
+  "pod.hostNamespaces": "No hostNetwork, hostPID or hostIPC.",
+  "pod.hostPath": "No hostPath volumes.",
+  "container.hostPort": "No hostPort.",
+  "pod.shareProcessNamespace": "No shared process namespace.",
+  "pod.issuerTokenOnlyInSidecar":
+    "The issuer-audience token (and any SVID Secret) is mounted into the gateway sidecar alone.",
+  "gateway.present": "Agent pods run the warden-gateway sidecar.",
+  "gateway.nativeSidecar":
+    "The gateway is a native sidecar (initContainers entry with restartPolicy: Always).",
+  "gateway.unmodified":
+    "The sidecar and its volumes are exactly what the injector wrote (hash = annotation = current template).",
+  "gateway.impersonation": "No other container uses the gateway's image or ports.",
+  "gateway.volumesPrivate":
+    "The gateway's bundle, policy and audit volumes are mounted into the sidecar alone.",
+} as const;
+
+export type RuleId = keyof typeof RULE_CATALOG;
+
+export function isKnownRule(id: string): id is RuleId {
+  return Object.hasOwn(RULE_CATALOG, id);
+}
+
+/** Findings on the warden kinds themselves (not waivable by exemptions). */
+export const KIND_RULE_CATALOG = {
+  "identity.enclave": "An AgentIdentity names the enclave of its namespace.",
+  "identity.sponsorRequired": "An AgentIdentity names a sponsor when its enclave requires one.",
+  "identity.crossNamespaceGrant": "Grants reference ToolManifests of the same namespace only.",
+  "identity.unknownTool": "Every granted tool is offered by the ToolManifest it is granted from.",
+  "enclave.onePerNamespace": "One AgentEnclave per namespace.",
+  "enclave.exemptionRule": "Exemptions name existing admission rule ids.",
+} as const;
+
+export const ALL_RULES: Record<string, string> = { ...RULE_CATALOG, ...KIND_RULE_CATALOG };

@@ -1,0 +1,206 @@
+// The gateway sidecar is the agent's only way to its tools: it must be there (as a native sidecar,
+// so it starts before and stops after the agent), be exactly what the injector wrote, keep its
+// secrets to itself, and nothing else in the pod may pose as it.
+import { ANNOTATION_GATEWAY_STATUS, LABEL_AGENT } from "../../api/v1alpha1/labels.ts";
+import {
+  GATEWAY_CONTAINER_NAME,
+  ISSUER_TOKEN_AUDIENCE,
+  SIDECAR_VOLUMES,
+} from "../../api/v1alpha1/sidecar.ts";
+import {
+  canonicalJSON,
+  containerHash,
+  GATEWAY_PORTS,
+  gatewayVolumes,
+  imageRepository,
+  parseGatewayStatus,
+} from "../sidecar-template.ts";
+import { allContainers, type ContainerRef, keyPath, type PodSpec } from "./podspec.ts";
+import type { PodView, Rule, Violation } from "./types.ts";
+
+/** The gateway: the container named warden-gateway, wherever it is. */
+export function findGateway(spec: PodSpec, specPath: string): ContainerRef | undefined {
+  return allContainers(spec, specPath).find((ref) => ref.container.name === GATEWAY_CONTAINER_NAME);
+}
+
+function isNativeSidecar(ref: ContainerRef | undefined): boolean {
+  return ref?.list === "initContainers" && ref.container.restartPolicy === "Always";
+}
+
+export const gatewayPresent: Rule = (pod) => {
+  // A workload template gets the sidecar when each pod is created (the mutating webhook injects
+  // pods, not templates, so GitOps tools see no drift); the pod itself is checked then.
+  if (pod.template || findGateway(pod.spec, pod.specPath)) return [];
+  return [
+    {
+      rule: "gateway.present",
+      path: `${pod.specPath}.initContainers`,
+      message: `agent pod has no ${GATEWAY_CONTAINER_NAME} sidecar`,
+      fix: "let the mutating webhook inject it (namespace in an enclave, pod labelled warden.dev/agent), or run warden check --mutate to see the injected pod",
+    },
+  ];
+};
+
+export const gatewayNativeSidecar: Rule = (pod) => {
+  const ref = findGateway(pod.spec, pod.specPath);
+  if (!ref || isNativeSidecar(ref)) return [];
+  return [
+    {
+      rule: "gateway.nativeSidecar",
+      path: ref.list === "initContainers" ? `${ref.path}.restartPolicy` : ref.path,
+      message:
+        ref.list === "initContainers"
+          ? `${GATEWAY_CONTAINER_NAME} is an init container without restartPolicy: Always (it would exit before the agent starts)`
+          : `${GATEWAY_CONTAINER_NAME} must be a native sidecar (an initContainers entry with restartPolicy: Always), not in ${ref.list}`,
+      fix: "remove the hand-written gateway container and let the webhook inject it",
+    },
+  ];
+};
+
+export const gatewayUnmodified: Rule = (pod, ctx) => {
+  const ref = findGateway(pod.spec, pod.specPath);
+  if (!ref || !isNativeSidecar(ref)) return [];
+  const out: Violation[] = [];
+  const hash = containerHash(ref.container);
+  const annPath = keyPath(`${pod.metaPath}.annotations`, ANNOTATION_GATEWAY_STATUS);
+  const status = parseGatewayStatus(pod.metadata.annotations?.[ANNOTATION_GATEWAY_STATUS]);
+  const fix = "remove your edits to the gateway sidecar (and its annotation) and let the webhook inject it";
+  if (!status) {
+    out.push({
+      rule: "gateway.unmodified",
+      path: annPath,
+      message: `the ${ANNOTATION_GATEWAY_STATUS} annotation is missing or not {"version","templateHash"} JSON`,
+      fix,
+    });
+  } else if (status.templateHash !== hash) {
+    out.push({
+      rule: "gateway.unmodified",
+      path: ref.path,
+      message: `the ${GATEWAY_CONTAINER_NAME} sidecar was modified after injection (hash ${hash.slice(0, 19)}… differs from the annotation's ${status.templateHash.slice(0, 19)}…)`,
+      fix,
+    });
+  }
+  // On UPDATE an already-injected pod keeps the template of the webhook version that injected it.
+  const prev = ctx.previous ? findGateway(ctx.previous.spec, ctx.previous.specPath) : undefined;
+  const grandfathered = prev !== undefined && containerHash(prev.container) === hash;
+  if (!grandfathered && !ctx.expectedTemplateHashes.includes(hash)) {
+    out.push({
+      rule: "gateway.unmodified",
+      path: ref.path,
+      message: `the ${GATEWAY_CONTAINER_NAME} sidecar is not the template this webhook injects (image, resources or settings differ)`,
+      fix,
+    });
+  }
+  out.push(...sidecarVolumesUnmodified(pod));
+  return out;
+};
+
+function sidecarVolumesUnmodified(pod: PodView): Violation[] {
+  const agent = pod.metadata.labels?.[LABEL_AGENT] ?? "";
+  const volumes = pod.spec.volumes ?? [];
+  const out: Violation[] = [];
+  for (const want of gatewayVolumes(agent)) {
+    const i = volumes.findIndex((v) => v.name === want.name);
+    if (i < 0) {
+      out.push({
+        rule: "gateway.unmodified",
+        path: `${pod.specPath}.volumes`,
+        message: `volume ${String(want.name)} of the gateway sidecar is missing`,
+        fix: "let the webhook inject the sidecar and its volumes",
+      });
+    } else if (canonicalJSON(volumes[i]) !== canonicalJSON(want)) {
+      out.push({
+        rule: "gateway.unmodified",
+        path: `${pod.specPath}.volumes[${i}]`,
+        message: `volume ${String(want.name)} differs from what the injector writes`,
+        fix: "remove your definition of the volume and let the webhook inject it",
+      });
+    }
+  }
+  return out;
+}
+
+export const gatewayImpersonation: Rule = (pod, ctx) => {
+  const gateway = findGateway(pod.spec, pod.specPath);
+  const repo = imageRepository(ctx.gatewayImage);
+  const out: Violation[] = [];
+  for (const ref of allContainers(pod.spec, pod.specPath)) {
+    if (ref === gateway || ref.path === gateway?.path) continue;
+    if (ref.container.image && imageRepository(ref.container.image) === repo) {
+      out.push({
+        rule: "gateway.impersonation",
+        path: `${ref.path}.image`,
+        message: `container ${ref.container.name} runs the gateway image ${ref.container.image}`,
+        fix: `only the injected ${GATEWAY_CONTAINER_NAME} sidecar may run the gateway image`,
+      });
+    }
+    (ref.container.ports ?? []).forEach((p, j) => {
+      if (GATEWAY_PORTS.includes(p.containerPort)) {
+        out.push({
+          rule: "gateway.impersonation",
+          path: `${ref.path}.ports[${j}].containerPort`,
+          message: `container ${ref.container.name} declares port ${p.containerPort}, reserved for the gateway`,
+          fix: `use another port; ${GATEWAY_PORTS.join(", ")} belong to the gateway`,
+        });
+      }
+    });
+  }
+  return out;
+};
+
+/** The bundle, policy and audit volumes are the gateway's: the agent must not read or rewrite them. */
+export const gatewayVolumesPrivate: Rule = (pod) => {
+  const names = new Set<string>([
+    SIDECAR_VOLUMES.bundle.name,
+    SIDECAR_VOLUMES.policy.name,
+    SIDECAR_VOLUMES.audit.name,
+  ]);
+  return foreignMounts(pod, names).map(({ ref, j, name }) => ({
+    rule: "gateway.volumesPrivate",
+    path: `${ref.path}.volumeMounts[${j}]`,
+    message: `container ${ref.container.name} mounts ${name}, which belongs to the gateway sidecar`,
+    fix: "remove the mount; the agent talks to the gateway over http://127.0.0.1, not through its files",
+  }));
+};
+
+/** Volumes holding a credential for the issuer: the issuer-audience token, and any SVID Secret. */
+function credentialVolumes(pod: PodView, svidSecret: string | undefined): Set<string> {
+  const names = new Set<string>();
+  for (const vol of pod.spec.volumes ?? []) {
+    if (vol.name === SIDECAR_VOLUMES.token.name) names.add(vol.name);
+    if (svidSecret && vol.secret?.secretName === svidSecret) names.add(vol.name);
+    for (const src of vol.projected?.sources ?? []) {
+      if (src.serviceAccountToken?.audience === ISSUER_TOKEN_AUDIENCE) names.add(vol.name);
+      if (svidSecret && src.secret?.name === svidSecret) names.add(vol.name);
+    }
+  }
+  return names;
+}
+
+export const podIssuerTokenOnlyInSidecar: Rule = (pod, ctx) => {
+  const svid = ctx.identity?.spec.svid;
+  const svidSecret =
+    svid?.delivery === "Secret"
+      ? (svid.secretName ?? `${ctx.identity?.metadata.name ?? ""}-svid`)
+      : undefined;
+  return foreignMounts(pod, credentialVolumes(pod, svidSecret)).map(({ ref, j, name }) => ({
+    rule: "pod.issuerTokenOnlyInSidecar",
+    path: `${ref.path}.volumeMounts[${j}]`,
+    message: `container ${ref.container.name} mounts ${name}, a credential for the issuer (or an SVID) that only the gateway sidecar may hold`,
+    fix: "remove the mount: an agent holding it could obtain the agent's SVID and bypass the gateway",
+  }));
+};
+
+function foreignMounts(pod: PodView, names: Set<string>): { ref: ContainerRef; j: number; name: string }[] {
+  if (names.size === 0) return [];
+  // The gateway container is judged by gateway.nativeSidecar/unmodified, not here.
+  const gateway = findGateway(pod.spec, pod.specPath)?.path;
+  const out: { ref: ContainerRef; j: number; name: string }[] = [];
+  for (const ref of allContainers(pod.spec, pod.specPath)) {
+    if (ref.path === gateway) continue;
+    (ref.container.volumeMounts ?? []).forEach((m, j) => {
+      if (names.has(m.name)) out.push({ ref, j, name: m.name });
+    });
+  }
+  return out;
+}

@@ -1,0 +1,127 @@
+// The rule engine: which rules apply to which pod, and exemptions. Pure: the webhook and the CLI
+// both call evaluatePod with a context they built their own way.
+import { LABEL_AGENT, LABEL_TOOL_SERVER } from "../../api/v1alpha1/labels.ts";
+import {
+  gatewayImpersonation,
+  gatewayNativeSidecar,
+  gatewayPresent,
+  gatewayUnmodified,
+  gatewayVolumesPrivate,
+  podIssuerTokenOnlyInSidecar,
+} from "./gateway.ts";
+import {
+  containerAllowPrivilegeEscalation,
+  containerCapabilities,
+  containerPrivileged,
+  containerReadOnlyRootFilesystem,
+  containerRunAsNonRoot,
+  podRunAsNonRoot,
+  podSeccomp,
+} from "./hardening.ts";
+import { containerHostPort, podHostNamespaces, podHostPath, podShareProcessNamespace } from "./host.ts";
+import {
+  agentIdentityExists,
+  agentImmutableLabels,
+  agentLabels,
+  agentOutsideEnclave,
+  agentSuspended,
+  enclavePodKind,
+  podAutomountToken,
+  podServiceAccount,
+} from "./identity.ts";
+import type { ActiveExemption, PodView, Rule, RuleContext, Violation } from "./types.ts";
+
+export type { ActiveExemption, PodView, Rule, RuleContext, Violation } from "./types.ts";
+
+/** Rules for every pod the engine looks at (agent pods, and every pod of an enclave namespace). */
+const HARDENING: Rule[] = [
+  podAutomountToken,
+  podRunAsNonRoot,
+  containerRunAsNonRoot,
+  containerReadOnlyRootFilesystem,
+  containerAllowPrivilegeEscalation,
+  containerCapabilities,
+  containerPrivileged,
+  podSeccomp,
+  podHostNamespaces,
+  podHostPath,
+  containerHostPort,
+  podShareProcessNamespace,
+  podIssuerTokenOnlyInSidecar,
+  agentImmutableLabels,
+];
+
+const AGENT_IN_ENCLAVE: Rule[] = [agentLabels, agentIdentityExists, agentSuspended, podServiceAccount];
+
+const GATEWAY: Rule[] = [
+  gatewayPresent,
+  gatewayNativeSidecar,
+  gatewayUnmodified,
+  gatewayImpersonation,
+  gatewayVolumesPrivate,
+];
+
+export interface Waived {
+  violation: Violation;
+  exemption: string;
+  expiresAt: Date;
+}
+
+export interface PodVerdict {
+  /** False when no rule applies: a non-agent pod outside any enclave. */
+  subject: boolean;
+  violations: Violation[];
+  waived: Waived[];
+  /** Human-readable warnings (exemptions about to expire). */
+  warnings: string[];
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export function evaluatePod(pod: PodView, ctx: RuleContext): PodVerdict {
+  const agent = pod.metadata.labels?.[LABEL_AGENT];
+  const previousAgent = ctx.previous?.metadata.labels?.[LABEL_AGENT];
+  if (!agent && !previousAgent && !ctx.enclave)
+    return { subject: false, violations: [], waived: [], warnings: [] };
+  const rules: Rule[] = [...HARDENING];
+  if (agent) {
+    rules.push(...(ctx.enclave ? AGENT_IN_ENCLAVE : [agentOutsideEnclave]), ...GATEWAY);
+  } else if (ctx.enclave) {
+    rules.push(enclavePodKind);
+  }
+  const all = rules.flatMap((rule) => rule(pod, ctx));
+  return applyExemptions(all, agent ?? pod.metadata.labels?.[LABEL_TOOL_SERVER], ctx);
+}
+
+function applyExemptions(all: Violation[], subjectName: string | undefined, ctx: RuleContext): PodVerdict {
+  const now = ctx.now.getTime();
+  const live = ctx.exemptions.filter(
+    (e) =>
+      e.expiresAt.getTime() > now &&
+      (e.agents.length === 0 || (subjectName !== undefined && e.agents.includes(subjectName))),
+  );
+  const violations: Violation[] = [];
+  const waived: Waived[] = [];
+  const used = new Set<ActiveExemption>();
+  for (const v of all) {
+    const ex = live.find((e) => e.rules.includes(v.rule));
+    if (ex) {
+      waived.push({ violation: v, exemption: ex.name, expiresAt: ex.expiresAt });
+      used.add(ex);
+    } else {
+      violations.push(v);
+    }
+  }
+  const warnings = [...used]
+    .filter((e) => e.expiresAt.getTime() - now < DAY_MS)
+    .map(
+      (e) =>
+        `exemption ${e.name} (waiving ${e.rules.join(", ")}) expires at ${e.expiresAt.toISOString()}: fix the pod before then or it will be refused`,
+    );
+  return { subject: true, violations, waived, warnings };
+}
+
+/** One line per violation, for AdmissionResponse messages and text output. */
+export function formatViolation(v: Violation): string {
+  return `[${v.rule}] ${v.path}: ${v.message} (fix: ${v.fix})`;
+}

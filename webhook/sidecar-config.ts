@@ -1,0 +1,66 @@
+// What the injector needs to build the gateway sidecar: image, issuer, trust domain, resources.
+// The webhook reads it from its environment; `warden check --mutate` from flags or a file. Both
+// must agree for the template hash (and so the gateway.unmodified verdict) to match.
+import { z } from "zod";
+
+// The API server canonicalises quantities ("0.1" becomes "100m"); only canonical forms are accepted
+// here so that the injected sidecar reads back byte-for-byte and its hash stays stable.
+const quantity = z
+  .string()
+  .regex(/^[1-9][0-9]*(m|Ki|Mi|Gi)?$/, {
+    message: "a quantity must be canonical, e.g. 100m, 1, 64Mi or 1Gi (no decimals, no 1000m)",
+  })
+  .refine((q) => !(q.endsWith("m") && Number(q.slice(0, -1)) % 1000 === 0), {
+    message: "write whole cores as 1, 2 ... rather than 1000m (the API server rewrites it)",
+  });
+
+const resources = z.object({ cpu: quantity, memory: quantity });
+
+export const sidecarConfig = z.object({
+  image: z
+    .string()
+    .min(1)
+    .regex(/^[^\s]+$/, {
+      message: "image must be an image reference such as ghcr.io/agent-warden/gateway:0.1.0",
+    }),
+  imagePullPolicy: z.enum(["Always", "IfNotPresent", "Never"]).default("IfNotPresent"),
+  issuerURL: z.url({ message: "issuerURL must be an https URL of the operator's issuer" }),
+  trustDomain: z
+    .string()
+    .min(1)
+    .regex(/^[a-z0-9.-]+$/, { message: "trustDomain is a lower-case DNS name such as cluster.local" }),
+  requests: resources,
+  limits: resources,
+  /** UID/GID the gateway runs as (non-root, distroless "nonroot" by default). */
+  runAsUser: z.number().int().min(1).default(65532),
+});
+export type SidecarConfig = z.infer<typeof sidecarConfig>;
+
+export const DEFAULT_SIDECAR_CONFIG: SidecarConfig = {
+  image: "ghcr.io/agent-warden/gateway:0.1.0",
+  imagePullPolicy: "IfNotPresent",
+  issuerURL: "https://agent-warden-issuer.agent-warden.svc:8443",
+  trustDomain: "cluster.local",
+  requests: { cpu: "50m", memory: "64Mi" },
+  limits: { cpu: "500m", memory: "256Mi" },
+  runAsUser: 65532,
+};
+
+/** Environment variables that override the defaults (the webhook Deployment and the CLI read them). */
+export function sidecarConfigFromEnv(env: NodeJS.ProcessEnv, base: SidecarConfig = DEFAULT_SIDECAR_CONFIG) {
+  return sidecarConfig.parse({
+    ...base,
+    image: env.WARDEN_GATEWAY_IMAGE ?? base.image,
+    imagePullPolicy: env.WARDEN_GATEWAY_PULL_POLICY ?? base.imagePullPolicy,
+    issuerURL: env.WARDEN_ISSUER_URL ?? base.issuerURL,
+    trustDomain: env.WARDEN_TRUST_DOMAIN ?? base.trustDomain,
+    requests: {
+      cpu: env.WARDEN_GATEWAY_CPU_REQUEST ?? base.requests.cpu,
+      memory: env.WARDEN_GATEWAY_MEMORY_REQUEST ?? base.requests.memory,
+    },
+    limits: {
+      cpu: env.WARDEN_GATEWAY_CPU_LIMIT ?? base.limits.cpu,
+      memory: env.WARDEN_GATEWAY_MEMORY_LIMIT ?? base.limits.memory,
+    },
+  });
+}

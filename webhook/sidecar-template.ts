@@ -1,0 +1,190 @@
+// The gateway sidecar as the injector writes it, and the hash the validator compares. The template
+// spells out every field the API server would default (probe timings, termination message, port
+// protocol), so the stored container reads back exactly as injected; the hash is taken over a
+// normalised form anyway, so a defaulted field can never make a genuine sidecar look tampered.
+import { createHash } from "node:crypto";
+import { policyConfigMapName, TRUST_BUNDLE_CONFIGMAP } from "../api/v1alpha1/labels.ts";
+import {
+  GATEWAY_ADMIN_PORT,
+  GATEWAY_CONTAINER_NAME,
+  GATEWAY_ENV,
+  GATEWAY_INBOUND_PORT,
+  GATEWAY_OUTBOUND_PORT,
+  ISSUER_TOKEN_AUDIENCE,
+  SIDECAR_VOLUMES,
+} from "../api/v1alpha1/sidecar.ts";
+import type { SidecarConfig } from "./sidecar-config.ts";
+
+/** Bumped whenever the template's shape changes; recorded in the status annotation. */
+export const SIDECAR_TEMPLATE_VERSION = "v1";
+export const GATEWAY_PORTS: readonly number[] = [
+  GATEWAY_OUTBOUND_PORT,
+  GATEWAY_ADMIN_PORT,
+  GATEWAY_INBOUND_PORT,
+];
+/** Lifetime of the projected issuer token: the API server's minimum, the kubelet refreshes it. */
+export const ISSUER_TOKEN_EXPIRATION_SECONDS = 600;
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type JsonObject = { [k: string]: Json };
+
+export function gatewayContainer(cfg: SidecarConfig): JsonObject {
+  const v = SIDECAR_VOLUMES;
+  return {
+    name: GATEWAY_CONTAINER_NAME,
+    image: cfg.image,
+    imagePullPolicy: cfg.imagePullPolicy,
+    // Native sidecar: an init container that keeps running, started before the agent containers
+    // and stopped after them.
+    restartPolicy: "Always",
+    env: [
+      { name: GATEWAY_ENV.mode, value: "outbound" },
+      { name: GATEWAY_ENV.listen, value: `127.0.0.1:${GATEWAY_OUTBOUND_PORT}` },
+      // The kubelet probes the pod IP, so the admin endpoint cannot be loopback-only.
+      { name: GATEWAY_ENV.adminListen, value: `0.0.0.0:${GATEWAY_ADMIN_PORT}` },
+      { name: GATEWAY_ENV.policyFile, value: `${v.policy.mountPath}/${v.policy.file}` },
+      { name: GATEWAY_ENV.bundleFile, value: `${v.bundle.mountPath}/${v.bundle.file}` },
+      { name: GATEWAY_ENV.tokenFile, value: `${v.token.mountPath}/${v.token.file}` },
+      { name: GATEWAY_ENV.auditFile, value: `${v.audit.mountPath}/${v.audit.file}` },
+      { name: GATEWAY_ENV.issuerURL, value: cfg.issuerURL },
+      { name: GATEWAY_ENV.trustDomain, value: cfg.trustDomain },
+    ],
+    ports: [{ name: "warden-admin", containerPort: GATEWAY_ADMIN_PORT, protocol: "TCP" }],
+    startupProbe: {
+      httpGet: { path: "/readyz", port: GATEWAY_ADMIN_PORT, scheme: "HTTP" },
+      periodSeconds: 1,
+      timeoutSeconds: 1,
+      successThreshold: 1,
+      failureThreshold: 60,
+    },
+    resources: {
+      requests: { cpu: cfg.requests.cpu, memory: cfg.requests.memory },
+      limits: { cpu: cfg.limits.cpu, memory: cfg.limits.memory },
+    },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: cfg.runAsUser,
+      runAsGroup: cfg.runAsUser,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    volumeMounts: [
+      { name: v.token.name, mountPath: v.token.mountPath, readOnly: true },
+      { name: v.bundle.name, mountPath: v.bundle.mountPath, readOnly: true },
+      { name: v.policy.name, mountPath: v.policy.mountPath, readOnly: true },
+      { name: v.audit.name, mountPath: v.audit.mountPath },
+    ],
+    terminationMessagePath: "/dev/termination-log",
+    terminationMessagePolicy: "File",
+  };
+}
+
+/** The four volumes the sidecar mounts; only the policy ConfigMap depends on the agent. */
+export function gatewayVolumes(agent: string): JsonObject[] {
+  const v = SIDECAR_VOLUMES;
+  return [
+    {
+      name: v.token.name,
+      projected: {
+        sources: [
+          {
+            serviceAccountToken: {
+              audience: ISSUER_TOKEN_AUDIENCE,
+              expirationSeconds: ISSUER_TOKEN_EXPIRATION_SECONDS,
+              path: v.token.file,
+            },
+          },
+        ],
+        defaultMode: 0o444,
+      },
+    },
+    { name: v.bundle.name, configMap: { name: TRUST_BUNDLE_CONFIGMAP, defaultMode: 0o444 } },
+    { name: v.policy.name, configMap: { name: policyConfigMapName(agent), defaultMode: 0o444 } },
+    { name: v.audit.name, emptyDir: { sizeLimit: "64Mi" } },
+  ];
+}
+
+/** Fills in what the API server defaults, so a stored container hashes like the injected one. */
+function normaliseContainer(c: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...c };
+  out.terminationMessagePath ??= "/dev/termination-log";
+  out.terminationMessagePolicy ??= "File";
+  if (Array.isArray(out.ports)) {
+    out.ports = out.ports.map((p) =>
+      p && typeof p === "object" ? { protocol: "TCP", ...(p as Record<string, unknown>) } : p,
+    );
+  }
+  for (const probe of ["startupProbe", "readinessProbe", "livenessProbe"]) {
+    const p = out[probe];
+    if (p && typeof p === "object") {
+      const q: Record<string, unknown> = {
+        timeoutSeconds: 1,
+        periodSeconds: 10,
+        successThreshold: 1,
+        failureThreshold: 3,
+        ...(p as Record<string, unknown>),
+      };
+      if (q.httpGet && typeof q.httpGet === "object")
+        q.httpGet = { scheme: "HTTP", ...(q.httpGet as object) };
+      out[probe] = q;
+    }
+  }
+  return out;
+}
+
+/** Canonical JSON: keys sorted at every level, so equal objects hash equally. */
+export function canonicalJSON(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJSON).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJSON(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function containerHash(container: unknown): string {
+  const normalised =
+    container && typeof container === "object"
+      ? normaliseContainer(container as Record<string, unknown>)
+      : container;
+  return `sha256:${createHash("sha256").update(canonicalJSON(normalised)).digest("hex")}`;
+}
+
+export function templateHash(cfg: SidecarConfig): string {
+  return containerHash(gatewayContainer(cfg));
+}
+
+/** The image repository without tag or digest: ghcr.io/x/gateway:1.2@sha256:.. -> ghcr.io/x/gateway. */
+export function imageRepository(image: string): string {
+  const noDigest = image.split("@")[0]!;
+  const slash = noDigest.lastIndexOf("/");
+  const colon = noDigest.lastIndexOf(":");
+  return colon > slash ? noDigest.slice(0, colon) : noDigest;
+}
+
+export interface GatewayStatus {
+  version: string;
+  templateHash: string;
+}
+
+export function parseGatewayStatus(annotation: string | undefined): GatewayStatus | undefined {
+  if (!annotation) return undefined;
+  try {
+    const v = JSON.parse(annotation) as unknown;
+    if (
+      v &&
+      typeof v === "object" &&
+      typeof (v as GatewayStatus).version === "string" &&
+      typeof (v as GatewayStatus).templateHash === "string"
+    )
+      return { version: (v as GatewayStatus).version, templateHash: (v as GatewayStatus).templateHash };
+  } catch {
+    // fall through: a malformed annotation is treated as missing
+  }
+  return undefined;
+}
