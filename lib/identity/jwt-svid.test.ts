@@ -126,6 +126,15 @@ describe("JWT-SVID", () => {
       "JWTUnknownKey",
     );
   });
+  it("refuses duplicate claims (JSON.parse would keep the last one)", async () => {
+    const n = nowS();
+    const dupAud = `{"sub":"${ID}","aud":"https://elsewhere","aud":"${AUD}","iat":${n},"exp":${n + 60}}`;
+    expect(await reason(await es256Raw(dupAud))).toBe("JWTDuplicateClaim");
+    const escaped = `{"sub":"${ID}","aud":"${AUD}","iat":${n},"exp":${n + 60},"\u0065xp":${n + 9e9}}`;
+    expect(await reason(await es256Raw(escaped))).toBe("JWTDuplicateClaim");
+    const nested = `{"sub":"${ID}","aud":"${AUD}","iat":${n},"exp":${n + 60},"x":{"a":1,"b":[{"a":2}]},"y":{"a":3}}`;
+    await expect(verifyJWTSVID(await es256Raw(nested), opts)).resolves.toBeTruthy();
+  });
   it("refuses a token whose lifetime is longer than the maximum even if exp is near", async () => {
     expect(await reason(await es256Raw(claims({ iat: nowS() - 3600, exp: nowS() + 60 })))).toBe(
       "JWTLifetimeTooLong",

@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import * as jose from "jose";
 import { DeniedError, ValidationError } from "../errors.ts";
 import type { CryptoKey } from "./crypto.ts";
+import { hasDuplicateKeys } from "./json-duplicates.ts";
 import { parseWorkloadID } from "./spiffe-id.ts";
 
 export const JWT_ALG = "ES256";
@@ -88,6 +89,13 @@ export async function verifyJWTSVID(token: string, opts: VerifyJWTOptions): Prom
     header = jose.decodeProtectedHeader(token);
   } catch {
     throw new DeniedError("JWTMalformed", "the JWT header is not valid base64url JSON");
+  }
+  const decoded = parts.slice(0, 2).map((p) => Buffer.from(p, "base64url").toString("utf8"));
+  if (decoded.some(hasDuplicateKeys)) {
+    throw new DeniedError(
+      "JWTDuplicateClaim",
+      "the JWT repeats a header parameter or claim; parsers disagree on which one wins",
+    );
   }
   // Checked before jose so `none`, HS256 and friends never reach a key lookup.
   if (header.alg !== JWT_ALG)

@@ -13,16 +13,22 @@ import {
 } from "../../api/v1alpha1/labels.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Authority } from "./authority.ts";
+import { isNotFound } from "./kube-errors.ts";
 
 export const IDENTITY_FIELD_MANAGER = "agent-warden-identity";
 export const BUNDLE_PEM_KEY = "bundle.pem";
 export const BUNDLE_JWKS_KEY = "bundle.jwks.json";
+/** Which trust domain's operator owns a published object; another trust domain's is never overwritten. */
+export const TRUST_DOMAIN_ANNOTATION = "warden.dev/trust-domain";
 
 export class BundlePublisher {
   readonly #core: k8s.CoreV1Api;
   readonly #authority: Authority;
   readonly #log: Logger;
   readonly #resyncMs: number;
+  readonly #scope: ReadonlySet<string> | undefined;
+  readonly #trustDomain: string;
+  readonly #warned = new Set<string>();
   readonly #published = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
@@ -31,7 +37,17 @@ export class BundlePublisher {
   #unsubscribe: (() => void) | undefined;
   #passes = 0;
 
-  constructor(opts: { core: k8s.CoreV1Api; authority: Authority; log: Logger; resyncMs?: number }) {
+  constructor(opts: {
+    core: k8s.CoreV1Api;
+    authority: Authority;
+    log: Logger;
+    resyncMs?: number;
+    trustDomain: string;
+    /** Only these namespaces (when non-empty). */
+    namespaces?: ReadonlySet<string>;
+  }) {
+    this.#trustDomain = opts.trustDomain;
+    this.#scope = opts.namespaces && opts.namespaces.size > 0 ? opts.namespaces : undefined;
     this.#core = opts.core;
     this.#authority = opts.authority;
     this.#log = opts.log.child({ part: "bundle-publisher" });
@@ -91,9 +107,11 @@ export class BundlePublisher {
     for (const ns of list.items) {
       const name = ns.metadata?.name;
       if (!name || ns.metadata?.deletionTimestamp) continue;
+      if (this.#scope && !this.#scope.has(name)) continue;
       seen.add(name);
       if (this.#published.get(name) === hash) continue;
       try {
+        if (await this.#ownedByOtherTrustDomain(name)) continue;
         await this.#core.patchNamespacedConfigMap(
           {
             name: TRUST_BUNDLE_CONFIGMAP,
@@ -107,7 +125,10 @@ export class BundlePublisher {
                 name: TRUST_BUNDLE_CONFIGMAP,
                 namespace: name,
                 labels: { [LABEL_MANAGED_BY]: MANAGED_BY, "app.kubernetes.io/component": "trust-bundle" },
-                annotations: { "warden.dev/bundle-sha256": hash },
+                annotations: {
+                  "warden.dev/bundle-sha256": hash,
+                  [TRUST_DOMAIN_ANNOTATION]: this.#trustDomain,
+                },
               },
               data,
             },
@@ -120,5 +141,29 @@ export class BundlePublisher {
       }
     }
     for (const ns of this.#published.keys()) if (!seen.has(ns)) this.#published.delete(ns);
+  }
+
+  /**
+   * Two operators of different trust domains must not fight over one namespace's bundle (each
+   * would break the other's workloads in turn): the first one to publish keeps it, the other warns.
+   */
+  async #ownedByOtherTrustDomain(namespace: string): Promise<boolean> {
+    let owner: string | undefined;
+    try {
+      const cm = await this.#core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace });
+      owner = cm.metadata?.annotations?.[TRUST_DOMAIN_ANNOTATION];
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    if (!owner || owner === this.#trustDomain) return false;
+    if (!this.#warned.has(namespace)) {
+      this.#warned.add(namespace);
+      this.#log.warn("trust bundle ConfigMap belongs to another trust domain; not overwriting it", {
+        namespace,
+        owner,
+      });
+    }
+    return true;
   }
 }

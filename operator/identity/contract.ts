@@ -45,6 +45,12 @@ export interface IdentityServicesDeps {
     /** How often every replica re-reads the CA Secret. Default 30s. */
     syncInterval?: string;
   };
+  /**
+   * Restrict leader-only work (trust-bundle ConfigMaps, Secret delivery) to these namespaces; empty
+   * or absent means every enclave namespace. Pass the operator's --namespaces here: two operators
+   * on one cluster (tests) must not publish into each other's namespaces.
+   */
+  namespaces?: ReadonlySet<string>;
   /** How often the leader re-lists enclave namespaces for the trust bundle ConfigMap. Default 30s. */
   bundleResync?: string;
   leader: LeaderState;

@@ -105,6 +105,8 @@ export const startIdentityServices: StartIdentityServices = async (
     authority,
     log,
     resyncMs: ms(deps.bundleResync, "bundleResync"),
+    trustDomain: deps.trustDomain,
+    namespaces: deps.namespaces,
   });
   const delivery = new SecretDelivery({
     kc: deps.kc,
@@ -115,6 +117,7 @@ export const startIdentityServices: StartIdentityServices = async (
     trustDomain: deps.trustDomain,
     ttlOverride: deps.issuer.ttlOverride,
     statusRecorder,
+    namespaces: deps.namespaces,
   });
   let leading = false;
   let stopped = false;

@@ -16,7 +16,7 @@ import { renewDelayMs } from "../../lib/identity/svid-client.ts";
 import { signX509SVID, verifyX509SVID } from "../../lib/identity/x509-svid.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { Authority } from "./authority.ts";
-import { BUNDLE_JWKS_KEY, IDENTITY_FIELD_MANAGER } from "./bundle-publisher.ts";
+import { BUNDLE_JWKS_KEY, IDENTITY_FIELD_MANAGER, TRUST_DOMAIN_ANNOTATION } from "./bundle-publisher.ts";
 import { effectiveTTLms } from "./duration.ts";
 import type { EventRecorder } from "./events.ts";
 import { isNotFound } from "./kube-errors.ts";
@@ -59,6 +59,8 @@ export interface SecretDeliveryOptions {
   trustDomain: string;
   ttlOverride?: string;
   statusRecorder?: IssuanceStatusRecorder;
+  /** Only identities in these namespaces (when non-empty). */
+  namespaces?: ReadonlySet<string>;
   random?: () => number;
   now?: () => number;
 }
@@ -139,6 +141,8 @@ export class SecretDelivery {
     const parsed = deliveryView.safeParse(obj);
     if (!parsed.success) return;
     const id = parsed.data;
+    if (this.#o.namespaces && this.#o.namespaces.size > 0 && !this.#o.namespaces.has(id.metadata.namespace))
+      return;
     const key = `${id.metadata.namespace}/${id.metadata.name}`;
     const wanted = id.spec.svid?.delivery === "Secret" && !id.metadata.deletionTimestamp;
     const prev = this.#identities.get(key);
@@ -162,7 +166,12 @@ export class SecretDelivery {
     const secretChanged = prev && svidSecretName(prev) !== svidSecretName(id);
     if (!prev || prev.spec.suspended || secretChanged || this.#heap.dueOf(key) === undefined) {
       // First sight (or resumed): adopt an existing valid Secret's schedule, else issue now.
-      this.#heap.set(key, await this.#dueFromExistingSecret(id));
+      const due = await this.#dueFromExistingSecret(id);
+      if (due === undefined) {
+        this.#identities.delete(key);
+        return;
+      }
+      this.#heap.set(key, due);
       this.#arm();
     }
   }
@@ -173,13 +182,30 @@ export class SecretDelivery {
     this.#heap.delete(key); // the Secret goes with its owner (garbage collector)
   }
 
-  async #dueFromExistingSecret(id: Delivered): Promise<number> {
+  /**
+   * When to renew an identity's Secret on first sight: its existing valid SVID's half-life, else
+   * now; undefined when the Secret belongs to another trust domain's operator (never overwritten).
+   */
+  async #dueFromExistingSecret(id: Delivered): Promise<number | undefined> {
     const now = this.#now();
+    let s: k8s.V1Secret;
     try {
-      const s = await this.#core.readNamespacedSecret({
+      s = await this.#core.readNamespacedSecret({
         name: svidSecretName(id),
         namespace: id.metadata.namespace,
       });
+    } catch {
+      return now;
+    }
+    const owner = s.metadata?.annotations?.[TRUST_DOMAIN_ANNOTATION];
+    if (owner && owner !== this.#o.trustDomain) {
+      this.#log.warn("SVID Secret belongs to another trust domain; not managing it", {
+        identity: `${id.metadata.namespace}/${id.metadata.name}`,
+        owner,
+      });
+      return undefined;
+    }
+    try {
       const pem = Buffer.from(s.data?.["tls.crt"] ?? "", "base64").toString("utf8");
       const chain = certsFromPem(pem);
       const want = workloadID(

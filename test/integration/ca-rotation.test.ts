@@ -1,0 +1,140 @@
+// CA rotation end to end with CA lifetimes of seconds: two replicas (one leader) bootstrap the same
+// CA at once, the leader prepares → activates → retires CAs, the non-leader follows through the
+// Secret, and a client renewing from the NON-leader never holds an SVID that fails to verify
+// against the trust bundle ConfigMap published in the enclave namespace.
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LABEL_AGENT } from "../../api/v1alpha1/labels.ts";
+import { certsFromPem } from "../../lib/identity/crypto.ts";
+import { httpsTransport, SvidClient } from "../../lib/identity/svid-client.ts";
+import { verifyX509SVID } from "../../lib/identity/x509-svid.ts";
+import { createLogger } from "../../lib/log.ts";
+import type { IdentityServices, IdentityServicesDeps } from "../../operator/identity/contract.ts";
+import { startIdentityServices } from "../../operator/identity/index.ts";
+import {
+  clients,
+  createIdentity,
+  createPod,
+  createServiceAccount,
+  enclaveFixture,
+  fakeLeader,
+  issuerToken,
+} from "../support/identity.ts";
+
+const TD = "rotation.test.warden.dev";
+const serials = (pem: string) =>
+  certsFromPem(pem)
+    .map((c) => c.serialNumber)
+    .join(", ");
+let fx: Awaited<ReturnType<typeof enclaveFixture>>;
+let leader: IdentityServices;
+let follower: IdentityServices;
+const leaderRegistry = new Registry();
+
+beforeAll(async () => {
+  fx = await enclaveFixture("carot");
+  const base = (registry: Registry, isLeader: boolean): IdentityServicesDeps => ({
+    kc: clients().kc,
+    log: createLogger(isLeader ? "leader" : "follower", {
+      level: (process.env.ROTATION_LOG as "info" | undefined) ?? "warn",
+    }),
+    registry,
+    operatorNamespace: fx.operatorNamespace,
+    trustDomain: TD,
+    issuer: {
+      host: "127.0.0.1",
+      port: 0,
+      ttlOverride: "5s",
+      statusInterval: "5s",
+      rateLimit: { perSecond: 20, burst: 50 },
+    },
+    ca: { ttl: "24s", rotateAtFraction: 2 / 3, propagation: "3s", syncInterval: "500ms" },
+    bundleResync: "1s",
+    // Other operators may share this cluster: publish and deliver only into this test's namespace.
+    namespaces: new Set([fx.namespace]),
+    leader: fakeLeader(isLeader),
+  });
+  // Both replicas bootstrap at once: create-if-absent must leave them with one CA.
+  [leader, follower] = await Promise.all([
+    startIdentityServices(base(leaderRegistry, true)),
+    startIdentityServices(base(new Registry(), false)),
+  ]);
+});
+afterAll(async () => {
+  await follower?.stop();
+  await leader?.stop();
+  await fx?.cleanup();
+});
+
+describe("CA rotation", () => {
+  it("two replicas bootstrapping together agree on one CA", () => {
+    expect(follower.bundlePem()).toBe(leader.bundlePem());
+    expect(follower.caNotAfter()?.getTime()).toBe(leader.caNotAfter()?.getTime());
+  });
+
+  it("rotates with an overlap so that no live SVID ever fails against the published bundle", async () => {
+    await createServiceAccount(fx.namespace, "bot");
+    await createIdentity(fx.namespace, "bot");
+    const pod = await createPod(fx.namespace, "bot-pod", "bot", { [LABEL_AGENT]: "bot" });
+    const token = await issuerToken(fx.namespace, "bot", pod);
+    const id = `spiffe://${TD}/ns/${fx.namespace}/sa/bot`;
+    const client = new SvidClient({
+      expectedID: id,
+      trustDomain: TD,
+      readToken: async () => token,
+      // The follower signs: it learns each new CA from the Secret, never from leadership.
+      requestSVID: httpsTransport({ issuerURL: follower.issuerURL, bundle: async () => follower.bundlePem() })
+        .x509,
+      backoff: { initialMs: 100, maxMs: 500 },
+    });
+    await client.start();
+    expect(client.ready()).toBe(true);
+
+    const failures: string[] = [];
+    const signingCAs = new Set<string>();
+    const bundleSizes: number[] = [];
+    let samples = 0;
+    const until = Date.now() + 52_000;
+    while (Date.now() < until) {
+      const svid = client.current();
+      if (!svid) {
+        failures.push(
+          `${new Date().toISOString()}: the client held no valid SVID (${client.lastError()?.message})`,
+        );
+      } else {
+        const cm = await fx.core.readNamespacedConfigMap({
+          name: "warden-trust-bundle",
+          namespace: fx.namespace,
+        });
+        const bundle = certsFromPem(cm.data?.["bundle.pem"] ?? "");
+        bundleSizes.push(bundle.length);
+        const now = new Date();
+        const chain = certsFromPem(svid.certChainPem);
+        signingCAs.add(chain[1]!.serialNumber);
+        // Only an SVID still live after the ConfigMap read counts (it may have expired meanwhile).
+        if (now < svid.notAfter) {
+          samples++;
+          await verifyX509SVID({ chain: chain.slice(0, 1), bundle, expectedID: id, now }).catch(
+            (err: Error) =>
+              failures.push(
+                `${now.toISOString()}: SVID ${svid.serial} (CA ${chain[1]?.serialNumber}) does not verify against the bundle [${serials(cm.data?.["bundle.pem"] ?? "")}] (leader holds [${serials(leader.bundlePem())}], written by ${cm.metadata?.managedFields?.map((f) => f.manager).join(",")}): ${err.message}`,
+              ),
+          );
+        }
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await client.stop();
+    expect(failures).toEqual([]);
+    expect(samples).toBeGreaterThan(100);
+    // At least two rotations: SVIDs from ≥ 3 CAs, bundles with an overlap of 2 and back to 1.
+    expect(signingCAs.size).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...bundleSizes)).toBe(2);
+    expect(bundleSizes.lastIndexOf(1)).toBeGreaterThan(bundleSizes.indexOf(2));
+    const metrics = await leaderRegistry.metrics();
+    expect(metrics).toMatch(/warden_ca_rotations_total [2-9]/);
+    const events = await fx.core.listNamespacedEvent({ namespace: fx.operatorNamespace });
+    const reasons = new Set(events.items.map((e) => e.reason));
+    for (const r of ["CACreated", "CAPrepared", "CARotated", "CARetired"]) expect(reasons).toContain(r);
+  }, 90_000);
+});
