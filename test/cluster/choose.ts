@@ -22,7 +22,7 @@ export async function chooseCluster(log: (line: string) => void = console.error)
     return {
       source: "kubeconfig",
       kubeconfig: fromEnv,
-      kubectl: [process.env.KUBECTL ?? "kubectl"],
+      kubectl: kubectlFromEnv(),
       stop: async () => {},
     };
   }
@@ -44,7 +44,7 @@ export async function chooseCluster(log: (line: string) => void = console.error)
     return {
       source: "k3s",
       kubeconfig,
-      kubectl: [process.env.KUBECTL ?? "kubectl"],
+      kubectl: kubectlFromEnv(),
       stop: async () => {
         await container.stop();
       },
@@ -64,6 +64,25 @@ export async function chooseCluster(log: (line: string) => void = console.error)
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * KUBECTL names the kubectl to use: a binary, or a JSON array of the binary and its leading
+ * arguments (the local control plane's multi-call binary is `["<bin>", "kubectl"]`).
+ */
+function kubectlFromEnv(): string[] {
+  const v = process.env.KUBECTL;
+  if (!v) return ["kubectl"];
+  if (v.startsWith("[")) {
+    const parsed: unknown = JSON.parse(v);
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((x) => typeof x === "string")) {
+      throw new Error(
+        `KUBECTL must be a binary or a JSON array of strings, e.g. ["/path/bin","kubectl"]; got ${v}`,
+      );
+    }
+    return parsed;
+  }
+  return [v];
 }
 
 /** A cluster left by `npm run cluster:up` whose API server still answers. */

@@ -1,0 +1,130 @@
+// The demo's MCP tool server: the official SDK's low-level Server over Streamable HTTP on
+// 127.0.0.1. It lists the tools exactly as manifests/samples/20-toolmanifest-search-tools.yaml pins
+// them (same description and inputSchema, so the gateway's digest check passes) plus one tool the
+// manifest does not list, which the outbound gateway must hide and refuse.
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import YAML from "yaml";
+
+export const SEARCH_TOOLS_MANIFEST = join(
+  import.meta.dirname,
+  "..",
+  "manifests",
+  "samples",
+  "20-toolmanifest-search-tools.yaml",
+);
+/** Listed by the server, absent from the ToolManifest: the gateway hides it. */
+export const UNLISTED_TOOL = "delete_index";
+
+interface ToolDef {
+  name: string;
+  description?: string;
+  inputSchema?: Record<string, unknown>;
+}
+
+export interface SearchToolsServer {
+  url: string;
+  /** tools/call invocations that reached this server, by tool. */
+  executed: Map<string, number>;
+  close(): Promise<void>;
+}
+
+function pinnedTools(): ToolDef[] {
+  const doc = YAML.parse(readFileSync(SEARCH_TOOLS_MANIFEST, "utf8")) as { spec: { tools: ToolDef[] } };
+  return doc.spec.tools.map((t) => ({
+    name: t.name,
+    description: t.description,
+    inputSchema: t.inputSchema ?? { type: "object" },
+  }));
+}
+
+export async function startSearchToolsServer(): Promise<SearchToolsServer> {
+  const tools: ToolDef[] = [
+    ...pinnedTools(),
+    {
+      name: UNLISTED_TOOL,
+      description: "Delete the whole search index.",
+      inputSchema: { type: "object", properties: {} },
+    },
+  ];
+  const executed = new Map<string, number>();
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+
+  const makeServer = () => {
+    const s = new Server({ name: "search-tools", version: "1.0.0" }, { capabilities: { tools: {} } });
+    s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: tools as never }));
+    s.setRequestHandler(CallToolRequestSchema, async (req) => {
+      const { name, arguments: args = {} } = req.params;
+      executed.set(name, (executed.get(name) ?? 0) + 1);
+      const text = (t: string) => ({ content: [{ type: "text" as const, text: t }] });
+      if (name === "web_search") {
+        const q = String(args.query);
+        const n = Number(args.limit ?? 3);
+        return text(
+          Array.from({ length: n }, (_, i) => `${i + 1}. result for "${q}" (demo index)`).join("\n"),
+        );
+      }
+      if (name === "fetch_url") return text(`fetched ${String(args.url)} (demo)`);
+      if (name === UNLISTED_TOOL) return text("index deleted");
+      return { isError: true, content: [{ type: "text" as const, text: `unknown tool ${name}` }] };
+    });
+    return s;
+  };
+
+  const http = createServer(async (req, res) => {
+    try {
+      let body: unknown;
+      if (req.method === "POST") {
+        const chunks: Buffer[] = [];
+        for await (const c of req) chunks.push(c as Buffer);
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      }
+      const sid = req.headers["mcp-session-id"];
+      let transport = typeof sid === "string" ? transports.get(sid) : undefined;
+      if (!transport) {
+        if (typeof sid === "string" || req.method !== "POST") {
+          res.writeHead(404, { "content-type": "application/json" }).end(
+            JSON.stringify({
+              jsonrpc: "2.0",
+              id: null,
+              error: { code: -32001, message: "Session not found" },
+            }),
+          );
+          return;
+        }
+        const t = new StreamableHTTPServerTransport({
+          sessionIdGenerator: () => randomUUID(),
+          onsessioninitialized: (id) => {
+            transports.set(id, t);
+          },
+        });
+        t.onclose = () => {
+          if (t.sessionId) transports.delete(t.sessionId);
+        };
+        await makeServer().connect(t);
+        transport = t;
+      }
+      await transport.handleRequest(req, res, body);
+    } catch (e) {
+      if (!res.headersSent) res.writeHead(500).end(String(e));
+    }
+  });
+  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    executed,
+    close: async () => {
+      for (const t of transports.values()) await t.close().catch(() => {});
+      await new Promise<void>((r) => {
+        http.close(() => r());
+        http.closeAllConnections();
+      });
+    },
+  };
+}
