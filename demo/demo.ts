@@ -6,10 +6,8 @@
 // inbound), the issuer inside the operator, and lib/identity/svid-client.ts playing the sidecar.
 // No kubelet runs here, so the demo does what a kubelet would: it asks the TokenRequest API for a
 // pod-bound token and hands files (token, policy, bundle) to the gateways.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
@@ -32,7 +30,8 @@ import {
   type RunningOperator,
   startOperator,
 } from "../test/support/operator-process.ts";
-import { webhookConfigurations } from "../webhook/configurations.ts";
+import { type CommandResult, freePort, run } from "../test/support/process.ts";
+import { registerWebhookConfigs } from "../test/support/webhook.ts";
 import { jsonField, NODE, startChild } from "./children.ts";
 import { type SearchToolsServer, startSearchToolsServer, UNLISTED_TOOL } from "./search-tools-server.ts";
 
@@ -120,52 +119,22 @@ async function waitUntil<T>(
   throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${detail ? `\n${detail}` : ""}`);
 }
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** Generous: the demo's commands include node children and server-side dry runs on a busy box. */
+const COMMAND_TIMEOUT = { timeoutMs: 120_000 };
 
-/** Async (the event loop keeps draining the children's output while kubectl runs). */
-function run(bin: string, args: string[], input = "", timeoutMs = 120_000): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
-
-async function kubectl(args: string[], opts: { input?: string; allowFail?: boolean } = {}): Promise<Result> {
+async function kubectl(
+  args: string[],
+  opts: { input?: string; allowFail?: boolean } = {},
+): Promise<CommandResult> {
   const [bin, ...lead] = cluster!.kubectl;
-  const r = await run(bin!, [...lead, `--kubeconfig=${cluster!.kubeconfig}`, ...args], opts.input ?? "");
+  const r = await run(bin!, [...lead, `--kubeconfig=${cluster!.kubeconfig}`, ...args], {
+    ...COMMAND_TIMEOUT,
+    input: opts.input ?? "",
+  });
   if (r.code !== 0 && !opts.allowFail) {
     throw new Error(`kubectl ${args.join(" ")} failed:\n${(r.stderr || r.stdout).trim()}`);
   }
   return r;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const json = (objs: unknown[]) => objs.map((o) => JSON.stringify(o)).join("\n");
@@ -290,25 +259,17 @@ try {
   step(4, "Admission webhook (webhook/main.ts), registered by URL with its own CA");
   const whPort = await freePort();
   const whName = `agent-warden-demo-${RUN}`;
-  const { validating, mutating } = webhookConfigurations({
-    name: whName,
-    target: { url: `https://127.0.0.1:${whPort}` },
-    operatorNamespace: OP_NS,
-    scopeLabel: { key: SCOPE_KEY, value: RUN },
-  });
   // Registered first without a caBundle; the webhook publishes its CA into both at start.
-  await kubectl(["apply", "-f", "-"], { input: json([validating, mutating]) });
-  onCleanup("webhook configurations", async () => {
-    await kubectl(
-      ["delete", "validatingwebhookconfiguration", validating.metadata.name, "--ignore-not-found"],
-      {
-        allowFail: true,
-      },
-    );
-    await kubectl(["delete", "mutatingwebhookconfiguration", mutating.metadata.name, "--ignore-not-found"], {
-      allowFail: true,
-    });
-  });
+  const { validating, mutating, unregister } = await registerWebhookConfigs(
+    (args, o) => kubectl(args, { ...o, allowFail: true }),
+    {
+      name: whName,
+      target: { url: `https://127.0.0.1:${whPort}` },
+      operatorNamespace: OP_NS,
+      scopeLabel: { key: SCOPE_KEY, value: RUN },
+    },
+  );
+  onCleanup("webhook configurations", unregister);
   const webhook = startChild("webhook", [join(PROJECT_ROOT, "webhook", "main.ts")], {
     ...process.env,
     KUBECONFIG: cluster.kubeconfig,
@@ -529,13 +490,11 @@ try {
     writeFileSync(leaf, `${certs[0]}\n`);
     const untrusted = join(tmp, `${agent}.chain`);
     writeFileSync(untrusted, `${certs.slice(1).join("\n")}\n`);
-    const v = await run("openssl", [
-      "verify",
-      "-CAfile",
-      bundleFile,
-      ...(certs.length > 1 ? ["-untrusted", untrusted] : []),
-      leaf,
-    ]).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
+    const v = await run(
+      "openssl",
+      ["verify", "-CAfile", bundleFile, ...(certs.length > 1 ? ["-untrusted", untrusted] : []), leaf],
+      COMMAND_TIMEOUT,
+    ).catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
     if (v.code === -1) say(`  openssl not available: ${v.stderr}`);
     else if (v.code !== 0) throw new Error(`openssl verify refused ${agent}'s SVID: ${v.stderr || v.stdout}`);
     else say(`  openssl verify against warden-trust-bundle: ${v.stdout.trim().replace(/^.*: /, "")}`);
@@ -725,14 +684,11 @@ try {
   step(9, "warden audit verify on the outbound gateway's audit log");
   // Stopping the gateway seals the log with a signed final checkpoint; verify it strictly.
   await outbound.gw.stop();
-  const verify = await run(NODE, [
-    join(PROJECT_ROOT, "cli", "warden.ts"),
-    "audit",
-    "verify",
-    outboundAudit,
-    "--bundle",
-    bundleFile,
-  ]);
+  const verify = await run(
+    NODE,
+    [join(PROJECT_ROOT, "cli", "warden.ts"), "audit", "verify", outboundAudit, "--bundle", bundleFile],
+    COMMAND_TIMEOUT,
+  );
   say(`$ warden audit verify outbound-audit.jsonl --bundle bundle.pem   (exit ${verify.code})`);
   say((verify.stdout + verify.stderr).trim());
   if (verify.code !== 0) throw new Error("warden audit verify did not find the audit log intact");
@@ -742,14 +698,11 @@ try {
   const i = recs.findIndex((l) => l.includes('"web_search"'));
   recs[i] = recs[i]!.replace('"web_search"', '"fetch_url"');
   writeFileSync(tampered, recs.join("\n"));
-  const caught = await run(NODE, [
-    join(PROJECT_ROOT, "cli", "warden.ts"),
-    "audit",
-    "verify",
-    tampered,
-    "--bundle",
-    bundleFile,
-  ]);
+  const caught = await run(
+    NODE,
+    [join(PROJECT_ROOT, "cli", "warden.ts"), "audit", "verify", tampered, "--bundle", bundleFile],
+    COMMAND_TIMEOUT,
+  );
   say(`$ warden audit verify tampered-copy.jsonl   (one record's tool name edited; exit ${caught.code})`);
   say((caught.stdout + caught.stderr).trim().split("\n").slice(0, 3).join("\n"));
   if (i < 0 || caught.code !== 1) throw new Error("warden audit verify did not catch an edited record");

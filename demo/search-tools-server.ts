@@ -2,15 +2,12 @@
 // 127.0.0.1. It lists the tools exactly as manifests/samples/20-toolmanifest-search-tools.yaml pins
 // them (same description and inputSchema, so the gateway's digest check passes) plus one tool the
 // manifest does not list, which the outbound gateway must hide and refuse.
-import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import YAML from "yaml";
+import { serveMcpOverHttp } from "../test/support/mcp-http.ts";
 
 export const SEARCH_TOOLS_MANIFEST = join(
   import.meta.dirname,
@@ -54,7 +51,6 @@ export async function startSearchToolsServer(): Promise<SearchToolsServer> {
     },
   ];
   const executed = new Map<string, number>();
-  const transports = new Map<string, StreamableHTTPServerTransport>();
 
   const makeServer = () => {
     const s = new Server({ name: "search-tools", version: "1.0.0" }, { capabilities: { tools: {} } });
@@ -77,54 +73,6 @@ export async function startSearchToolsServer(): Promise<SearchToolsServer> {
     return s;
   };
 
-  const http = createServer(async (req, res) => {
-    try {
-      let body: unknown;
-      if (req.method === "POST") {
-        const chunks: Buffer[] = [];
-        for await (const c of req) chunks.push(c as Buffer);
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-      }
-      const sid = req.headers["mcp-session-id"];
-      let transport = typeof sid === "string" ? transports.get(sid) : undefined;
-      if (!transport) {
-        if (typeof sid === "string" || req.method !== "POST") {
-          res.writeHead(404, { "content-type": "application/json" }).end(
-            JSON.stringify({
-              jsonrpc: "2.0",
-              id: null,
-              error: { code: -32001, message: "Session not found" },
-            }),
-          );
-          return;
-        }
-        const t = new StreamableHTTPServerTransport({
-          sessionIdGenerator: () => randomUUID(),
-          onsessioninitialized: (id) => {
-            transports.set(id, t);
-          },
-        });
-        t.onclose = () => {
-          if (t.sessionId) transports.delete(t.sessionId);
-        };
-        await makeServer().connect(t);
-        transport = t;
-      }
-      await transport.handleRequest(req, res, body);
-    } catch (e) {
-      if (!res.headersSent) res.writeHead(500).end(String(e));
-    }
-  });
-  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
-  return {
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
-    executed,
-    close: async () => {
-      for (const t of transports.values()) await t.close().catch(() => {});
-      await new Promise<void>((r) => {
-        http.close(() => r());
-        http.closeAllConnections();
-      });
-    },
-  };
+  const host = await serveMcpOverHttp(makeServer);
+  return { url: host.url, executed, close: host.close };
 }

@@ -18,6 +18,20 @@ describe("configFromEnv", () => {
       maxBodyBytes: 1048576,
     });
     expect(c.auditRedact).toContain("password");
+    expect(c.svidRenewAt).toBe(0.5);
+  });
+  it("reads the SVID renewal fraction (WARDEN_SVID_RENEW_AT) and keeps it within 0.1-0.9", () => {
+    expect(configFromEnv({ ...env, WARDEN_SVID_RENEW_AT: "0.8" }).svidRenewAt).toBe(0.8);
+    expect(configFromEnv({ ...env, WARDEN_SVID_RENEW_AT: "0.1" }).svidRenewAt).toBe(0.1);
+    expect(() => configFromEnv({ ...env, WARDEN_SVID_RENEW_AT: "0.95" })).toThrow(
+      /WARDEN_SVID_RENEW_AT must be at most 0.9/,
+    );
+    expect(() => configFromEnv({ ...env, WARDEN_SVID_RENEW_AT: "0" })).toThrow(
+      /WARDEN_SVID_RENEW_AT must be at least 0.1/,
+    );
+    expect(() => configFromEnv({ ...env, WARDEN_SVID_RENEW_AT: "half" })).toThrow(
+      /WARDEN_SVID_RENEW_AT must be a number from 0.1 to 0.9/,
+    );
   });
   it("names the variable and the fix when something is wrong", () => {
     expect(() => configFromEnv({ ...env, WARDEN_GATEWAY_MODE: "sideways" })).toThrow(

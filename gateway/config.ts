@@ -1,7 +1,7 @@
 // Gateway configuration from the environment (names in api/v1alpha1/sidecar.ts), validated with
 // zod: a bad value stops the process at start with a message naming the variable and the fix.
 import { z } from "zod";
-import { GATEWAY_ENV } from "../api/v1alpha1/sidecar.ts";
+import { DEFAULT_SVID_RENEW_AT, GATEWAY_ENV } from "../api/v1alpha1/sidecar.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { DEFAULT_REDACT_FIELDS } from "./audit/redact.ts";
 
@@ -35,6 +35,14 @@ const base = z.object({
   approvalTokensFile: z.string().min(1).optional(),
   auditRedact: z.array(z.string()).default(DEFAULT_REDACT_FIELDS),
   taskTokenAudience: z.string().min(1).optional(),
+  /** Issuer mode: renew the SVID after this fraction of its lifetime (±10% jitter). */
+  svidRenewAt: z
+    .number({ message: `${GATEWAY_ENV.svidRenewAt} must be a number from 0.1 to 0.9, e.g. 0.5` })
+    .min(0.1, { message: `${GATEWAY_ENV.svidRenewAt} must be at least 0.1 (of the SVID lifetime)` })
+    .max(0.9, {
+      message: `${GATEWAY_ENV.svidRenewAt} must be at most 0.9 (leave time to retry before expiry)`,
+    })
+    .default(DEFAULT_SVID_RENEW_AT),
   maxBodyBytes: z
     .number()
     .int()
@@ -82,6 +90,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
       .map((s) => s.trim())
       .filter(Boolean),
     taskTokenAudience: e("taskTokenAudience"),
+    // Number("x") is NaN, which the schema refuses (never silently defaulted); unset means 0.5.
+    svidRenewAt: e("svidRenewAt") === undefined ? undefined : Number(e("svidRenewAt")),
     upstream: e("upstream"),
     maxBodyBytes: num("WARDEN_MAX_BODY_BYTES"),
     auditCheckpointEvery: num("WARDEN_AUDIT_CHECKPOINT_EVERY"),

@@ -15,6 +15,44 @@ describe("loadConfig", () => {
       identity: true,
     });
     expect(c.namespaces.size).toBe(0);
+    expect(c["issuer-dns-names"]).toEqual([]);
+    expect(c["svid-max-ttl"]).toBe("24h");
+    expect(c["svid-renew-at"]).toBe(0.5);
+  });
+
+  it("reads the issuer's DNS names, the SVID TTL cap and the renewal fraction", () => {
+    const c = loadConfig(["--svid-max-ttl", "2h"], {
+      WARDEN_ISSUER_DNS_NAMES:
+        "warden-issuer, warden-issuer.warden.svc,warden-issuer.warden.svc.cluster.local",
+      WARDEN_SVID_MAX_TTL: "1h",
+      WARDEN_SVID_RENEW_AT: "0.7",
+    });
+    expect(c["issuer-dns-names"]).toEqual([
+      "warden-issuer",
+      "warden-issuer.warden.svc",
+      "warden-issuer.warden.svc.cluster.local",
+    ]);
+    expect(c["svid-max-ttl"]).toBe("2h");
+    expect(c["svid-renew-at"]).toBe(0.7);
+  });
+
+  it("refuses bad issuer DNS names, TTL caps and renewal fractions, naming the flag", () => {
+    expect(() => loadConfig([], { WARDEN_ISSUER_DNS_NAMES: "ok.svc,Not_A_Name" })).toThrow(
+      /--issuer-dns-names \(WARDEN_ISSUER_DNS_NAMES\): --issuer-dns-names must be comma-separated lower-case DNS names/,
+    );
+    expect(() => loadConfig(["--issuer-dns-names", `${"a".repeat(254)}`], {})).toThrow(
+      /--issuer-dns-names: each name must be at most 253 characters/,
+    );
+    expect(() => loadConfig(["--svid-max-ttl", "48h"], {})).toThrow(
+      /--svid-max-ttl \(WARDEN_SVID_MAX_TTL\): --svid-max-ttl must be from 5m to 24h/,
+    );
+    expect(() => loadConfig(["--svid-max-ttl", "1m"], {})).toThrow(/--svid-max-ttl must be from 5m to 24h/);
+    expect(() => loadConfig(["--svid-max-ttl", "a day"], {})).toThrow(
+      /--svid-max-ttl must be a duration from 5m to 24h/,
+    );
+    expect(() => loadConfig([], { WARDEN_SVID_RENEW_AT: "0.95" })).toThrow(
+      /--svid-renew-at \(WARDEN_SVID_RENEW_AT\): --svid-renew-at must be a number from 0.1 to 0.9/,
+    );
   });
 
   it("takes flags over environment", () => {

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { DNS_LABEL_PATTERN, DURATION_PATTERN } from "../api/v1alpha1/index.ts";
+import { DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, DURATION_PATTERN } from "../api/v1alpha1/index.ts";
 import { ValidationError, zodIssues } from "../lib/errors.ts";
 import { parseDurationMs } from "./controllers/duration.ts";
 
@@ -29,6 +29,9 @@ export const FLAGS = {
   "probe-port": "WARDEN_PROBE_PORT",
   "issuer-host": "WARDEN_ISSUER_HOST",
   "issuer-port": "WARDEN_ISSUER_PORT",
+  "issuer-dns-names": "WARDEN_ISSUER_DNS_NAMES",
+  "svid-max-ttl": "WARDEN_SVID_MAX_TTL",
+  "svid-renew-at": "WARDEN_SVID_RENEW_AT",
   "svid-ttl-override": "WARDEN_SVID_TTL_OVERRIDE",
   identity: "WARDEN_IDENTITY",
   "enclave-cluster-role": "WARDEN_ENCLAVE_CLUSTER_ROLE",
@@ -61,6 +64,10 @@ const dnsLabel = (flag: Flag) =>
     })
     .max(63);
 
+/** The range of spec.svid.ttl and maxSvidTTL in the API: a cluster-wide cap outside it means nothing. */
+const SVID_TTL_MIN_MS = 5 * 60_000;
+const SVID_TTL_MAX_MS = 24 * 3_600_000;
+
 export const configSchema = z
   .object({
     kubeconfig: z.string().optional(),
@@ -85,6 +92,45 @@ export const configSchema = z
     "probe-port": num("probe-port", 0, 65535),
     "issuer-host": z.string().min(1),
     "issuer-port": num("issuer-port", 0, 65535),
+    // Names the issuer's serving certificate carries besides localhost: the Service names the
+    // gateway sidecars dial (the chart sets <issuer>,<issuer>.<ns>.svc,<issuer>.<ns>.svc.<domain>).
+    "issuer-dns-names": z
+      .string()
+      .transform((s) =>
+        s
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(
+          z
+            .string()
+            .max(253, { message: "--issuer-dns-names: each name must be at most 253 characters" })
+            .regex(new RegExp(DNS_SUBDOMAIN_PATTERN), {
+              message:
+                "--issuer-dns-names must be comma-separated lower-case DNS names such as agent-warden-issuer.agent-warden-system.svc",
+            }),
+        ),
+      ),
+    // Cluster-wide cap on every SVID's lifetime, applied after the identity's TTL and its enclave's
+    // maxSvidTTL (by the issuer, Secret delivery and status.effectiveTTL alike).
+    "svid-max-ttl": z
+      .string()
+      .regex(new RegExp(DURATION_PATTERN), {
+        message: "--svid-max-ttl must be a duration from 5m to 24h, such as 1h",
+        abort: true, // the range check below needs a parseable duration
+      })
+      .refine(
+        (s) => {
+          const ms = parseDurationMs(s);
+          return ms >= SVID_TTL_MIN_MS && ms <= SVID_TTL_MAX_MS;
+        },
+        { message: "--svid-max-ttl must be from 5m to 24h (the range of spec.svid.ttl)" },
+      ),
+    // Fraction of an SVID's life after which Secret delivery renews it (the gateway sidecar gets the
+    // same value from the webhook).
+    "svid-renew-at": num("svid-renew-at", 0.1, 0.9, false),
     "svid-ttl-override": z
       .string()
       .regex(new RegExp(DURATION_PATTERN), {
@@ -138,6 +184,9 @@ export const DEFAULTS: Record<Flag, string | undefined> = {
   "probe-port": "8080",
   "issuer-host": "127.0.0.1",
   "issuer-port": "8443",
+  "issuer-dns-names": "",
+  "svid-max-ttl": "24h",
+  "svid-renew-at": "0.5",
   "svid-ttl-override": undefined,
   identity: "on",
   "enclave-cluster-role": "agent-warden-enclave",
@@ -169,7 +218,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv = process.env)
     throw new ValidationError(
       "operator configuration",
       zodIssues(r.error).map((i) => {
-        const flag = i.path as Flag;
+        // A list flag's issue has a path like "issuer-dns-names[1]": name the flag itself.
+        const flag = i.path.split(/[.[]/)[0] as Flag;
         return { path: FLAGS[flag] ? `--${flag} (${FLAGS[flag]})` : i.path, message: i.message };
       }),
     );

@@ -16,6 +16,7 @@ import { kubeLeaseStore, LeaderElector } from "./runtime/leader.ts";
 import { createMetrics } from "./runtime/metrics.ts";
 import { TokenBucket } from "./runtime/ratelimiter.ts";
 import { startProbeServer } from "./runtime/server.ts";
+import { controllerSettings, identityDeps } from "./wiring.ts";
 
 const log = createLogger("operator");
 
@@ -73,13 +74,7 @@ async function main(config: OperatorConfig): Promise<void> {
     log,
     metrics,
     now: () => new Date(),
-    settings: {
-      trustDomain: config["trust-domain"],
-      operatorNamespace: config.namespace,
-      serviceAccount: config["service-account"],
-      enclaveClusterRole: config["enclave-cluster-role"],
-      namespaces: config.namespaces,
-    },
+    settings: controllerSettings(config),
   };
   const manager = new ControllerManager(ctx, { workers: { AgentIdentity: config["identity-workers"] } });
 
@@ -106,19 +101,14 @@ async function main(config: OperatorConfig): Promise<void> {
 
   if (config.identity) {
     const mod = (await import(IDENTITY_MODULE)) as { startIdentityServices: StartIdentityServices };
-    identity = await mod.startIdentityServices({
-      kc,
-      log: log.child({ subsystem: "identity" }),
-      registry: metrics.registry,
-      operatorNamespace: config.namespace,
-      trustDomain: config["trust-domain"],
-      issuer: {
-        host: config["issuer-host"],
-        port: config["issuer-port"],
-        ttlOverride: config["svid-ttl-override"],
-      },
-      leader: leaderState,
-    });
+    identity = await mod.startIdentityServices(
+      identityDeps(config, {
+        kc,
+        log: log.child({ subsystem: "identity" }),
+        registry: metrics.registry,
+        leader: leaderState,
+      }),
+    );
     log.info("identity services started", { issuerURL: identity.issuerURL });
   } else {
     log.warn("identity services are off (--identity=off): no issuer, no CA, no SVID Secrets");

@@ -79,17 +79,21 @@ export const chartValuesSchema = z
       .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/)
       .describe("DNS suffix of Services, for the webhook's and issuer's serving certificates."),
     svid: z.strictObject({
-      ttl: z
+      maxTTL: z
         .string()
         .regex(
           /^(([5-9]|[1-9][0-9]|[1-9][0-9]{2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|([1-9]|1[0-9]|2[0-4])h)$/,
         )
-        .describe("Default X.509-SVID lifetime: whole minutes 5m-1440m or whole hours 1h-24h (default 15m)."),
+        .describe(
+          "Cluster-wide cap on every X.509-SVID's lifetime, after the AgentIdentity's spec.svid.ttl and its enclave's maxSvidTTL (operator --svid-max-ttl): whole minutes 5m-1440m or whole hours 1h-24h (default 24h).",
+        ),
       renewAt: z
         .number()
         .min(0.1)
         .max(0.9)
-        .describe("Fraction of an SVID's lifetime after which it is renewed (0.1-0.9, default 0.5)."),
+        .describe(
+          "Fraction of an SVID's lifetime after which it is renewed, by the gateway sidecar and by Secret delivery (0.1-0.9, default 0.5).",
+        ),
     }),
     operator: z.strictObject({
       replicas: z

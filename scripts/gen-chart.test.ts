@@ -80,7 +80,7 @@ describe("values.yaml", () => {
 
   it("is valid against the schema, with the documented defaults", () => {
     const v = chartValuesSchema.parse(values);
-    expect(v.svid).toEqual({ ttl: "15m", renewAt: 0.5 });
+    expect(v.svid).toEqual({ maxTTL: "24h", renewAt: 0.5 });
     expect(v.webhook.failurePolicy).toBe("Fail");
     expect(v.webhook.mutatingFailurePolicy).toBe("Ignore");
     expect(v.webhook.replicas).toBeGreaterThanOrEqual(2);
@@ -90,9 +90,12 @@ describe("values.yaml", () => {
   });
 
   it.each([
-    ["svid.ttl", { svid: { ttl: "fifteen", renewAt: 0.5 } }],
-    ["svid.ttl", { svid: { ttl: "48h", renewAt: 0.5 } }],
-    ["svid.renewAt", { svid: { ttl: "15m", renewAt: 1.5 } }],
+    ["svid.maxTTL", { svid: { maxTTL: "fifteen", renewAt: 0.5 } }],
+    ["svid.maxTTL", { svid: { maxTTL: "48h", renewAt: 0.5 } }],
+    ["svid.maxTTL", { svid: { maxTTL: "4m", renewAt: 0.5 } }],
+    ["svid.renewAt", { svid: { maxTTL: "24h", renewAt: 1.5 } }],
+    // svid.ttl is gone: the CRD defaults spec.svid.ttl, so a chart-wide default could change nothing.
+    ["svid", { svid: { ttl: "15m" } }],
     ["webhook.replicas", { webhook: { replicas: 1 } }],
     ["webhook.failurePolicy", { webhook: { failurePolicy: "Maybe" } }],
     ["gateway.resources.requests.cpu", { gateway: { resources: { requests: { cpu: "0.1" } } } }],
@@ -147,15 +150,20 @@ describe("manifests/install.yaml (default values)", () => {
     expect(c["leader-elect"]).toBe(true);
     expect(c["probe-host"]).toBe("0.0.0.0");
     expect(c["issuer-port"]).toBe(8443);
-    // Variables the chart sets ahead of the operator reading them (svid defaults, issuer cert names):
-    // when the operator grows these flags, move them out of this list.
-    const known = new Set<string>(Object.values(FLAGS));
-    const ahead = Object.keys(env).filter((k) => k.startsWith("WARDEN_") && !known.has(k));
-    expect(ahead.sort()).toEqual([
-      "WARDEN_ISSUER_DNS_NAMES",
-      "WARDEN_SVID_DEFAULT_TTL",
-      "WARDEN_SVID_RENEW_AT",
+    // The issuer's serving certificate names the Service the sidecars dial (WARDEN_ISSUER_URL).
+    expect(c["issuer-dns-names"]).toEqual([
+      "agent-warden-issuer",
+      `agent-warden-issuer.${INSTALL_NAMESPACE}.svc`,
+      `agent-warden-issuer.${INSTALL_NAMESPACE}.svc.cluster.local`,
     ]);
+    const issuerURL = new URL(envOf(container("agent-warden-webhook")).WARDEN_ISSUER_URL!);
+    expect(c["issuer-dns-names"]).toContain(issuerURL.hostname);
+    expect(c["svid-max-ttl"]).toBe("24h");
+    expect(c["svid-renew-at"]).toBe(0.5);
+    // Every variable the chart sets is one the operator reads: none is set for nothing.
+    const known = new Set<string>(Object.values(FLAGS));
+    const unread = Object.keys(env).filter((k) => k.startsWith("WARDEN_") && !known.has(k));
+    expect(unread).toEqual([]);
   });
 
   it("configures the webhook and its gateway sidecar with what webhook/ accepts", () => {

@@ -96,6 +96,9 @@ export function staleChartCrds(): string[] {
 
 async function main(argv: string[]): Promise<number> {
   const files = [valuesSchemaFile(), ...chartCrdFiles()];
+  // helm renders what is on disk: the new schema and the chart's CRD copies must be in place before
+  // install.yaml is rendered from them (never written in --check mode).
+  if (!argv.includes("--check")) for (const f of files) writeFileSync(f.path, f.content);
   if (!argv.includes("--no-install")) {
     const { helmBinary, helmEnv } = await import("../test/helm/helm.ts");
     files.push(renderInstallYaml(await helmBinary(3), helmEnv()));

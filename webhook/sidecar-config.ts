@@ -2,6 +2,7 @@
 // The webhook reads it from its environment; `warden check --mutate` from flags or a file. Both
 // must agree for the template hash (and so the gateway.unmodified verdict) to match.
 import { z } from "zod";
+import { DEFAULT_SVID_RENEW_AT } from "../api/v1alpha1/sidecar.ts";
 
 // The API server canonicalises quantities ("0.1" becomes "100m"); only canonical forms are accepted
 // here so that the injected sidecar reads back byte-for-byte and its hash stays stable.
@@ -33,6 +34,14 @@ export const sidecarConfig = z.object({
   limits: resources,
   /** UID/GID the gateway runs as (non-root, distroless "nonroot" by default). */
   runAsUser: z.number().int().min(1).default(65532),
+  /** Fraction of the SVID lifetime after which the gateway renews (chart value svid.renewAt). */
+  renewAt: z
+    .number({ message: "renewAt (WARDEN_SVID_RENEW_AT) must be a number from 0.1 to 0.9, e.g. 0.5" })
+    .min(0.1, { message: "renewAt (WARDEN_SVID_RENEW_AT) must be at least 0.1 (of the SVID lifetime)" })
+    .max(0.9, {
+      message: "renewAt (WARDEN_SVID_RENEW_AT) must be at most 0.9 (leave time to retry before expiry)",
+    })
+    .default(DEFAULT_SVID_RENEW_AT),
 });
 export type SidecarConfig = z.infer<typeof sidecarConfig>;
 
@@ -44,6 +53,7 @@ export const DEFAULT_SIDECAR_CONFIG: SidecarConfig = {
   requests: { cpu: "50m", memory: "64Mi" },
   limits: { cpu: "500m", memory: "256Mi" },
   runAsUser: 65532,
+  renewAt: DEFAULT_SVID_RENEW_AT,
 };
 
 /** Environment variables that override the defaults (the webhook Deployment and the CLI read them). */
@@ -62,5 +72,7 @@ export function sidecarConfigFromEnv(env: NodeJS.ProcessEnv, base: SidecarConfig
       cpu: env.WARDEN_GATEWAY_CPU_LIMIT ?? base.limits.cpu,
       memory: env.WARDEN_GATEWAY_MEMORY_LIMIT ?? base.limits.memory,
     },
+    // Number("x") is NaN, which the schema refuses with a message naming the variable.
+    renewAt: env.WARDEN_SVID_RENEW_AT ? Number(env.WARDEN_SVID_RENEW_AT) : base.renewAt,
   });
 }

@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { policyConfigMapName, TRUST_BUNDLE_CONFIGMAP } from "../api/v1alpha1/labels.ts";
 import {
+  DEFAULT_SVID_RENEW_AT,
   GATEWAY_ADMIN_PORT,
   GATEWAY_CONTAINER_NAME,
   GATEWAY_ENV,
@@ -48,6 +49,11 @@ export function gatewayContainer(cfg: SidecarConfig): JsonObject {
       { name: GATEWAY_ENV.auditFile, value: `${v.audit.mountPath}/${v.audit.file}` },
       { name: GATEWAY_ENV.issuerURL, value: cfg.issuerURL },
       { name: GATEWAY_ENV.trustDomain, value: cfg.trustDomain },
+      // Only when it differs from the gateway's own default: the default sidecar (and so the
+      // template hash of every pod injected before this setting existed) stays byte-identical.
+      ...(cfg.renewAt === DEFAULT_SVID_RENEW_AT
+        ? []
+        : [{ name: GATEWAY_ENV.svidRenewAt, value: String(cfg.renewAt) }]),
     ],
     ports: [{ name: "warden-admin", containerPort: GATEWAY_ADMIN_PORT, protocol: "TCP" }],
     startupProbe: {

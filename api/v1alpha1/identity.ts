@@ -57,7 +57,7 @@ export const svidSpec = z
     ttl: duration("svid.ttl")
       .default("15m")
       .describe(
-        "Lifetime of each X.509-SVID, 5m-24h (default 15m); capped by the enclave's maxSvidTTL. Renewed at half-life.",
+        "Lifetime of each X.509-SVID, 5m-24h (default 15m); capped by the enclave's maxSvidTTL and the operator's --svid-max-ttl. Renewed at the configured fraction of the lifetime (default half-life).",
       )
       .meta(
         cel({
@@ -132,7 +132,11 @@ export const agentIdentityStatus = z
       .optional()
       .describe("The agent's SPIFFE ID, spiffe://<trust domain>/ns/<ns>/sa/<sa>."),
     serviceAccountName: z.string().max(253).optional().describe("The ServiceAccount made for the agent."),
-    effectiveTTL: z.string().max(32).optional().describe("SVID TTL after the enclave cap."),
+    effectiveTTL: z
+      .string()
+      .max(32)
+      .optional()
+      .describe("SVID TTL in force after the enclave cap and the cluster-wide --svid-max-ttl."),
     policy: z
       .object({
         configMap: z.string().max(253).describe("ConfigMap holding the compiled gateway policy."),

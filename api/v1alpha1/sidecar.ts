@@ -47,7 +47,15 @@ export const GATEWAY_ENV = {
   auditRedact: "WARDEN_AUDIT_REDACT",
   /** Extra accepted task-token audience besides the gateway's own SPIFFE ID. */
   taskTokenAudience: "WARDEN_TASK_TOKEN_AUDIENCE",
+  /** Issuer mode: fraction of the SVID lifetime after which to renew, 0.1–0.9 (default 0.5). */
+  svidRenewAt: "WARDEN_SVID_RENEW_AT",
 } as const;
+
+/**
+ * Default of GATEWAY_ENV.svidRenewAt: renew at half-life. The injector leaves the variable out at
+ * this value, so the gateway must default to the same.
+ */
+export const DEFAULT_SVID_RENEW_AT = 0.5;
 
 /** Environment the webhook sets on agent containers so they talk to the sidecar. */
 export const AGENT_ENV = {

@@ -1,8 +1,13 @@
 // Issuer mode: the SVID comes from lib/identity's SvidClient (P-256 key made in memory, CSR +
-// projected ServiceAccount token to the issuer, renewed at half-life). This adapter turns it into
-// the gateway's SvidSource.
+// projected ServiceAccount token to the issuer, renewed at WARDEN_SVID_RENEW_AT of its lifetime,
+// half-life by default). This adapter turns it into the gateway's SvidSource.
 import { readFile } from "node:fs/promises";
-import { httpsTransport, SvidClient, tokenFromFile } from "../../lib/identity/svid-client.ts";
+import {
+  httpsTransport,
+  SvidClient,
+  type SvidClientOptions,
+  tokenFromFile,
+} from "../../lib/identity/svid-client.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { GatewayConfig } from "../config.ts";
 import type { Svid, SvidSource } from "./source.ts";
@@ -33,7 +38,8 @@ export function fromSvidClient(client: SvidClientLike): SvidSource {
   };
 }
 
-export async function issuerSvidSource(config: GatewayConfig, log?: Logger): Promise<SvidSource> {
+/** The SvidClient options issuer mode runs with, from the gateway's configuration. */
+export function issuerClientOptions(config: GatewayConfig, log?: Logger): SvidClientOptions {
   if (!config.issuerURL || !config.tokenFile || !config.trustDomain || !config.bundleFile) {
     throw new Error(
       "issuer mode needs WARDEN_ISSUER_URL, WARDEN_TOKEN_FILE, WARDEN_TRUST_DOMAIN and WARDEN_BUNDLE_FILE (or the SVID file variables)",
@@ -44,12 +50,17 @@ export async function issuerSvidSource(config: GatewayConfig, log?: Logger): Pro
     issuerURL: config.issuerURL,
     bundle: () => readFile(bundleFile, "utf8"),
   });
-  const client = new SvidClient({
+  return {
     trustDomain: config.trustDomain,
     readToken: tokenFromFile(config.tokenFile),
     requestSVID: transport.x509,
+    renewAt: config.svidRenewAt,
     ...(log ? { log } : {}),
-  });
+  };
+}
+
+export async function issuerSvidSource(config: GatewayConfig, log?: Logger): Promise<SvidSource> {
+  const client = new SvidClient(issuerClientOptions(config, log));
   // The first attempt may fail (issuer not up yet): the client retries with backoff, and the
   // gateway stays not-ready and denies every call until an SVID arrives.
   await client.start();

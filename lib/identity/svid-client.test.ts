@@ -67,6 +67,13 @@ describe("renewal schedule", () => {
     expect(renewDelayMs(1000, () => 0.5)).toBe(500);
     expect(renewDelayMs(1000, () => 1)).toBeCloseTo(600);
   });
+  it("renews at the configured fraction ±10%, never past 95% of the lifetime", () => {
+    expect(renewDelayMs(1000, () => 0, 0.8)).toBeCloseTo(700);
+    expect(renewDelayMs(1000, () => 0.5, 0.8)).toBeCloseTo(800);
+    expect(renewDelayMs(1000, () => 1, 0.8)).toBeCloseTo(900);
+    expect(renewDelayMs(1000, () => 1, 0.9)).toBeCloseTo(950);
+    expect(renewDelayMs(1000, () => 0, 0.1)).toBeCloseTo(50);
+  });
   it("backs off exponentially with jitter, capped", () => {
     const b = { initialMs: 1000, maxMs: 30_000 };
     expect(backoffMs(0, b, () => 1)).toBe(1000);
@@ -162,6 +169,53 @@ describe("SvidClient", () => {
     await client.idle();
     expect(client.ready()).toBe(true);
     await client.stop();
+  });
+
+  it("renews at the renewAt fraction of the lifetime it is given", async () => {
+    const ca = await createRootCA({ trustDomain: "example.org", ttlMs: 24 * 3600_000 });
+    for (const [renewAt, random] of [
+      [0.2, 0],
+      [0.8, 0.5],
+      [0.8, 1],
+    ] as const) {
+      const clock = new ManualClock();
+      const iss = issuer(ca, clock, 100_000);
+      const client = new SvidClient({
+        expectedID: ID,
+        trustDomain: "example.org",
+        readToken: async () => "token-ok",
+        requestSVID: iss.requestSVID,
+        clock,
+        random: () => random,
+        renewAt,
+      });
+      await client.start();
+      const cur = client.current()!;
+      const issuedAt = clock.now();
+      const lifetime = cur.notAfter.getTime() - issuedAt;
+      const firedAt = clock.fireNext();
+      const want = lifetime * (renewAt + (random * 2 - 1) * 0.1);
+      expect(Math.abs(firedAt - issuedAt - want), `renewAt ${renewAt}`).toBeLessThanOrEqual(1);
+      await client.idle();
+      expect(iss.calls.count).toBe(2);
+      await client.stop();
+    }
+  });
+
+  it("refuses a renewAt outside 0.1-0.9", () => {
+    for (const renewAt of [0, 0.05, 0.95, 1, Number.NaN]) {
+      expect(
+        () =>
+          new SvidClient({
+            trustDomain: "example.org",
+            readToken: async () => "t",
+            requestSVID: async () => {
+              throw new Error("unused");
+            },
+            renewAt,
+          }),
+      ).toThrow(/renewAt must be a fraction of the SVID lifetime from 0.1 to 0.9/);
+    }
   });
 
   it("refuses an answer for another SPIFFE ID, another key, or from an untrusted chain", async () => {

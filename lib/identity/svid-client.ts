@@ -2,6 +2,7 @@
 // (a new one per renewal), send a CSR with the projected ServiceAccount token (re-read every time:
 // the kubelet rotates it), verify what comes back, renew at half-life ±10%, retry with capped
 // exponential backoff — past expiry too — and report ready only while a valid SVID is held.
+// The renewal point is a fraction of the lifetime (default half-life, chart value svid.renewAt).
 import { readFile } from "node:fs/promises";
 import * as https from "node:https";
 import { DeniedError } from "../errors.ts";
@@ -56,13 +57,36 @@ export interface SvidClientOptions {
   clock?: Clock;
   random?: () => number;
   backoff?: { initialMs: number; maxMs: number };
+  /** Fraction of the lifetime after which to renew, 0.1–0.9 (default 0.5); ±10% jitter is added. */
+  renewAt?: number;
   log?: Logger;
 }
 
-/** Renew at 50% of the lifetime ±10% jitter (so replicas of one agent do not renew in lock-step). */
-export function renewDelayMs(lifetimeMs: number, random: () => number): number {
-  const fraction = 0.5 + (random() * 2 - 1) * 0.1;
+export const DEFAULT_RENEW_AT = 0.5;
+export const MIN_RENEW_AT = 0.1;
+export const MAX_RENEW_AT = 0.9;
+
+/**
+ * Renew at `renewAt` of the lifetime ±10% of the lifetime (jitter, so replicas of one agent do not
+ * renew in lock-step), kept within 5%–95%: even at renewAt 0.9 some life is left for retries.
+ */
+export function renewDelayMs(
+  lifetimeMs: number,
+  random: () => number,
+  renewAt: number = DEFAULT_RENEW_AT,
+): number {
+  const fraction = Math.min(0.95, Math.max(0.05, renewAt + (random() * 2 - 1) * 0.1));
   return Math.max(0, lifetimeMs * fraction);
+}
+
+/** Throws unless `renewAt` is a fraction the renewal schedule supports (0.1–0.9). */
+export function checkRenewAt(renewAt: number, field = "renewAt"): number {
+  if (!(Number.isFinite(renewAt) && renewAt >= MIN_RENEW_AT && renewAt <= MAX_RENEW_AT)) {
+    throw new RangeError(
+      `${field} must be a fraction of the SVID lifetime from ${MIN_RENEW_AT} to ${MAX_RENEW_AT}, got ${renewAt}`,
+    );
+  }
+  return renewAt;
 }
 
 /** Exponential backoff with full jitter in [d/2, d], capped. */
@@ -88,7 +112,13 @@ export class SvidClient {
   #expectedID: string | undefined;
 
   constructor(opts: SvidClientOptions) {
-    this.#o = { clock: realClock, random: Math.random, backoff: { initialMs: 1000, maxMs: 30_000 }, ...opts };
+    this.#o = {
+      clock: realClock,
+      random: Math.random,
+      backoff: { initialMs: 1000, maxMs: 30_000 },
+      ...opts,
+      renewAt: checkRenewAt(opts.renewAt ?? DEFAULT_RENEW_AT),
+    };
     this.#expectedID = opts.expectedID;
     if (opts.expectedID) parseWorkloadID(opts.expectedID);
   }
@@ -157,7 +187,7 @@ export class SvidClient {
       this.#attempt = 0;
       this.#lastError = undefined;
       const lifetime = svid.notAfter.getTime() - this.#o.clock.now();
-      this.#schedule(renewDelayMs(lifetime, this.#o.random));
+      this.#schedule(renewDelayMs(lifetime, this.#o.random, this.#o.renewAt));
       for (const cb of this.#listeners) cb(svid);
       this.#o.log?.info("obtained X.509-SVID", {
         spiffeID: svid.spiffeID,

@@ -13,6 +13,8 @@ export interface ControllerSettings {
   enclaveClusterRole: string;
   /** Only these namespaces are reconciled (empty = all). */
   namespaces: ReadonlySet<string>;
+  /** Cluster-wide SVID TTL cap (--svid-max-ttl), applied after the enclave's; absent = none. */
+  svidMaxTTL?: string;
 }
 
 export interface ControllerContext {

@@ -35,6 +35,30 @@ describe("decideIdentity", () => {
     expect(d.conditions.every((c) => c.status === "True")).toBe(true);
   });
 
+  it("caps the effective TTL by the cluster-wide --svid-max-ttl after the enclave's cap", () => {
+    const ttl = (svidTTL: string, maxSvidTTL: string, clusterMaxTTL?: string) =>
+      decideIdentity({
+        identity: identity({ svid: { ttl: svidTTL, delivery: "Issuer" } }),
+        enclave: enclave({ maxSvidTTL }),
+        trustDomain: "td",
+        policyProblems: [],
+        ...(clusterMaxTTL ? { clusterMaxTTL } : {}),
+      }).effectiveTTL;
+    expect(ttl("2h", "1h", "30m")).toBe("30m");
+    expect(ttl("2h", "1h", "24h")).toBe("1h");
+    expect(ttl("15m", "1h", "20m")).toBe("15m");
+    expect(ttl("2h", "3h", "90m")).toBe("90m");
+    expect(ttl("2h", "3h")).toBe("2h");
+    const d = decideIdentity({
+      identity: identity(),
+      enclave: enclave(),
+      trustDomain: "td",
+      policyProblems: [],
+      clusterMaxTTL: "10m",
+    });
+    expect(d.conditions.find((c) => c.type === "SVIDIssuable")?.message).toContain("(TTL 10m)");
+  });
+
   it("refuses without an enclave, on a duplicate claim and on a cross-namespace reference", () => {
     expect(
       reasons(decideIdentity({ identity: identity(), trustDomain: "td", policyProblems: [] })).Ready,

@@ -1,6 +1,6 @@
 // What the operator decides for one AgentIdentity, as a pure function of the facts the controller
 // gathered from its caches: whether it may have children at all (ServiceAccount, policy), its
-// SPIFFE ID and effective TTL, and conditions whose reasons tell a person what to do.
+// SPIFFE ID and effective TTL (capped by the enclave and the cluster), and conditions whose reasons tell a person what to do.
 import type { AgentEnclave, AgentIdentity } from "../../api/v1alpha1/index.ts";
 import { spiffeID } from "../../api/v1alpha1/index.ts";
 import { type ConditionInput, readyFrom } from "../runtime/conditions.ts";
@@ -20,6 +20,8 @@ export interface IdentityFacts {
   serviceAccountTaken?: boolean;
   /** Problems compiling the policy (missing manifests, unknown tools, ...). */
   policyProblems: PolicyProblem[];
+  /** The operator's cluster-wide cap (--svid-max-ttl), applied after the enclave's maxSvidTTL. */
+  clusterMaxTTL?: string;
 }
 
 export interface IdentityDecision {
@@ -74,9 +76,12 @@ export function decideIdentity(f: IdentityFacts): IdentityDecision {
 
   let effectiveTTL: string | undefined;
   if (f.enclave) {
-    const ttl = identity.spec.svid.ttl;
-    const max = f.enclave.spec.maxSvidTTL;
-    effectiveTTL = parseDurationMs(ttl) <= parseDurationMs(max) ? ttl : max;
+    // The same rule as the issuer (operator/identity/duration.ts): the shortest of the three; on a
+    // tie the identity's own spelling is kept.
+    effectiveTTL = [f.enclave.spec.maxSvidTTL, f.clusterMaxTTL].reduce<string>(
+      (ttl, cap) => (cap !== undefined && parseDurationMs(cap) < parseDurationMs(ttl) ? cap : ttl),
+      identity.spec.svid.ttl,
+    );
   }
 
   const saCond = refusal

@@ -29,7 +29,7 @@ import {
 import type { ControllerContext } from "./context.ts";
 import { canonicalJSON } from "./digest.ts";
 import { decideIdentity, serviceAccountNameOf } from "./identity-eval.ts";
-import { compilePolicy, type ResolvedManifest } from "./policy.ts";
+import { compilePolicy, type PolicyProblem, type ResolvedManifest } from "./policy.ts";
 import { statusUnchanged } from "./status.ts";
 import { evaluateCached } from "./toolmanifest.ts";
 import { ownerRef } from "./writer.ts";
@@ -110,15 +110,19 @@ export async function reconcileIdentity(
       tools: e.tools,
     });
   }
-  const decision0 = decideIdentity({
-    identity,
-    trustDomain: settings.trustDomain,
-    enclave,
-    enclaveRefused,
-    olderClaimant,
-    serviceAccountTaken,
-    policyProblems: [],
-  });
+  // Decided twice: first for the SPIFFE ID the policy is compiled for, then with the policy's problems.
+  const decide = (policyProblems: PolicyProblem[]) =>
+    decideIdentity({
+      identity,
+      trustDomain: settings.trustDomain,
+      enclave,
+      enclaveRefused,
+      olderClaimant,
+      serviceAccountTaken,
+      clusterMaxTTL: settings.svidMaxTTL,
+      policyProblems,
+    });
+  const decision0 = decide([]);
   const { policy, problems } = compilePolicy({
     identity,
     spiffeID: decision0.spiffeID,
@@ -127,15 +131,7 @@ export async function reconcileIdentity(
     enclaveToolServers: enclave?.spec.toolServers ?? [],
     taskTokens: taskTokens(caches, enclave),
   });
-  const decision = decideIdentity({
-    identity,
-    trustDomain: settings.trustDomain,
-    enclave,
-    enclaveRefused,
-    olderClaimant,
-    serviceAccountTaken,
-    policyProblems: problems,
-  });
+  const decision = decide(problems);
 
   const owner = ownerRef({
     apiVersion: identity.apiVersion,

@@ -1,10 +1,11 @@
 // Every write the controllers make: server-side apply with our field manager (force where we own
-// the fields), the status subresource, deletes and events. One place, so the write count is easy
+// the fields), the status subresource, deletes and (best-effort) events. One place, so the write count is easy
 // to reason about and to measure.
 import * as k8s from "@kubernetes/client-node";
 import { FIELD_MANAGER, GROUP, VERSION } from "../../api/v1alpha1/index.ts";
 import type { Logger } from "../../lib/log.ts";
 import { type ClientFactory, SSA, statusOf } from "../runtime/client.ts";
+import { eventRecorder } from "../runtime/events.ts";
 import type { NetworkPolicy } from "./netpol.ts";
 
 export interface Writer {
@@ -28,6 +29,7 @@ export function createWriter(clients: ClientFactory, log: Logger): Writer {
   const net = clients.make(k8s.NetworkingV1Api);
   const rbac = clients.make(k8s.RbacAuthorizationV1Api);
   const custom = clients.make(k8s.CustomObjectsApi);
+  const recordEvent = eventRecorder(core, log);
   const fm = { fieldManager: FIELD_MANAGER, force: true };
   const nameOf = (o: k8s.KubernetesObject) => ({
     name: o.metadata?.name ?? "",
@@ -73,39 +75,8 @@ export function createWriter(clients: ClientFactory, log: Logger): Writer {
         SSA,
       );
     },
-    async event(obj, type, reason, message) {
-      const now = new Date();
-      try {
-        await core.createNamespacedEvent({
-          namespace: obj.namespace,
-          body: {
-            metadata: { generateName: `${obj.name}.`, namespace: obj.namespace },
-            involvedObject: {
-              apiVersion: `${GROUP}/${VERSION}`,
-              kind: obj.kind,
-              name: obj.name,
-              namespace: obj.namespace,
-              uid: obj.uid,
-            },
-            type,
-            reason,
-            message,
-            source: { component: FIELD_MANAGER },
-            reportingComponent: FIELD_MANAGER,
-            reportingInstance: process.env.HOSTNAME ?? "local",
-            firstTimestamp: now,
-            lastTimestamp: now,
-            count: 1,
-          },
-        });
-      } catch (err) {
-        // Events are advisory: a lost one must not fail or retry the reconcile.
-        log.warn("could not record event", {
-          reason,
-          object: `${obj.kind}/${obj.namespace}/${obj.name}`,
-          err,
-        });
-      }
+    event(obj, type, reason, message) {
+      return recordEvent({ apiVersion: `${GROUP}/${VERSION}`, ...obj }, type, reason, message);
     },
   };
 }

@@ -13,6 +13,7 @@ import { DeniedError, UnavailableError } from "../../lib/errors.ts";
 import { workloadID } from "../../lib/identity/spiffe-id.ts";
 import type { TokenIdentity } from "./authn.ts";
 import { effectiveTTLms } from "./duration.ts";
+import { identityMetadataView, identitySpecView } from "./identity-view.ts";
 import { isNotFound, statusOf } from "./kube-errors.ts";
 
 export interface WorkloadGrant {
@@ -27,25 +28,7 @@ export interface WorkloadGrant {
 }
 
 /** The parts of an AgentIdentity the issuer relies on (the CRD validated the rest). */
-const identityView = z.object({
-  metadata: z.object({
-    name: z.string(),
-    namespace: z.string().optional(),
-    deletionTimestamp: z.unknown().optional(),
-  }),
-  spec: z.object({
-    enclave: z.string(),
-    serviceAccountName: z.string().optional(),
-    suspended: z.boolean().optional(),
-    svid: z
-      .object({
-        ttl: z.string().optional(),
-        delivery: z.string().optional(),
-        jwtAudiences: z.array(z.string()).optional(),
-      })
-      .optional(),
-  }),
-});
+const identityView = z.object({ metadata: identityMetadataView, spec: identitySpecView });
 export type IdentityView = z.infer<typeof identityView>;
 const enclaveView = z.object({ spec: z.object({ maxSvidTTL: z.string().optional() }).optional() });
 const manifestView = z.object({
@@ -170,6 +153,7 @@ export class WorkloadAuthorizer {
   readonly #custom: k8s.CustomObjectsApi;
   readonly #trustDomain: string;
   readonly #ttlOverride: string | undefined;
+  readonly #maxTTL: string | undefined;
   readonly #identities: ShortCache<IdentityView | undefined>;
   readonly #enclaves: ShortCache<z.infer<typeof enclaveView> | undefined>;
   readonly #manifests: ShortCache<z.infer<typeof manifestView> | undefined>;
@@ -179,6 +163,8 @@ export class WorkloadAuthorizer {
     custom: k8s.CustomObjectsApi;
     trustDomain: string;
     ttlOverride?: string;
+    /** Cluster-wide TTL cap (the operator's --svid-max-ttl). */
+    maxTTL?: string;
     /** ≤ 2000: how stale a suspension may be seen. */
     cacheMs?: number;
     now?: () => number;
@@ -187,6 +173,7 @@ export class WorkloadAuthorizer {
     this.#custom = opts.custom;
     this.#trustDomain = opts.trustDomain;
     this.#ttlOverride = opts.ttlOverride;
+    this.#maxTTL = opts.maxTTL;
     const ttl = Math.min(opts.cacheMs ?? 1000, 2000);
     const now = opts.now ?? Date.now;
     this.#identities = new ShortCache(ttl, now);
@@ -209,7 +196,7 @@ export class WorkloadAuthorizer {
         name: which.manifest,
         serviceAccount: tok.serviceAccount,
         spiffeID,
-        ttlMs: effectiveTTLms({ override: this.#ttlOverride }),
+        ttlMs: effectiveTTLms({ clusterMaxTTL: this.#maxTTL, override: this.#ttlOverride }),
         jwtAudiences: [],
       };
     }
@@ -238,6 +225,7 @@ export class WorkloadAuthorizer {
       ttlMs: effectiveTTLms({
         identityTTL: identity.spec.svid?.ttl,
         enclaveMaxTTL: enclave.spec?.maxSvidTTL,
+        clusterMaxTTL: this.#maxTTL,
         override: this.#ttlOverride,
       }),
       jwtAudiences: identity.spec.svid?.jwtAudiences ?? [],

@@ -6,6 +6,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { UnavailableError } from "../../lib/errors.ts";
 import { createRootCA } from "../../lib/identity/ca.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { EventRecorder } from "../runtime/events.ts";
 import type { Authority } from "./authority.ts";
 import {
   ACTIVATE_AT_ANNOTATION,
@@ -17,7 +18,6 @@ import {
   type RotationConfig,
   trustedCAs,
 } from "./ca-secret.ts";
-import type { EventRecorder } from "./events.ts";
 import { isConflict, isNotFound } from "./kube-errors.ts";
 import type { IdentityMetrics } from "./metrics.ts";
 

@@ -45,6 +45,16 @@ export interface IdentityServicesDeps {
     /** How often every replica re-reads the CA Secret. Default 30s. */
     syncInterval?: string;
   };
+  /** SVID policy of the whole cluster; everything optional. */
+  svid?: {
+    /**
+     * Cluster-wide cap on every SVID's lifetime (Go duration, 5m–24h), applied after the identity's
+     * spec.svid.ttl and its enclave's maxSvidTTL. The operator's --svid-max-ttl. Default: no cap.
+     */
+    maxTTL?: string;
+    /** Fraction of the lifetime after which Secret delivery renews (0.1–0.9, ±10% jitter). Default 0.5. */
+    renewAt?: number;
+  };
   /**
    * Restrict leader-only work (trust-bundle ConfigMaps, Secret delivery) to these namespaces; empty
    * or absent means every enclave namespace. Pass the operator's --namespaces here: two operators

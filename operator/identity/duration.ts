@@ -1,5 +1,6 @@
 // Go-style durations ("90s", "15m", "1h30m", "500ms") as the API schemas spell them, and the TTL
-// rule of the issuer: the identity's TTL, capped by its enclave, capped by a test-only override.
+// rule of the issuer: the identity's TTL, capped by its enclave, by the cluster-wide --svid-max-ttl
+// and by a test-only override.
 import { DURATION_PATTERN } from "../../api/v1alpha1/common.ts";
 import { ValidationError } from "../../lib/errors.ts";
 
@@ -21,18 +22,26 @@ export function parseDuration(text: string, field = "duration"): number {
 export const DEFAULT_SVID_TTL = "15m";
 export const DEFAULT_ENCLAVE_MAX_TTL = "1h";
 
-/** min(identity TTL, enclave max, override). Each input is a Go duration; missing ones use defaults. */
+/**
+ * min(identity TTL, enclave max, cluster max, override). Each input is a Go duration; missing
+ * identity and enclave values use the API's defaults, a missing cluster max or override caps nothing.
+ */
 export function effectiveTTLms(opts: {
   identityTTL?: string;
   enclaveMaxTTL?: string;
+  /** The operator's --svid-max-ttl. */
+  clusterMaxTTL?: string;
   override?: string;
 }): number {
   const ttl = parseDuration(opts.identityTTL ?? DEFAULT_SVID_TTL, "spec.svid.ttl");
   const max = parseDuration(opts.enclaveMaxTTL ?? DEFAULT_ENCLAVE_MAX_TTL, "AgentEnclave spec.maxSvidTTL");
+  const clusterMax = opts.clusterMaxTTL
+    ? parseDuration(opts.clusterMaxTTL, "svid.maxTTL")
+    : Number.POSITIVE_INFINITY;
   const override = opts.override
     ? parseDuration(opts.override, "issuer.ttlOverride")
     : Number.POSITIVE_INFINITY;
-  return Math.min(ttl, max, override);
+  return Math.min(ttl, max, clusterMax, override);
 }
 
 export function formatDuration(ms: number): string {

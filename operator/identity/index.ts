@@ -4,6 +4,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { ISSUER_TOKEN_AUDIENCE } from "../../api/v1alpha1/sidecar.ts";
 import { validateTrustDomain } from "../../lib/identity/spiffe-id.ts";
+import { eventRecorder } from "../runtime/events.ts";
 import { TokenReviewAuthenticator } from "./authn.ts";
 import { Authority } from "./authority.ts";
 import { WorkloadAuthorizer } from "./authz.ts";
@@ -11,7 +12,6 @@ import { BundlePublisher } from "./bundle-publisher.ts";
 import { CAManager, defaultCAConfig } from "./ca-manager.ts";
 import type { IdentityServices, IdentityServicesDeps, StartIdentityServices } from "./contract.ts";
 import { parseDuration } from "./duration.ts";
-import { eventRecorder } from "./events.ts";
 import { startIssuerServer } from "./issuer-server.ts";
 import { identityMetrics } from "./metrics.ts";
 import { KeyedTokenBuckets } from "./rate-limit.ts";
@@ -29,6 +29,8 @@ export const startIdentityServices: StartIdentityServices = async (
   deps: IdentityServicesDeps,
 ): Promise<IdentityServices> => {
   validateTrustDomain(deps.trustDomain);
+  // Fail at start, not at the first issuance, on a cap that is not a duration.
+  if (deps.svid?.maxTTL !== undefined) parseDuration(deps.svid.maxTTL, "svid.maxTTL");
   const log = deps.log.child({ component: "identity" });
   const core = deps.kc.makeApiClient(k8s.CoreV1Api);
   const custom = deps.kc.makeApiClient(k8s.CustomObjectsApi);
@@ -80,6 +82,7 @@ export const startIdentityServices: StartIdentityServices = async (
     custom,
     trustDomain: deps.trustDomain,
     ttlOverride: deps.issuer.ttlOverride,
+    maxTTL: deps.svid?.maxTTL,
   });
   const server = await startIssuerServer(
     {
@@ -116,6 +119,8 @@ export const startIdentityServices: StartIdentityServices = async (
     event,
     trustDomain: deps.trustDomain,
     ttlOverride: deps.issuer.ttlOverride,
+    maxTTL: deps.svid?.maxTTL,
+    renewAt: deps.svid?.renewAt,
     statusRecorder,
     namespaces: deps.namespaces,
   });

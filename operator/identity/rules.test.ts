@@ -33,6 +33,13 @@ describe("durations and TTL", () => {
     expect(effectiveTTLms({ identityTTL: "2h", enclaveMaxTTL: "1h" })).toBe(3_600_000);
     expect(effectiveTTLms({ identityTTL: "10m", enclaveMaxTTL: "1h", override: "30s" })).toBe(30_000);
   });
+  it("caps by the cluster-wide --svid-max-ttl too, after the enclave", () => {
+    expect(effectiveTTLms({ identityTTL: "2h", enclaveMaxTTL: "3h", clusterMaxTTL: "1h" })).toBe(3_600_000);
+    expect(effectiveTTLms({ identityTTL: "2h", enclaveMaxTTL: "1h", clusterMaxTTL: "24h" })).toBe(3_600_000);
+    expect(effectiveTTLms({ clusterMaxTTL: "10m" })).toBe(10 * 60_000);
+    expect(effectiveTTLms({ clusterMaxTTL: "10m", override: "30s" })).toBe(30_000);
+    expect(() => effectiveTTLms({ clusterMaxTTL: "ten minutes" })).toThrow(/svid.maxTTL/);
+  });
 });
 
 describe("token buckets", () => {

@@ -1,7 +1,8 @@
 // Secret delivery — the weaker, opt-in mode for workloads that cannot run the sidecar
 // (spec.svid.delivery: Secret): the operator makes the key and writes a kubernetes.io/tls Secret
 // (tls.crt chain, tls.key, ca.crt bundle, bundle.jwks.json) owned by the AgentIdentity. Renewals
-// are driven by a min-heap keyed by the next renewal time (half-life ±10%), not by a periodic
+// are driven by a min-heap keyed by the next renewal time (renewAt of the life, default half-life,
+// ±10%), not by a periodic
 // resync; each renewal is exactly one API write (a server-side apply of the Secret). Suspension
 // deletes the Secret (+ an Event). Leader only: the informer and the heap run while leading.
 import * as k8s from "@kubernetes/client-node";
@@ -12,37 +13,23 @@ import { KINDS } from "../../api/v1alpha1/kinds.ts";
 import { LABEL_AGENT, LABEL_MANAGED_BY, MANAGED_BY } from "../../api/v1alpha1/labels.ts";
 import { certsFromPem, generateP256, privateKeyToPem } from "../../lib/identity/crypto.ts";
 import { workloadID } from "../../lib/identity/spiffe-id.ts";
-import { renewDelayMs } from "../../lib/identity/svid-client.ts";
+import { checkRenewAt, renewDelayMs } from "../../lib/identity/svid-client.ts";
 import { signX509SVID, verifyX509SVID } from "../../lib/identity/x509-svid.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { EventRecorder } from "../runtime/events.ts";
 import type { Authority } from "./authority.ts";
 import { BUNDLE_JWKS_KEY, IDENTITY_FIELD_MANAGER, TRUST_DOMAIN_ANNOTATION } from "./bundle-publisher.ts";
 import { effectiveTTLms } from "./duration.ts";
-import type { EventRecorder } from "./events.ts";
+import { identityMetadataView, identitySpecView } from "./identity-view.ts";
 import { isNotFound } from "./kube-errors.ts";
 import type { IdentityMetrics } from "./metrics.ts";
 import { DueHeap } from "./min-heap.ts";
 import type { IssuanceStatusRecorder } from "./status-recorder.ts";
 
+/** Delivery needs the namespace and uid (Secret owner reference) that authorization does not. */
 const deliveryView = z.object({
-  metadata: z.object({
-    name: z.string(),
-    namespace: z.string(),
-    uid: z.string(),
-    deletionTimestamp: z.unknown().optional(),
-  }),
-  spec: z.object({
-    enclave: z.string(),
-    serviceAccountName: z.string().optional(),
-    suspended: z.boolean().optional(),
-    svid: z
-      .object({
-        ttl: z.string().optional(),
-        delivery: z.string().optional(),
-        secretName: z.string().optional(),
-      })
-      .optional(),
-  }),
+  metadata: identityMetadataView.extend({ namespace: z.string(), uid: z.string() }),
+  spec: identitySpecView,
 });
 type Delivered = z.infer<typeof deliveryView>;
 
@@ -58,6 +45,10 @@ export interface SecretDeliveryOptions {
   event: EventRecorder;
   trustDomain: string;
   ttlOverride?: string;
+  /** Cluster-wide TTL cap (the operator's --svid-max-ttl). */
+  maxTTL?: string;
+  /** Fraction of the lifetime after which a Secret's SVID is renewed (0.1–0.9). Default 0.5. */
+  renewAt?: number;
   statusRecorder?: IssuanceStatusRecorder;
   /** Only identities in these namespaces (when non-empty). */
   namespaces?: ReadonlySet<string>;
@@ -80,6 +71,7 @@ export class SecretDelivery {
   writes = 0;
 
   constructor(opts: SecretDeliveryOptions) {
+    if (opts.renewAt !== undefined) checkRenewAt(opts.renewAt, "svid.renewAt");
     this.#o = opts;
     this.#core = opts.kc.makeApiClient(k8s.CoreV1Api);
     this.#custom = opts.kc.makeApiClient(k8s.CustomObjectsApi);
@@ -183,7 +175,7 @@ export class SecretDelivery {
   }
 
   /**
-   * When to renew an identity's Secret on first sight: its existing valid SVID's half-life, else
+   * When to renew an identity's Secret on first sight: its existing valid SVID's renewal point, else
    * now; undefined when the Secret belongs to another trust domain's operator (never overwritten).
    */
   async #dueFromExistingSecret(id: Delivered): Promise<number | undefined> {
@@ -220,7 +212,7 @@ export class SecretDelivery {
         now: new Date(now),
       });
       const lifetime = v.notAfter.getTime() - v.notBefore.getTime();
-      return v.notBefore.getTime() + renewDelayMs(lifetime, this.#o.random ?? Math.random);
+      return v.notBefore.getTime() + renewDelayMs(lifetime, this.#o.random ?? Math.random, this.#o.renewAt);
     } catch {
       return now;
     }
@@ -269,6 +261,7 @@ export class SecretDelivery {
     const ttlMs = effectiveTTLms({
       identityTTL: id.spec.svid?.ttl,
       enclaveMaxTTL: enclave,
+      clusterMaxTTL: this.#o.maxTTL,
       override: this.#o.ttlOverride,
     });
     const keys = await generateP256();
@@ -329,7 +322,7 @@ export class SecretDelivery {
       issuedAt: now,
     });
     const lifetime = svid.notAfter.getTime() - now.getTime();
-    return now.getTime() + renewDelayMs(lifetime, this.#o.random ?? Math.random);
+    return now.getTime() + renewDelayMs(lifetime, this.#o.random ?? Math.random, this.#o.renewAt);
   }
 
   async #readEnclaveMaxTTL(namespace: string, enclave: string): Promise<string | undefined> {

@@ -12,12 +12,12 @@ import { createLogger } from "../../lib/log.ts";
 import type { IdentityServices, IdentityServicesDeps } from "../../operator/identity/contract.ts";
 import { startIdentityServices } from "../../operator/identity/index.ts";
 import {
-  clients,
   createIdentity,
   createPod,
   createServiceAccount,
   enclaveFixture,
   fakeLeader,
+  fixtureIdentityDeps,
   issuerToken,
 } from "../support/identity.ts";
 
@@ -33,27 +33,17 @@ const leaderRegistry = new Registry();
 
 beforeAll(async () => {
   fx = await enclaveFixture("carot");
-  const base = (registry: Registry, isLeader: boolean): IdentityServicesDeps => ({
-    kc: clients().kc,
-    log: createLogger(isLeader ? "leader" : "follower", {
-      level: (process.env.ROTATION_LOG as "info" | undefined) ?? "warn",
-    }),
-    registry,
-    operatorNamespace: fx.operatorNamespace,
-    trustDomain: TD,
-    issuer: {
-      host: "127.0.0.1",
-      port: 0,
-      ttlOverride: "5s",
-      statusInterval: "5s",
-      rateLimit: { perSecond: 20, burst: 50 },
-    },
-    ca: { ttl: "24s", rotateAtFraction: 2 / 3, propagation: "3s", syncInterval: "500ms" },
-    bundleResync: "1s",
-    // Other operators may share this cluster: publish and deliver only into this test's namespace.
-    namespaces: new Set([fx.namespace]),
-    leader: fakeLeader(isLeader),
-  });
+  const base = (registry: Registry, isLeader: boolean): IdentityServicesDeps =>
+    fixtureIdentityDeps(fx, {
+      log: createLogger(isLeader ? "leader" : "follower", {
+        level: (process.env.ROTATION_LOG as "info" | undefined) ?? "warn",
+      }),
+      registry,
+      trustDomain: TD,
+      issuer: { ttlOverride: "5s", statusInterval: "5s", rateLimit: { perSecond: 20, burst: 50 } },
+      ca: { ttl: "24s", rotateAtFraction: 2 / 3, propagation: "3s", syncInterval: "500ms" },
+      leader: fakeLeader(isLeader),
+    });
   // Both replicas bootstrap at once: create-if-absent must leave them with one CA.
   [leader, follower] = await Promise.all([
     startIdentityServices(base(leaderRegistry, true)),

@@ -24,6 +24,25 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** A second, silent outbound gateway on the harness's policy and bundle, for one failure mode. */
+function startOutbound(o: { auditFile: string; svidDir: string; credentialsDir?: string }) {
+  return startGateway(
+    parseConfig({
+      mode: "outbound",
+      listen: "127.0.0.1:0",
+      adminListen: "127.0.0.1:0",
+      policyFile: join(h.policyDir, "policy.json"),
+      bundleFile: h.bundleFile,
+      auditFile: o.auditFile,
+      svidCertFile: join(o.svidDir, "tls.crt"),
+      svidKeyFile: join(o.svidDir, "tls.key"),
+      ...(o.credentialsDir ? { credentialsDir: o.credentialsDir } : {}),
+      trustDomain: TRUST_DOMAIN,
+    }),
+    { log: createLogger("gateway-test", { level: "error", write: () => {} }) },
+  );
+}
+
 describe("gateway with JSON responses", () => {
   it("filters tools/list, hides drifted tools and forwards allowed calls", async () => {
     const c = await h.connect();
@@ -40,21 +59,11 @@ describe("gateway with JSON responses", () => {
   });
 
   it("refuses calls when the audit log cannot be written (fail closed) and says why in metrics", async () => {
-    const gw = await startGateway(
-      parseConfig({
-        mode: "outbound",
-        listen: "127.0.0.1:0",
-        adminListen: "127.0.0.1:0",
-        policyFile: join(h.policyDir, "policy.json"),
-        bundleFile: h.bundleFile,
-        auditFile: "/dev/full", // every write fails with ENOSPC, like a full volume
-        svidCertFile: join(h.dir, "agent-svid", "tls.crt"),
-        svidKeyFile: join(h.dir, "agent-svid", "tls.key"),
-        credentialsDir: join(h.dir, "credentials"),
-        trustDomain: TRUST_DOMAIN,
-      }),
-      { log: createLogger("gateway-test", { level: "error", write: () => {} }) },
-    );
+    const gw = await startOutbound({
+      auditFile: "/dev/full", // every write fails with ENOSPC, like a full volume
+      svidDir: join(h.dir, "agent-svid"),
+      credentialsDir: join(h.dir, "credentials"),
+    });
     try {
       const send = async (id: number) => {
         const r = await request(`${gw.url}/servers/web-tools/mcp`, {
@@ -92,20 +101,7 @@ describe("gateway with JSON responses", () => {
     const dir = join(h.dir, "expired-svid");
     writeMounted(dir, { "tls.crt": expired.chainPem, "tls.key": expired.keyPem });
     await new Promise((r) => setTimeout(r, 1100));
-    const gw = await startGateway(
-      parseConfig({
-        mode: "outbound",
-        listen: "127.0.0.1:0",
-        adminListen: "127.0.0.1:0",
-        policyFile: join(h.policyDir, "policy.json"),
-        bundleFile: h.bundleFile,
-        auditFile: join(h.dir, "expired-audit.jsonl"),
-        svidCertFile: join(dir, "tls.crt"),
-        svidKeyFile: join(dir, "tls.key"),
-        trustDomain: TRUST_DOMAIN,
-      }),
-      { log: createLogger("gateway-test", { level: "error", write: () => {} }) },
-    );
+    const gw = await startOutbound({ auditFile: join(h.dir, "expired-audit.jsonl"), svidDir: dir });
     try {
       const before = h.mcp.requests;
       const r = await request(`${gw.url}/servers/web-tools/mcp`, {

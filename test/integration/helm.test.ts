@@ -7,6 +7,7 @@ import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { loadConfig } from "../../operator/config.ts";
 import {
   INSTALL_NAMESPACE,
   INSTALL_RELEASE,
@@ -32,6 +33,7 @@ import {
   podShareProcessNamespace,
 } from "../../webhook/rules/host.ts";
 import type { Rule, RuleContext } from "../../webhook/rules/types.ts";
+import { sidecarConfigFromEnv } from "../../webhook/sidecar-config.ts";
 import { HELM_VERSIONS, type HelmMajor, helmBinary, helmEnv } from "../helm/helm.ts";
 import { createNamespace, kubeConfig, kubeconfigPath, kubectl, run, uniqueName } from "../support/kube.ts";
 
@@ -214,6 +216,26 @@ const VALUE_SETS: { name: string; args: string[]; check: (objs: Obj[]) => void }
     },
   },
   {
+    name: "svid.maxTTL=2h and svid.renewAt=0.7",
+    // --set makes 0.7 a string (Helm parses only integers and booleans); --set-json keeps a number.
+    args: ["--set", "svid.maxTTL=2h", "--set-json", "svid.renewAt=0.7"],
+    check: (objs) => {
+      // Each component reads the values through its own configuration loader.
+      const op = env(one(objs, "Deployment", "agent-warden-operator"));
+      const config = loadConfig([], { ...op, WARDEN_OPERATOR_NAMESPACE: "agent-warden-system" });
+      expect(config["svid-max-ttl"]).toBe("2h");
+      expect(config["svid-renew-at"]).toBe(0.7);
+      expect(config["issuer-dns-names"]).toEqual([
+        "agent-warden-issuer",
+        "agent-warden-issuer.agent-warden-system.svc",
+        "agent-warden-issuer.agent-warden-system.svc.cluster.local",
+      ]);
+      const sidecar = sidecarConfigFromEnv(env(one(objs, "Deployment", "agent-warden-webhook")));
+      expect(sidecar.renewAt).toBe(0.7);
+      expect(sidecar.issuerURL).toBe("https://agent-warden-issuer.agent-warden-system.svc:8443");
+    },
+  },
+  {
     name: "webhook.failurePolicy=Ignore",
     args: ["--set", "webhook.failurePolicy=Ignore"],
     check: (objs) => {
@@ -295,7 +317,8 @@ describe("warden check", () => {
 
 describe("the values schema", () => {
   const BAD: { args: string[]; names: RegExp }[] = [
-    { args: ["--set-string", "svid.ttl=fifteen"], names: /svid.ttl/ },
+    { args: ["--set-string", "svid.maxTTL=fifteen"], names: /svid.maxTTL/ },
+    { args: ["--set-string", "svid.maxTTL=48h"], names: /svid.maxTTL/ },
     { args: ["--set", "svid.renewAt=2"], names: /svid.renewAt/ },
     { args: ["--set", "webhook.replicas=1"], names: /webhook.replicas/ },
     { args: ["--set", "webhook.failurePolicy=Maybe"], names: /webhook.failurePolicy/ },

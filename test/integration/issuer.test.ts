@@ -20,6 +20,7 @@ import {
   createServiceAccount,
   enclaveFixture,
   fakeLeader,
+  fixtureIdentityDeps,
   issuerToken,
   patchIdentitySpec,
   waitFor,
@@ -32,24 +33,15 @@ const registry = new Registry();
 
 beforeAll(async () => {
   fx = await enclaveFixture("issuer");
-  svc = await startIdentityServices({
-    kc: clients().kc,
-    log: createLogger("identity-test", { level: "warn" }),
-    registry,
-    operatorNamespace: fx.operatorNamespace,
-    trustDomain: TD,
-    issuer: {
-      host: "127.0.0.1",
-      port: 0,
-      ttlOverride: "8s",
-      statusInterval: "2s",
-      rateLimit: { perSecond: 5, burst: 30 },
-    },
-    leader: fakeLeader(true),
-    bundleResync: "1s",
-    // Other operators may share this cluster: publish and deliver only into this test's namespace.
-    namespaces: new Set([fx.namespace]),
-  });
+  svc = await startIdentityServices(
+    fixtureIdentityDeps(fx, {
+      log: createLogger("identity-test", { level: "warn" }),
+      registry,
+      trustDomain: TD,
+      issuer: { ttlOverride: "8s", statusInterval: "2s", rateLimit: { perSecond: 5, burst: 30 } },
+      leader: fakeLeader(true),
+    }),
+  );
 });
 afterAll(async () => {
   await svc?.stop();

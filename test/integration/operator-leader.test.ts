@@ -2,13 +2,13 @@
 // SIGKILL of the leader hands over within the lease and nothing is lost or duplicated; SIGTERM
 // releases the Lease so a standby takes over at once.
 import * as k8s from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createNamespace, kubeConfig, kubeconfigPath, uniqueName } from "../support/kube.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kubeConfig } from "../support/kube.ts";
 import {
-  installOperatorRBAC,
   type OperatorRBAC,
+  type OperatorTestbed,
+  operatorTestbed,
   type RunningOperator,
-  startOperator,
   waitFor,
 } from "./operator-harness.ts";
 
@@ -19,6 +19,7 @@ const custom = admin.makeApiClient(k8s.CustomObjectsApi);
 const core = admin.makeApiClient(k8s.CoreV1Api);
 const coordination = admin.makeApiClient(k8s.CoordinationV1Api);
 
+let bed: OperatorTestbed;
 let rbac: OperatorRBAC;
 let ns: string;
 const cleanups: (() => Promise<void>)[] = [];
@@ -51,14 +52,7 @@ const readyNames = async () => {
     .map((i) => i.metadata.name);
 };
 const start = (instance: string) => {
-  const r = startOperator({
-    kubeconfig: rbac.kubeconfig,
-    namespace: rbac.namespace,
-    enclaveClusterRole: rbac.enclaveClusterRole,
-    watchNamespaces: [ns],
-    instance,
-    args: ["--identity=off"],
-  });
+  const r = bed.start(instance, ["--identity=off"]);
   replicas.push(r);
   return r;
 };
@@ -69,12 +63,8 @@ const holder = async () =>
     ?.holderIdentity;
 
 beforeAll(async () => {
-  const opNs = await createNamespace("warden-op");
-  const enc = await createNamespace("warden-ha");
-  ns = enc.name;
-  cleanups.push(opNs.cleanup, enc.cleanup);
-  rbac = await installOperatorRBAC(kubeconfigPath(), inject("kubectl"), opNs.name, uniqueName("l").slice(2));
-  cleanups.push(rbac.cleanup);
+  bed = await operatorTestbed("warden-ha", cleanups);
+  ({ rbac, namespace: ns } = bed);
 });
 
 afterAll(async () => {

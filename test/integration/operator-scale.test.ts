@@ -1,15 +1,9 @@
 // 500 AgentIdentities converge to Ready: convergence time and the number of API writes the
 // operator made (from its own metrics), printed for the record. Bounded: 4 minutes.
 import * as k8s from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { createNamespace, kubeConfig, kubeconfigPath, uniqueName } from "../support/kube.ts";
-import {
-  installOperatorRBAC,
-  type RunningOperator,
-  startOperator,
-  sumMetric,
-  waitFor,
-} from "./operator-harness.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kubeConfig } from "../support/kube.ts";
+import { operatorTestbed, type RunningOperator, sumMetric, waitFor } from "./operator-harness.ts";
 
 const GROUP = "warden.dev";
 const VERSION = "v1alpha1";
@@ -23,25 +17,9 @@ const create = (plural: string, body: unknown) =>
   custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ns, plural, body });
 
 beforeAll(async () => {
-  const opNs = await createNamespace("warden-op");
-  const enc = await createNamespace("warden-scale");
-  ns = enc.name;
-  cleanups.push(opNs.cleanup, enc.cleanup);
-  const rbac = await installOperatorRBAC(
-    kubeconfigPath(),
-    inject("kubectl"),
-    opNs.name,
-    uniqueName("s").slice(2),
-  );
-  cleanups.push(rbac.cleanup);
-  op = startOperator({
-    kubeconfig: rbac.kubeconfig,
-    namespace: opNs.name,
-    enclaveClusterRole: rbac.enclaveClusterRole,
-    watchNamespaces: [ns],
-    instance: "scale-op",
-    args: ["--identity=off"],
-  });
+  const bed = await operatorTestbed("warden-scale", cleanups);
+  ns = bed.namespace;
+  op = bed.start("scale-op", ["--identity=off"]);
   await waitFor("operator leads", async () => (await op.metric("warden_operator_leader")) === 1, 60_000);
   await create("toolmanifests", {
     apiVersion: `${GROUP}/${VERSION}`,

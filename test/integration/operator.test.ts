@@ -3,15 +3,14 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gatewayPolicy, inboundPolicy } from "../../api/v1alpha1/index.ts";
-import { createNamespace, kubeConfig, kubeconfigPath, uniqueName } from "../support/kube.ts";
+import { kubeConfig } from "../support/kube.ts";
 import {
-  installOperatorRBAC,
   type OperatorRBAC,
+  operatorTestbed,
   ROOT,
   type RunningOperator,
-  startOperator,
   waitFor,
 } from "./operator-harness.ts";
 
@@ -101,21 +100,9 @@ function manifest(name: string, extra: Record<string, unknown> = {}) {
 }
 
 beforeAll(async () => {
-  const suffix = uniqueName("t").slice(2);
-  const opNs = await createNamespace("warden-op");
-  const enc = await createNamespace("warden-enc");
-  ns = enc.name;
-  cleanups.push(opNs.cleanup, enc.cleanup);
-  rbac = await installOperatorRBAC(kubeconfigPath(), inject("kubectl"), opNs.name, suffix);
-  cleanups.push(rbac.cleanup);
-  op = startOperator({
-    kubeconfig: rbac.kubeconfig,
-    namespace: opNs.name,
-    enclaveClusterRole: rbac.enclaveClusterRole,
-    watchNamespaces: [ns],
-    instance: "op-main",
-    args: IDENTITY_ON ? ["--svid-ttl-override=30s"] : ["--identity=off"],
-  });
+  const bed = await operatorTestbed("warden-enc", cleanups);
+  ({ rbac, namespace: ns } = bed);
+  op = bed.start("op-main", IDENTITY_ON ? ["--svid-ttl-override=30s"] : ["--identity=off"]);
   console.error(
     `[operator.test] identity services ${IDENTITY_ON ? "ON" : "OFF (operator/identity/index.ts missing)"}`,
   );

@@ -1,17 +1,16 @@
 // The webhook's own CA and serving certificate rotate (here every few seconds) while the API
 // server keeps calling it: the caBundle it publishes into its configurations must stay ahead of the
 // certificate it serves, or admission would fail closed.
-import { createServer } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { certsFromPem } from "../../lib/identity/crypto.ts";
 import { createLogger } from "../../lib/log.ts";
 import { ApiContextSource } from "../../webhook/api-context.ts";
 import { caBundlePublisher } from "../../webhook/certs.ts";
-import { webhookConfigurations } from "../../webhook/configurations.ts";
 import { type RunningWebhook, runWebhook, webhookEnv } from "../../webhook/main.ts";
 import { DEFAULT_SIDECAR_CONFIG } from "../../webhook/sidecar-config.ts";
-import { createNamespace, kubeConfig, kubectl, uniqueName } from "../support/kube.ts";
+import { createNamespace, freePort, kubeConfig, kubectl, uniqueName } from "../support/kube.ts";
+import { registerWebhookConfigs } from "../support/webhook.ts";
 
 const SCOPE_KEY = "webhook-test.warden.dev/scope";
 const id = uniqueName("whrot");
@@ -19,17 +18,6 @@ let webhook: RunningWebhook | undefined;
 let ns: string;
 const cleanups: (() => Promise<void>)[] = [];
 const names = { validating: `${id}-validating`, mutating: `${id}-mutating` };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const pod = (name: string) => ({
   apiVersion: "v1",
@@ -78,20 +66,13 @@ beforeAll(async () => {
     (await kubectl(["apply", "-f", "-"], { input: ctx.map((o) => JSON.stringify(o)).join("\n") })).code,
   ).toBe(0);
   const port = await freePort();
-  const { validating, mutating } = webhookConfigurations({
+  const { unregister } = await registerWebhookConfigs(kubectl, {
     name: id,
     target: { url: `https://127.0.0.1:${port}` },
     operatorNamespace: "agent-warden",
     scopeLabel: { key: SCOPE_KEY, value: id },
   });
-  const reg = await kubectl(["apply", "-f", "-"], {
-    input: `${JSON.stringify(validating)}\n${JSON.stringify(mutating)}`,
-  });
-  expect(reg.code, reg.stderr).toBe(0);
-  cleanups.push(async () => {
-    await kubectl(["delete", "validatingwebhookconfiguration", names.validating, "--ignore-not-found"]);
-    await kubectl(["delete", "mutatingwebhookconfiguration", names.mutating, "--ignore-not-found"]);
-  });
+  cleanups.push(unregister);
   const kc = kubeConfig();
   const log = createLogger("webhook-rotation", { level: "warn" });
   webhook = await runWebhook({

@@ -2,15 +2,15 @@
 // its own CA, mutating (sidecar injection) and validating (rules, fail-closed). Every webhook
 // registration here is scoped to this file's namespaces by a unique namespace label, so the shared
 // cluster's other tests never meet it.
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../lib/log.ts";
 import { ApiContextSource } from "../../webhook/api-context.ts";
 import { caBundlePublisher } from "../../webhook/certs.ts";
-import { webhookConfigurations } from "../../webhook/configurations.ts";
 import { type RunningWebhook, runWebhook, webhookEnv } from "../../webhook/main.ts";
+import { hardened } from "../../webhook/rules/testkit.ts";
 import { DEFAULT_SIDECAR_CONFIG } from "../../webhook/sidecar-config.ts";
-import { createNamespace, kubeConfig, kubectl, uniqueName } from "../support/kube.ts";
+import { createNamespace, freePort, kubeConfig, kubectl, uniqueName } from "../support/kube.ts";
+import { registerWebhookConfigs } from "../support/webhook.ts";
 
 const SCOPE_KEY = "webhook-test.warden.dev/scope";
 const id = uniqueName("wh");
@@ -23,23 +23,6 @@ let plainNs: string;
 let operatorNs: string;
 const cleanups: (() => Promise<void>)[] = [];
 const configName = `${id}-warden`;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const hardened = () => ({
-  readOnlyRootFilesystem: true,
-  allowPrivilegeEscalation: false,
-  capabilities: { drop: ["ALL"] },
-});
 
 // biome-ignore lint/suspicious/noExplicitAny: manifests are plain JSON edited per case.
 type Obj = any;
@@ -151,25 +134,13 @@ beforeAll(async () => {
 
   // Register first (without caBundle), then start the webhook: it publishes its CA into both.
   const port = await freePort();
-  const { validating, mutating } = webhookConfigurations({
+  const { validating, mutating, unregister } = await registerWebhookConfigs(kubectl, {
     name: configName,
     target: { url: `https://127.0.0.1:${port}` },
     operatorNamespace: operatorNs,
     scopeLabel: { key: SCOPE_KEY, value: id },
   });
-  const reg = await kubectl(["apply", "-f", "-"], {
-    input: `${JSON.stringify(validating)}\n${JSON.stringify(mutating)}`,
-  });
-  expect(reg.code, reg.stderr).toBe(0);
-  cleanups.push(async () => {
-    await kubectl([
-      "delete",
-      "validatingwebhookconfiguration",
-      validating.metadata.name,
-      "--ignore-not-found",
-    ]);
-    await kubectl(["delete", "mutatingwebhookconfiguration", mutating.metadata.name, "--ignore-not-found"]);
-  });
+  cleanups.push(unregister);
   const kc = kubeConfig();
   webhook = await runWebhook({
     env: webhookEnv.parse({ WARDEN_WEBHOOK_PORT: String(port), WARDEN_OPERATOR_NAMESPACE: operatorNs }),

@@ -5,8 +5,9 @@ import { API_VERSION, GROUP, VERSION } from "../../api/v1alpha1/common.ts";
 import { KINDS } from "../../api/v1alpha1/kinds.ts";
 import { LABEL_ENCLAVE } from "../../api/v1alpha1/labels.ts";
 import { ISSUER_TOKEN_AUDIENCE } from "../../api/v1alpha1/sidecar.ts";
-import type { LeaderState } from "../../operator/identity/contract.ts";
+import type { IdentityServicesDeps, LeaderState } from "../../operator/identity/contract.ts";
 import { createNamespace, kubeConfig } from "./kube.ts";
+import { waitFor as pollUntil } from "./operator-process.ts";
 
 export function clients() {
   const kc = kubeConfig();
@@ -50,6 +51,27 @@ export async function enclaveFixture(prefix: string, maxSvidTTL = "1h") {
       await ns.cleanup();
       await op.cleanup();
     },
+  };
+}
+
+/**
+ * Deps for startIdentityServices in a test on the shared cluster: the issuer on 127.0.0.1 (any
+ * port), the CA in the fixture's operator namespace, and leader-only work (bundle publishing,
+ * Secret delivery) confined to the fixture's namespace, because other operators share the cluster.
+ */
+export function fixtureIdentityDeps(
+  fx: { operatorNamespace: string; namespace: string },
+  deps: Omit<IdentityServicesDeps, "kc" | "operatorNamespace" | "namespaces" | "issuer"> & {
+    issuer: Omit<IdentityServicesDeps["issuer"], "host" | "port">;
+  },
+): IdentityServicesDeps {
+  return {
+    kc: clients().kc,
+    operatorNamespace: fx.operatorNamespace,
+    bundleResync: "1s",
+    ...deps,
+    issuer: { host: "127.0.0.1", port: 0, ...deps.issuer },
+    namespaces: new Set([fx.namespace]),
   };
 }
 
@@ -140,22 +162,12 @@ export async function issuerToken(
   return token;
 }
 
-export async function waitFor<T>(
+/** operator-process.ts's waitFor with the identity tests' shorter defaults (30 s, every 200 ms). */
+export function waitFor<T>(
   what: string,
-  fn: () => Promise<T | undefined>,
+  fn: () => Promise<T | undefined | false>,
   timeoutMs = 30_000,
   everyMs = 200,
 ): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < until) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+  return pollUntil(what, fn, timeoutMs, everyMs);
 }

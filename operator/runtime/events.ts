@@ -1,6 +1,8 @@
-// Kubernetes Events for identity lifecycle steps (CA prepared/rotated/retired, SVID Secret
-// rotated/removed). Best effort: an Event that cannot be written is logged, never fatal.
+// Kubernetes Events written by the operator (controllers and identity lifecycle). Best effort:
+// an Event that cannot be written is logged, never fatal, so a lost one must not fail or retry a
+// reconcile or an identity step.
 import type * as k8s from "@kubernetes/client-node";
+import { FIELD_MANAGER } from "../../api/v1alpha1/index.ts";
 import type { Logger } from "../../lib/log.ts";
 
 export interface InvolvedObject {
@@ -21,7 +23,7 @@ export type EventRecorder = (
 export function eventRecorder(
   core: k8s.CoreV1Api,
   log: Logger,
-  component = "agent-warden-operator",
+  component: string = FIELD_MANAGER,
 ): EventRecorder {
   return async (obj, type, reason, message) => {
     const now = new Date();

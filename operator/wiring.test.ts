@@ -1,0 +1,48 @@
+import * as k8s from "@kubernetes/client-node";
+import { Registry } from "prom-client";
+import { describe, expect, it } from "vitest";
+import { createLogger } from "../lib/log.ts";
+import { loadConfig } from "./config.ts";
+import { controllerSettings, identityDeps } from "./wiring.ts";
+
+const parts = {
+  kc: new k8s.KubeConfig(),
+  log: createLogger("wiring-test"),
+  registry: new Registry(),
+  leader: { isLeader: () => false, onChange: () => {} },
+};
+
+describe("operator wiring", () => {
+  const config = loadConfig(
+    [
+      "--namespace=warden",
+      "--namespaces=team-a,team-b",
+      "--issuer-dns-names=warden-issuer,warden-issuer.warden.svc",
+      "--svid-max-ttl=1h",
+      "--svid-renew-at=0.6",
+      "--svid-ttl-override=30s",
+    ],
+    {},
+  );
+
+  it("hands --namespaces, --issuer-dns-names, --svid-max-ttl and --svid-renew-at to the identity services", () => {
+    const deps = identityDeps(config, parts);
+    expect([...(deps.namespaces ?? [])]).toEqual(["team-a", "team-b"]);
+    expect(deps.issuer).toEqual({
+      host: "127.0.0.1",
+      port: 8443,
+      ttlOverride: "30s",
+      servingDNSNames: ["warden-issuer", "warden-issuer.warden.svc"],
+    });
+    expect(deps.svid).toEqual({ maxTTL: "1h", renewAt: 0.6 });
+    expect(deps.operatorNamespace).toBe("warden");
+    expect(deps.leader).toBe(parts.leader);
+  });
+
+  it("hands --namespaces and --svid-max-ttl to the controllers", () => {
+    const s = controllerSettings(config);
+    expect([...s.namespaces]).toEqual(["team-a", "team-b"]);
+    expect(s.svidMaxTTL).toBe("1h");
+    expect(s.operatorNamespace).toBe("warden");
+  });
+});

@@ -1,0 +1,41 @@
+// The chart's svid.renewAt reaches the gateway: webhook env → sidecar config → injected container's
+// env → the gateway's own configuration.
+import { describe, expect, it } from "vitest";
+import { GATEWAY_ENV } from "../api/v1alpha1/sidecar.ts";
+import { configFromEnv } from "../gateway/config.ts";
+import { DEFAULT_SIDECAR_CONFIG, sidecarConfigFromEnv } from "./sidecar-config.ts";
+import { gatewayContainer, templateHash } from "./sidecar-template.ts";
+
+/** The injected container's environment, as the gateway process sees it. */
+function gatewayEnv(c: ReturnType<typeof gatewayContainer>): Record<string, string> {
+  return Object.fromEntries((c.env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+}
+
+describe("svid.renewAt (WARDEN_SVID_RENEW_AT)", () => {
+  it("is set on the injected gateway and read by it", () => {
+    const cfg = sidecarConfigFromEnv({ WARDEN_SVID_RENEW_AT: "0.8" });
+    expect(cfg.renewAt).toBe(0.8);
+    const env = gatewayEnv(gatewayContainer(cfg));
+    expect(env[GATEWAY_ENV.svidRenewAt]).toBe("0.8");
+    expect(configFromEnv(env).svidRenewAt).toBe(0.8);
+    expect(templateHash(cfg)).not.toBe(templateHash(DEFAULT_SIDECAR_CONFIG));
+  });
+
+  it("is left out at the default 0.5, which the gateway defaults to, so the default sidecar is unchanged", () => {
+    const cfg = sidecarConfigFromEnv({ WARDEN_SVID_RENEW_AT: "0.5" });
+    expect(cfg).toEqual(DEFAULT_SIDECAR_CONFIG);
+    const env = gatewayEnv(gatewayContainer(cfg));
+    expect(env).not.toHaveProperty(GATEWAY_ENV.svidRenewAt);
+    expect(configFromEnv(env).svidRenewAt).toBe(0.5);
+    expect(sidecarConfigFromEnv({}).renewAt).toBe(0.5);
+  });
+
+  it("refuses a fraction outside 0.1-0.9, naming the variable", () => {
+    expect(() => sidecarConfigFromEnv({ WARDEN_SVID_RENEW_AT: "1.5" })).toThrow(
+      /renewAt \(WARDEN_SVID_RENEW_AT\) must be at most 0.9/,
+    );
+    expect(() => sidecarConfigFromEnv({ WARDEN_SVID_RENEW_AT: "soon" })).toThrow(
+      /renewAt \(WARDEN_SVID_RENEW_AT\) must be a number from 0.1 to 0.9/,
+    );
+  });
+});
