@@ -4,17 +4,28 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundleJWKS, bundlePem, parseBundleJWKS, parseBundlePem } from "./bundle.ts";
+import { createJWTKey } from "./jwt-key.ts";
 import { issueFor, testCA } from "./testing.ts";
 import { verifyX509SVID } from "./x509-svid.ts";
 
 describe("trust bundle", () => {
-  it("holds every CA as x509-svid (x5c) and jwt-svid (kid) keys with sequence and refresh hint", async () => {
+  it("holds every CA as x509-svid (x5c) and every JWT key as jwt-svid (kid), with sequence and refresh hint", async () => {
     const a = await testCA();
     const b = await testCA();
-    const jwks = await bundleJWKS({ cas: [a.cert, b.cert], sequence: 7, refreshHintS: 300 });
+    const j1 = await createJWTKey();
+    const j2 = await createJWTKey();
+    const jwks = await bundleJWKS({
+      cas: [a.cert, b.cert],
+      jwtKeys: [j1.publicJwk, j2.publicJwk, j1.publicJwk],
+      sequence: 7,
+      refreshHintS: 300,
+    });
     expect(jwks.spiffe_sequence).toBe(7);
     expect(jwks.spiffe_refresh_hint).toBe(300);
-    expect(jwks.keys.map((k) => k.use)).toEqual(["x509-svid", "jwt-svid", "x509-svid", "jwt-svid"]);
+    // CA keys are never jwt-svid keys; a repeated JWT key is published once.
+    expect(jwks.keys.map((k) => k.use)).toEqual(["x509-svid", "x509-svid", "jwt-svid", "jwt-svid"]);
+    expect(jwks.keys.filter((k) => k.use === "jwt-svid").map((k) => k.kid)).toEqual([j1.kid, j2.kid]);
+    for (const k of jwks.keys) expect(k).not.toHaveProperty("d");
     for (const k of jwks.keys) {
       expect(k).toMatchObject({ kty: "EC", crv: "P-256" });
       if (k.use === "x509-svid") expect(k.x5c).toHaveLength(1);

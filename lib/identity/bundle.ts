@@ -5,7 +5,6 @@ import * as jose from "jose";
 import { z } from "zod";
 import { parseOrThrow } from "../errors.ts";
 import { certsFromPem, certsToPem, x509 } from "./crypto.ts";
-import { jwtKid } from "./jwt-svid.ts";
 
 export interface SpiffeBundle {
   keys: jose.JWK[];
@@ -17,19 +16,34 @@ export function bundlePem(cas: readonly x509.X509Certificate[]): string {
   return certsToPem(cas);
 }
 
-/** The SPIFFE bundle of `cas`: each CA's key once for X.509-SVIDs and once for JWT-SVIDs. */
+/**
+ * The SPIFFE bundle: each CA once as `x509-svid` (x5c), and each JWT-SVID signing key once as
+ * `jwt-svid` (kid). CA keys are never published as jwt-svid: they sign certificates only.
+ */
 export async function bundleJWKS(opts: {
   cas: readonly x509.X509Certificate[];
+  /** Public JWT-SVID keys (active, pending, retiring) with their kid. */
+  jwtKeys: readonly jose.JWK[];
   sequence: number;
   refreshHintS: number;
 }): Promise<SpiffeBundle> {
   const keys: jose.JWK[] = [];
   for (const ca of opts.cas) {
-    const pub = await ca.publicKey.export();
-    const jwk = await jose.exportJWK(pub);
-    const base = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
-    keys.push({ ...base, use: "x509-svid", x5c: [Buffer.from(ca.rawData).toString("base64")] });
-    keys.push({ ...base, use: "jwt-svid", kid: await jwtKid(pub) });
+    const jwk = await jose.exportJWK(await ca.publicKey.export());
+    keys.push({
+      kty: jwk.kty,
+      crv: jwk.crv,
+      x: jwk.x,
+      y: jwk.y,
+      use: "x509-svid",
+      x5c: [Buffer.from(ca.rawData).toString("base64")],
+    });
+  }
+  const kids = new Set<string>();
+  for (const k of opts.jwtKeys) {
+    if (!k.kid || kids.has(k.kid)) continue;
+    kids.add(k.kid);
+    keys.push({ kty: k.kty, crv: k.crv, x: k.x, y: k.y, use: "jwt-svid", kid: k.kid });
   }
   return {
     keys,

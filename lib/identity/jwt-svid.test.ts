@@ -3,7 +3,8 @@ import * as jose from "jose";
 import { describe, expect, it } from "vitest";
 import { DeniedError } from "../errors.ts";
 import { bundleJWKS, parseBundleJWKS } from "./bundle.ts";
-import { subtle } from "./crypto.ts";
+import { publicKeyOf, subtle } from "./crypto.ts";
+import { createJWTKey } from "./jwt-key.ts";
 import type { VerifyJWTOptions } from "./jwt-svid.ts";
 import { jwtKid, signJWTSVID, verifyJWTSVID } from "./jwt-svid.ts";
 import { testCA } from "./testing.ts";
@@ -11,10 +12,13 @@ import { testCA } from "./testing.ts";
 const ID = "spiffe://example.org/ns/agents/sa/bot";
 const AUD = "https://tools.example.org";
 const ca = await testCA();
-const kid = await jwtKid(await ca.cert.publicKey.export());
-const key = { privateKey: ca.privateKey, kid };
+// The JWT-SVID key is its own P-256 key; the CA is in the bundle only as x509-svid.
+const key = await createJWTKey();
+const kid = key.kid;
 const bundle = parseBundleJWKS(
-  JSON.stringify(await bundleJWKS({ cas: [ca.cert], sequence: 1, refreshHintS: 60 })),
+  JSON.stringify(
+    await bundleJWKS({ cas: [ca.cert], jwtKeys: [key.publicJwk], sequence: 1, refreshHintS: 60 }),
+  ),
 );
 const opts: VerifyJWTOptions = {
   audience: AUD,
@@ -41,7 +45,7 @@ async function es256Raw(
 ) {
   return new jose.CompactSign(new TextEncoder().encode(payloadJSON))
     .setProtectedHeader(header as jose.CompactJWSHeaderParameters)
-    .sign(ca.privateKey);
+    .sign(key.privateKey);
 }
 const claims = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ sub: ID, aud: AUD, iat: nowS(), exp: nowS() + 300, ...extra });
@@ -68,8 +72,9 @@ describe("JWT-SVID", () => {
     expect(await reason(token)).toBe("JWTAlgorithmNotAllowed");
   });
   it("refuses HS256 signed with the public key bytes", async () => {
-    const spki = Buffer.from(await subtle.exportKey("spki", await ca.cert.publicKey.export()));
-    for (const secret of [spki, Buffer.from(ca.cert.publicKey.toString("pem"))]) {
+    const pub = await publicKeyOf(key.privateKey);
+    const spki = Buffer.from(await subtle.exportKey("spki", pub));
+    for (const secret of [spki, Buffer.from(JSON.stringify(key.publicJwk))]) {
       const signingInput = `${b64(JSON.stringify({ alg: "HS256", typ: "JWT", kid }))}.${b64(claims())}`;
       const sig = createHmac("sha256", secret).update(signingInput).digest("base64url");
       expect(await reason(`${signingInput}.${sig}`)).toBe("JWTAlgorithmNotAllowed");
@@ -125,6 +130,19 @@ describe("JWT-SVID", () => {
     expect(await reason(await es256Raw(claims(), { alg: "ES256", typ: "JWT", kid: "unknown" }))).toBe(
       "JWTUnknownKey",
     );
+  });
+  it("refuses a JWT signed with the CA key: the bundle lists the CA only as x509-svid", async () => {
+    const caKid = await jwtKid(await ca.cert.publicKey.export());
+    expect(bundle.jwtKeys.map((k) => k.kid)).toEqual([kid]);
+    expect(bundle.jwtKeys.map((k) => k.kid)).not.toContain(caKid);
+    const sign = (headerKid: string) =>
+      new jose.CompactSign(new TextEncoder().encode(claims()))
+        .setProtectedHeader({ alg: "ES256", typ: "JWT", kid: headerKid })
+        .sign(ca.privateKey);
+    // Naming the CA key's own thumbprint: not a jwt-svid key of the bundle.
+    expect(await reason(await sign(caKid))).toBe("JWTUnknownKey");
+    // Borrowing the JWT key's kid: the signature does not verify under it.
+    expect(await reason(await sign(kid))).toBe("JWTBadSignature");
   });
   it("refuses duplicate claims (JSON.parse would keep the last one)", async () => {
     const n = nowS();

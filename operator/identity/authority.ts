@@ -1,11 +1,13 @@
-// The signing authority as every issuer replica sees it: the active CA (signs X.509- and
-// JWT-SVIDs), and the full set of trusted CAs (the bundle). The CA manager feeds it from the CA
-// Secret; the issuer and the bundle publisher read it. Listeners hear about every change.
+// The signing authority as every issuer replica sees it: the active CA (signs X.509-SVIDs only),
+// the active JWT-SVID key (its own P-256 key), and what relying parties trust (the bundle: CAs as
+// x509-svid, JWT keys as jwt-svid). The CA manager feeds it from the CA Secret; the issuer and the
+// bundle publisher read it. Listeners hear about every change.
+import type * as jose from "jose";
 
 import { bundleJWKS, bundlePem, type SpiffeBundle } from "../../lib/identity/bundle.ts";
 import type { CA } from "../../lib/identity/ca.ts";
 import type { x509 } from "../../lib/identity/crypto.ts";
-import { type JWTSigningKey, jwtKid } from "../../lib/identity/jwt-svid.ts";
+import type { JWTSigningKey } from "../../lib/identity/jwt-svid.ts";
 
 export interface AuthorityState {
   active: CA;
@@ -13,11 +15,18 @@ export interface AuthorityState {
   trusted: x509.X509Certificate[];
   /** Bumped whenever the trusted set or the active CA changes (SPIFFE bundle spiffe_sequence). */
   sequence: number;
+  /**
+   * The JWT-SVID key that signs now and every public JWT key to publish (active, pending,
+   * retiring). Absent: this replica cannot sign JWT-SVIDs (refused, never signed with the CA key).
+   */
+  jwt?: { signer: JWTSigningKey; trusted: jose.JWK[] };
 }
+
+const kids = (s: AuthorityState | undefined) =>
+  s?.jwt ? [s.jwt.signer.kid, ...s.jwt.trusted.map((k) => k.kid)].join() : "";
 
 export class Authority {
   #state: AuthorityState | undefined;
-  #jwtKey: JWTSigningKey | undefined;
   #jwks: SpiffeBundle | undefined;
   #listeners: ((s: AuthorityState) => void)[] = [];
   readonly refreshHintS: number;
@@ -31,16 +40,16 @@ export class Authority {
     const same =
       prev &&
       prev.active.serial === state.active.serial &&
-      prev.trusted.map((c) => c.serialNumber).join() === state.trusted.map((c) => c.serialNumber).join();
+      prev.trusted.map((c) => c.serialNumber).join() === state.trusted.map((c) => c.serialNumber).join() &&
+      kids(prev) === kids(state);
     if (same) return;
-    const kid = await jwtKid(await state.active.cert.publicKey.export());
     const jwks = await bundleJWKS({
       cas: state.trusted,
+      jwtKeys: state.jwt?.trusted ?? [],
       sequence: state.sequence,
       refreshHintS: this.refreshHintS,
     });
     this.#state = state;
-    this.#jwtKey = { privateKey: state.active.privateKey, kid };
     this.#jwks = jwks;
     for (const cb of this.#listeners) cb(state);
   }
@@ -54,10 +63,10 @@ export class Authority {
     return this.#state;
   }
 
-  /** The CA that signs now and the JWT key derived from it (the CA key signs JWT-SVIDs too). */
-  signer(): { ca: CA; jwtKey: JWTSigningKey } {
+  /** The CA that signs certificates now and the JWT-SVID key that signs tokens now (if any). */
+  signer(): { ca: CA; jwtKey: JWTSigningKey | undefined } {
     const s = this.state();
-    return { ca: s.active, jwtKey: this.#jwtKey! };
+    return { ca: s.active, jwtKey: s.jwt?.signer };
   }
 
   bundlePem(): string {

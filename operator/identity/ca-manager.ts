@@ -5,18 +5,21 @@
 import type * as k8s from "@kubernetes/client-node";
 import { UnavailableError } from "../../lib/errors.ts";
 import { createRootCA } from "../../lib/identity/ca.ts";
+import { createJWTKey } from "../../lib/identity/jwt-key.ts";
 import type { Logger } from "../../lib/log.ts";
 import type { EventRecorder } from "../runtime/events.ts";
 import type { Authority } from "./authority.ts";
 import {
   ACTIVATE_AT_ANNOTATION,
   activatePending,
+  authorityStateOf,
   type CASet,
   decodeCASet,
   encodeCASet,
   planRotation,
+  prepareNext,
   type RotationConfig,
-  trustedCAs,
+  retireExpired,
 } from "./ca-secret.ts";
 import { isConflict, isNotFound } from "./kube-errors.ts";
 import type { IdentityMetrics } from "./metrics.ts";
@@ -96,7 +99,12 @@ export class CAManager {
         );
       }
       const ca = await createRootCA(this.#rootOptions());
-      const { data, annotations } = encodeCASet({ active: ca, retiring: [], extraTrust: [] });
+      const { data, annotations } = encodeCASet({
+        active: ca,
+        retiring: [],
+        extraTrust: [],
+        jwt: { active: await createJWTKey(), retiring: [] },
+      });
       try {
         secret = await this.#core.createNamespacedSecret({
           namespace: this.#namespace,
@@ -125,7 +133,39 @@ export class CAManager {
         if (!secret) throw new UnavailableError(`CA Secret ${name} conflicted on create but cannot be read`);
       }
     }
+    if (!this.#cfg.bringYourOwn) secret = await this.#ensureJWTKey(secret);
     await this.#load(secret);
+  }
+
+  /**
+   * A Secret written before JWT-SVIDs had their own key lacks jwt.key: add one, with the same
+   * create-if-absent semantics as the CA (optimistic update; on conflict re-read and adopt the
+   * winner's key), so every replica signs JWT-SVIDs with one key.
+   */
+  async #ensureJWTKey(secret: k8s.V1Secret): Promise<k8s.V1Secret> {
+    let current = secret;
+    for (let i = 0; i < 5; i++) {
+      if (current.data?.["jwt.key"]) return current;
+      const set = await decodeCASet(current.data ?? {}, current.metadata?.annotations ?? {});
+      const written = await this.#write(current, {
+        ...set,
+        jwt: { active: await createJWTKey(), retiring: [] },
+      });
+      if (written) {
+        this.#log.info("added a JWT-SVID signing key to the CA Secret", { secret: this.#cfg.secretName });
+        await this.#event(
+          this.#ref(written),
+          "Normal",
+          "JWTKeyCreated",
+          "Added a JWT-SVID signing key (JWT-SVIDs are no longer signed with the CA key).",
+        );
+        return written;
+      }
+      const again = await this.#read();
+      if (!again) throw new UnavailableError(`CA Secret ${this.#cfg.secretName} vanished during bootstrap`);
+      current = again;
+    }
+    throw new UnavailableError("could not add a JWT-SVID key to the CA Secret after 5 conflicting writes");
   }
 
   /** Re-reads the Secret every syncIntervalMs on every replica. */
@@ -185,9 +225,10 @@ export class CAManager {
         switch (step.kind) {
           case "prepare": {
             const ca = await createRootCA(this.#rootOptions());
-            next = { ...set, pending: { ca, activateAt: step.activateAt } };
+            // The next JWT key is published with the next CA and starts signing with it.
+            next = prepareNext(set, ca, await createJWTKey(), step.activateAt);
             reason = "CAPrepared";
-            message = `Published the next CA (serial ${ca.serial}) in the trust bundle; it signs from ${step.activateAt.toISOString()}.`;
+            message = `Published the next CA (serial ${ca.serial})${next.jwt?.pending ? ` and JWT-SVID key (kid ${next.jwt.pending.kid})` : ""} in the trust bundle; they sign from ${step.activateAt.toISOString()}.`;
             break;
           }
           case "activate":
@@ -196,13 +237,19 @@ export class CAManager {
             message = `The CA with serial ${next.active.serial} now signs; the previous CA stays trusted until ${set.active.notAfter.toISOString()}.`;
             break;
           case "retire":
-            next = { ...set, retiring: set.retiring.filter((c) => !step.expired.includes(c)) };
+            next = retireExpired(set, step);
             reason = "CARetired";
-            message = `Removed ${step.expired.length} expired CA(s) from the trust bundle (serials ${step.expired.map((c) => c.serialNumber).join(", ")}).`;
+            message = `Removed ${step.expired.length} expired CA(s) (serials ${step.expired.map((c) => c.serialNumber).join(", ") || "none"}) and ${step.expiredJwtKids.length} JWT-SVID key(s) from the trust bundle.`;
             break;
           case "replaceExpired": {
             const ca = await createRootCA(this.#rootOptions());
-            next = { active: ca, retiring: [], extraTrust: set.extraTrust };
+            // Every token the old JWT keys signed expired with the old CA: start afresh.
+            next = {
+              active: ca,
+              retiring: [],
+              extraTrust: set.extraTrust,
+              jwt: { active: await createJWTKey(), retiring: [] },
+            };
             reason = "CAReplacedExpired";
             message =
               "The signing CA had expired (operator down past its rotation window); made a new one at once. Workloads must pick up the new bundle.";
@@ -281,11 +328,9 @@ export class CAManager {
   async #load(secret: k8s.V1Secret): Promise<void> {
     const set = await decodeCASet(secret.data ?? {}, secret.metadata?.annotations ?? {});
     const now = this.#now();
-    await this.#authority.set({
-      active: set.active,
-      trusted: trustedCAs(set, now),
-      sequence: Number(secret.metadata?.annotations?.[SEQUENCE_ANNOTATION] ?? "1"),
-    });
+    await this.#authority.set(
+      authorityStateOf(set, now, Number(secret.metadata?.annotations?.[SEQUENCE_ANNOTATION] ?? "1")),
+    );
     this.#metrics.caNotAfter.set({ role: "active" }, set.active.notAfter.getTime() / 1000);
     if (set.pending)
       this.#metrics.caNotAfter.set({ role: "pending" }, set.pending.ca.notAfter.getTime() / 1000);

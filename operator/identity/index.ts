@@ -76,6 +76,7 @@ export const startIdentityServices: StartIdentityServices = async (
   const authenticator = new TokenReviewAuthenticator({
     api: deps.kc.makeApiClient(k8s.AuthenticationV1Api),
     audience: ISSUER_TOKEN_AUDIENCE,
+    cacheMetric: metrics.authnCache,
   });
   const authorizer = new WorkloadAuthorizer({
     core,
@@ -87,7 +88,7 @@ export const startIdentityServices: StartIdentityServices = async (
   const server = await startIssuerServer(
     {
       authority,
-      authenticate: (t) => authenticator.authenticate(t),
+      authenticate: (t, source) => authenticator.authenticate(t, source),
       authorize: (t) => authorizer.authorize(t),
       rateLimit: new KeyedTokenBuckets({
         ratePerSecond: deps.issuer.rateLimit?.perSecond ?? 1,

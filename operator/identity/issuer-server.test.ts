@@ -2,14 +2,16 @@
 // authorisation are injected here (their rules are tested in rules.test.ts and against a real API
 // server in test/integration/issuer.test.ts).
 import * as https from "node:https";
+import * as jose from "jose";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DeniedError } from "../../lib/errors.ts";
 import { parseBundleJWKS } from "../../lib/identity/bundle.ts";
-import { createRootCA } from "../../lib/identity/ca.ts";
+import { type CA, createRootCA } from "../../lib/identity/ca.ts";
 import { generateP256 } from "../../lib/identity/crypto.ts";
 import { createCSR } from "../../lib/identity/csr.ts";
-import { verifyJWTSVID } from "../../lib/identity/jwt-svid.ts";
+import { createJWTKey } from "../../lib/identity/jwt-key.ts";
+import { jwtKid, verifyJWTSVID } from "../../lib/identity/jwt-svid.ts";
 import { httpsTransport, SvidClient } from "../../lib/identity/svid-client.ts";
 import { createLogger } from "../../lib/log.ts";
 import type { TokenIdentity } from "./authn.ts";
@@ -24,10 +26,17 @@ const registry = new Registry();
 const authority = new Authority();
 let server: IssuerServer;
 const issued: string[] = [];
+let ca: CA;
 
 beforeAll(async () => {
-  const ca = await createRootCA({ trustDomain: "example.org", ttlMs: 3600_000 });
-  await authority.set({ active: ca, trusted: [ca.cert], sequence: 1 });
+  ca = await createRootCA({ trustDomain: "example.org", ttlMs: 3600_000 });
+  const jwtKey = await createJWTKey();
+  await authority.set({
+    active: ca,
+    trusted: [ca.cert],
+    sequence: 1,
+    jwt: { signer: jwtKey, trusted: [jwtKey.publicJwk] },
+  });
   server = await startIssuerServer(
     {
       authority,
@@ -107,6 +116,12 @@ describe("issuer server", () => {
     const { jwtKeys } = parseBundleJWKS(JSON.stringify(authority.bundleJWKS()));
     const v = await verifyJWTSVID(token, { audience: "https://tools", keys: jwtKeys, maxLifetimeMs: 60_000 });
     expect(v.spiffeID).toBe(ID);
+    // Signed by the JWT key published as jwt-svid, not by the CA (whose thumbprint is no jwt-svid kid).
+    const { kid } = jose.decodeProtectedHeader(token);
+    const caKid = await jwtKid(await ca.cert.publicKey.export());
+    expect(jwtKeys.map((k) => k.kid)).toContain(kid);
+    expect(kid).not.toBe(caKid);
+    expect(jwtKeys.map((k) => k.kid)).not.toContain(caKid);
     await expect(t.jwt("https://elsewhere", "good-1")).rejects.toMatchObject({
       status: 403,
       reason: "AudienceNotAllowed",
@@ -174,6 +189,46 @@ describe("issuer server", () => {
     expect(b.status).toBe(200);
     expect(JSON.parse(b.body).bundlePem).toContain("BEGIN CERTIFICATE");
     expect((await get("/healthz")).status).toBe(200);
+  });
+  it("refuses JWT-SVIDs (403 JWTKeyNotConfigured) when it has no JWT key, never signing with the CA key", async () => {
+    const bare = new Authority();
+    const ca2 = await createRootCA({ trustDomain: "example.org", ttlMs: 3600_000 });
+    await bare.set({ active: ca2, trusted: [ca2.cert], sequence: 1 });
+    expect(bare.bundleJWKS().keys.map((k) => k.use)).toEqual(["x509-svid"]);
+    const s2 = await startIssuerServer(
+      {
+        authority: bare,
+        authenticate: async (): Promise<TokenIdentity> => ({
+          namespace: "ns1",
+          serviceAccount: "bot",
+          podName: "p",
+          podUID: "u",
+          expiresAt: new Date(Date.now() + 60_000),
+        }),
+        authorize: async (): Promise<WorkloadGrant> => ({
+          kind: "agent",
+          namespace: "ns1",
+          name: "bot",
+          serviceAccount: "bot",
+          spiffeID: ID,
+          ttlMs: 60_000,
+          jwtAudiences: ["https://tools"],
+        }),
+        rateLimit: new KeyedTokenBuckets({ ratePerSecond: 1, burst: 5 }),
+        metrics: identityMetrics(new Registry()),
+        log: createLogger("test", { level: "error" }),
+      },
+      { host: "127.0.0.1", port: 0 },
+    );
+    try {
+      const t = httpsTransport({ issuerURL: s2.url, bundle: async () => bare.bundlePem() });
+      await expect(t.jwt("https://tools", "good-1")).rejects.toMatchObject({
+        status: 403,
+        reason: "JWTKeyNotConfigured",
+      });
+    } finally {
+      await s2.close();
+    }
   });
   it("counts issuance and refusals without per-agent labels", async () => {
     const text = await registry.metrics();

@@ -3,7 +3,8 @@
 //   POST /v1/jwt-svid   {audience}  (same)
 //   GET  /v1/bundle                 PEM + SPIFFE bundle
 //   GET  /healthz
-// Order of checks: token (401) → pod/identity (403) → body (400) → per-identity rate (429) → sign.
+// Order of checks: token (401; 429 AuthFailuresRateLimited when one source keeps failing) →
+// pod/identity (403) → body (400) → per-identity rate (429) → sign.
 // Every refusal is JSON {error, message} and counted by reason (no per-agent labels).
 import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -28,11 +29,12 @@ import {
   x509Request,
 } from "./issuer-api.ts";
 import type { IdentityMetrics } from "./metrics.ts";
-import type { KeyedTokenBuckets } from "./rate-limit.ts";
+import { type KeyedTokenBuckets, RateLimitedError } from "./rate-limit.ts";
 
 export interface IssuerServerDeps {
   authority: Authority;
-  authenticate(token: string): Promise<TokenIdentity>;
+  /** `source` is the caller's address (failed authentications are rate limited per source). */
+  authenticate(token: string, source: string): Promise<TokenIdentity>;
   authorize(tok: TokenIdentity): Promise<WorkloadGrant>;
   rateLimit: KeyedTokenBuckets;
   metrics: IdentityMetrics;
@@ -49,14 +51,6 @@ export interface IssuerServer {
   url: string;
   port: number;
   close(): Promise<void>;
-}
-
-class RateLimitedError extends DeniedError {
-  readonly retryAfterS: number;
-  constructor(retryAfterS: number) {
-    super("RateLimited", `too many SVID requests for this identity; retry in ${Math.ceil(retryAfterS)}s`);
-    this.retryAfterS = retryAfterS;
-  }
 }
 
 export async function startIssuerServer(
@@ -167,11 +161,17 @@ export async function startIssuerServer(
         "MissingToken",
         "send Authorization: Bearer <projected ServiceAccount token with the issuer audience>",
       );
-    const tok = await deps.authenticate(m[1]!);
+    const tok = await deps.authenticate(m[1]!, req.socket.remoteAddress ?? "unknown");
     const grant = await deps.authorize(tok);
     const body = await readJSON(req);
     const wait = deps.rateLimit.take(`${grant.kind}/${grant.namespace}/${grant.name}`);
-    if (wait > 0) throw new RateLimitedError(wait);
+    if (wait > 0) {
+      throw new RateLimitedError(
+        "RateLimited",
+        `too many SVID requests for this identity; retry in ${Math.ceil(wait)}s`,
+        wait,
+      );
+    }
     return { grant, body };
   }
 
@@ -213,6 +213,13 @@ export async function startIssuerServer(
       );
     }
     const { ca, jwtKey } = deps.authority.signer();
+    // Fail closed: without a JWT key of its own the issuer never falls back to the CA key.
+    if (!jwtKey) {
+      throw new DeniedError(
+        "JWTKeyNotConfigured",
+        "the issuer has no JWT-SVID signing key; with a bring-your-own CA add jwt.key (PKCS#8 P-256) to the CA Secret",
+      );
+    }
     const t = await signJWTSVID({
       key: jwtKey,
       spiffeID: grant.spiffeID,

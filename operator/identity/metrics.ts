@@ -9,6 +9,7 @@ export interface IdentityMetrics {
   caRotations: Counter;
   deliveredSecrets: Counter<"result">;
   statusWrites: Counter<"result">;
+  authnCache: Counter<"result">;
 }
 
 const cache = new WeakMap<Registry, IdentityMetrics>();
@@ -58,6 +59,12 @@ export function identityMetrics(registry: Registry): IdentityMetrics {
     statusWrites: new Counter({
       name: "warden_issuer_status_writes_total",
       help: "AgentIdentity status.lastIssued writes by the issuer (coalesced), by result.",
+      labelNames: ["result"],
+      registers,
+    }),
+    authnCache: new Counter({
+      name: "warden_issuer_authn_cache_total",
+      help: "Token authentications by cache result: hit (cached success), negative_hit (cached refusal, no TokenReview), miss (TokenReview called or rate limited).",
       labelNames: ["result"],
       registers,
     }),

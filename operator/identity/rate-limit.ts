@@ -1,5 +1,17 @@
-// Per-identity token buckets: a compromised or looping workload cannot make the issuer sign
-// without bound. Idle buckets are dropped so memory follows the number of active identities.
+// Keyed token buckets: per identity, a compromised or looping workload cannot make the issuer sign
+// without bound; per source address, a client presenting bogus tokens cannot make the issuer call
+// TokenReview without bound. Idle buckets are dropped so memory follows the number of active keys.
+import { DeniedError } from "../../lib/errors.ts";
+
+/** A refusal answered 429 with Retry-After. */
+export class RateLimitedError extends DeniedError {
+  readonly retryAfterS: number;
+  constructor(reason: string, message: string, retryAfterS: number) {
+    super(reason, message);
+    this.retryAfterS = retryAfterS;
+  }
+}
+
 export interface TokenBucketOptions {
   /** Tokens added per second. */
   ratePerSecond: number;
@@ -32,6 +44,17 @@ export class KeyedTokenBuckets {
       return 0;
     }
     return (1 - b.tokens) / this.#opts.ratePerSecond;
+  }
+
+  /** Seconds until `key` has a token (0: one is available now), without taking one. */
+  wait(key: string): number {
+    const b = this.#buckets.get(key);
+    if (!b) return 0;
+    const tokens = Math.min(
+      this.#opts.burst,
+      b.tokens + ((this.#opts.now() - b.at) / 1000) * this.#opts.ratePerSecond,
+    );
+    return tokens >= 1 ? 0 : (1 - tokens) / this.#opts.ratePerSecond;
   }
 
   get size(): number {

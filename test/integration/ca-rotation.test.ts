@@ -2,10 +2,14 @@
 // CA at once, the leader prepares → activates → retires CAs, the non-leader follows through the
 // Secret, and a client renewing from the NON-leader never holds an SVID that fails to verify
 // against the trust bundle ConfigMap published in the enclave namespace.
+
+import { decodeProtectedHeader } from "jose";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LABEL_AGENT } from "../../api/v1alpha1/labels.ts";
+import { parseBundleJWKS } from "../../lib/identity/bundle.ts";
 import { certsFromPem } from "../../lib/identity/crypto.ts";
+import { jwtKid, verifyJWTSVID } from "../../lib/identity/jwt-svid.ts";
 import { httpsTransport, SvidClient } from "../../lib/identity/svid-client.ts";
 import { verifyX509SVID } from "../../lib/identity/x509-svid.ts";
 import { createLogger } from "../../lib/log.ts";
@@ -22,6 +26,7 @@ import {
 } from "../support/identity.ts";
 
 const TD = "rotation.test.warden.dev";
+const JWT_AUD = "https://tools.rotation.test";
 const serials = (pem: string) =>
   certsFromPem(pem)
     .map((c) => c.serialNumber)
@@ -57,14 +62,17 @@ afterAll(async () => {
 });
 
 describe("CA rotation", () => {
-  it("two replicas bootstrapping together agree on one CA", () => {
+  it("two replicas bootstrapping together agree on one CA and one JWT-SVID key, kept apart", async () => {
     expect(follower.bundlePem()).toBe(leader.bundlePem());
     expect(follower.caNotAfter()?.getTime()).toBe(leader.caNotAfter()?.getTime());
+    const secret = await fx.core.readNamespacedSecret({ name: "warden-ca", namespace: fx.operatorNamespace });
+    expect(Object.keys(secret.data ?? {})).toEqual(expect.arrayContaining(["tls.key", "jwt.key"]));
+    expect(secret.data?.["jwt.key"]).not.toBe(secret.data?.["tls.key"]);
   });
 
   it("rotates with an overlap so that no live SVID ever fails against the published bundle", async () => {
     await createServiceAccount(fx.namespace, "bot");
-    await createIdentity(fx.namespace, "bot");
+    await createIdentity(fx.namespace, "bot", { svid: { jwtAudiences: [JWT_AUD] } });
     const pod = await createPod(fx.namespace, "bot-pod", "bot", { [LABEL_AGENT]: "bot" });
     const token = await issuerToken(fx.namespace, "bot", pod);
     const id = `spiffe://${TD}/ns/${fx.namespace}/sa/bot`;
@@ -81,6 +89,16 @@ describe("CA rotation", () => {
     expect(client.ready()).toBe(true);
 
     const failures: string[] = [];
+    // JWT-SVIDs too: fetched from the follower about once a second and each re-verified on every
+    // sample while it lives, against the jwt-svid keys of the published bundle.jwks.json.
+    const jwtTransport = httpsTransport({
+      issuerURL: follower.issuerURL,
+      bundle: async () => follower.bundlePem(),
+    });
+    const jwts: { token: string; expiresAt: Date }[] = [];
+    const jwtKids = new Set<string>();
+    let jwtSamples = 0;
+    let lastJwtFetch = 0;
     const signingCAs = new Set<string>();
     const bundleSizes: number[] = [];
     let samples = 0;
@@ -112,11 +130,48 @@ describe("CA rotation", () => {
           );
         }
       }
+      if (Date.now() - lastJwtFetch >= 1000) {
+        lastJwtFetch = Date.now();
+        try {
+          const t = await jwtTransport.jwt(JWT_AUD, token);
+          jwts.push({ token: t.token, expiresAt: new Date(t.expiresAt) });
+          jwtKids.add(String(decodeProtectedHeader(t.token).kid));
+        } catch (err) {
+          failures.push(`${new Date().toISOString()}: JWT-SVID request failed: ${(err as Error).message}`);
+        }
+      }
+      const cmJ = await fx.core.readNamespacedConfigMap({
+        name: "warden-trust-bundle",
+        namespace: fx.namespace,
+      });
+      const published = parseBundleJWKS(cmJ.data?.["bundle.jwks.json"] ?? "{}");
+      const caKids = await Promise.all(published.cas.map(async (c) => jwtKid(await c.publicKey.export())));
+      const nowJ = new Date();
+      for (const j of jwts) {
+        if (nowJ >= j.expiresAt) continue;
+        const kid = String(decodeProtectedHeader(j.token).kid);
+        if (caKids.includes(kid)) failures.push(`${nowJ.toISOString()}: JWT-SVID kid ${kid} is a CA key`);
+        jwtSamples++;
+        await verifyJWTSVID(j.token, {
+          audience: JWT_AUD,
+          keys: published.jwtKeys,
+          trustDomain: TD,
+          maxLifetimeMs: 60_000,
+          now: nowJ,
+        }).catch((err: Error) =>
+          failures.push(
+            `${nowJ.toISOString()}: JWT-SVID (kid ${kid}) does not verify against the bundle's jwt-svid keys [${published.jwtKeys.map((k) => k.kid).join(", ")}]: ${err.message}`,
+          ),
+        );
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
     await client.stop();
     expect(failures).toEqual([]);
     expect(samples).toBeGreaterThan(100);
+    expect(jwtSamples).toBeGreaterThan(100);
+    // Two rotations: tokens from ≥ 3 JWT keys, each kept verifiable through its overlap.
+    expect(jwtKids.size).toBeGreaterThanOrEqual(3);
     // At least two rotations: SVIDs from ≥ 3 CAs, bundles with an overlap of 2 and back to 1.
     expect(signingCAs.size).toBeGreaterThanOrEqual(3);
     expect(Math.max(...bundleSizes)).toBe(2);
