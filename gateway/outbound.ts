@@ -2,6 +2,7 @@
 // policy, task token, constraints, limits, approval) and only then forwarded over mTLS with the
 // agent's SVID; responses (JSON or SSE) are inspected so tools/list results are filtered and
 // pinned digests checked. Every decision is audited; any missing precondition fails closed.
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
@@ -14,24 +15,37 @@ import type { DecisionFields } from "./audit/chain.ts";
 import { redact } from "./audit/redact.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import { decideMessage, rateLimitDeny, type TaskTokenState, type Verdict } from "./decide/decide.ts";
-import { DENY_CODE, type Deny, deny } from "./decide/deny.ts";
+import { DENY_CODE, type Deny, deny, denyError } from "./decide/deny.ts";
 import { argsHash } from "./decide/digest.ts";
 import { checkEnvelope } from "./decide/envelope.ts";
+import { parseStrictJson } from "./decide/json.ts";
 import { isDeny } from "./decide/jsonrpc.ts";
 import { filterToolList } from "./decide/listfilter.ts";
 import { isSupportedVersion, type ProtocolVersion } from "./decide/methods.ts";
 import type { RateLimiter } from "./decide/ratelimit.ts";
+import { decideServerMessage, type ServerVerdict } from "./decide/server-messages.ts";
 import { PROMPT_HASH_HEADER, TASK_TOKEN_HEADER, type TaskTokenVerifier } from "./decide/tasktoken.ts";
 import { BodyTooLarge, header, readBody, sendDeny, sendJson } from "./http-util.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PolicyStore } from "./policy-store.ts";
-import { formatSse, SseParser } from "./sse.ts";
+import { SseParser } from "./sse.ts";
+import { relaySse, type SseInspector } from "./sse-relay.ts";
 import type { SvidSource } from "./svid/source.ts";
 import type { UpstreamClients } from "./upstream.ts";
 
 const ROUTE = /^\/servers\/([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)\/mcp\/?$/;
 const MAX_SESSIONS = 10_000;
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+/** Tool results may nest deeper than requests may; still bounded (the parser recurses). */
+const SERVER_MESSAGE_MAX_DEPTH = 128;
+
+/** Whether the reply to the agent's request came through a server stream. */
+interface ReplyTrack {
+  id: string | number;
+  answered: boolean;
+  /** The first malformed message dropped (could have been the reply). */
+  dropped?: Deny;
+}
 
 export interface OutboundContext {
   maxBodyBytes: number;
@@ -66,6 +80,11 @@ export class OutboundHandler {
   readonly #ctx: OutboundContext;
   /** Tools whose live definition drifted, per manifest. */
   readonly drift = new Map<string, Set<string>>();
+  /**
+   * Pinned tools whose live definition was seen matching its digest, per manifest (tool → digest).
+   * Cleared for a manifest by notifications/tools/list_changed: the next call re-verifies.
+   */
+  readonly verified = new Map<string, Map<string, string>>();
   /** Protocol version negotiated per MCP session (seen in initialize responses). */
   readonly #sessions = new Map<string, ProtocolVersion>();
 
@@ -274,6 +293,21 @@ export class OutboundHandler {
       c.toolLabel = this.#toolLabel(manifest, c.tool);
       const dryRun = server.mode === "DryRun";
       let refusal = verdict.outcome === "deny" ? verdict.deny : undefined;
+      // A pinned tool whose definition this gateway has not seen (since start, or since the server
+      // announced tools/list_changed) is verified with a tools/list upstream before the call.
+      if (
+        !refusal &&
+        verdict.tool?.digest &&
+        !this.#isVerified(manifest, verdict.tool.name, verdict.tool.digest)
+      )
+        refusal = await this.#verifyDefinition(
+          req,
+          server,
+          verdict.tool.name,
+          verdict.tool.digest,
+          c,
+          env.version,
+        );
       if (!refusal && verdict.tool) refusal = rateLimitDeny(this.#ctx.limiter, manifest, verdict.tool);
       if (!refusal && verdict.tool) {
         const slot = this.#ctx.limiter.acquire(
@@ -490,18 +524,59 @@ export class OutboundHandler {
     const inspect = (msg: unknown): unknown => this.#inspectResponse(msg, request, server, sid, c);
     if (/^text\/event-stream/i.test(ctype)) {
       res.writeHead(up.statusCode, { ...out, "cache-control": "no-cache" });
-      await pipeSse(up.body, res, inspect);
-      this.#record(c, outcome.decision, outcome.rule, { ...extraAudit, upstreamStatus: up.statusCode });
+      const version = this.#versionFor(
+        sid ?? header(req, "mcp-session-id"),
+        header(req, "mcp-protocol-version"),
+      );
+      // If the reply to this request was malformed and dropped, the agent gets an error for its id
+      // instead of waiting forever.
+      const track: ReplyTrack | undefined = request ? { id: request.id, answered: false } : undefined;
+      await relaySse(up.body, res, this.#serverStream(req, server, c, version, inspect, sid, track), () => {
+        // Recorded before the agent sees the stream end, so the record is queued by the time the
+        // agent has its result.
+        this.#record(c, outcome.decision, outcome.rule, { ...extraAudit, upstreamStatus: up.statusCode });
+        return track?.dropped && !track.answered
+          ? JSON.stringify(
+              denyError(
+                track.id,
+                deny(
+                  "UpstreamReplyRefused",
+                  `the tool server's reply was dropped: ${track.dropped.constraint}`,
+                  server.manifest,
+                  -32002,
+                ),
+              ),
+            )
+          : null;
+      });
       return;
     }
     if (/^application\/json/i.test(ctype)) {
       const raw = await readLimited(up.body, MAX_RESPONSE_BYTES);
       let text = raw;
-      try {
-        const rewritten = inspect(JSON.parse(raw));
-        if (rewritten !== undefined) text = JSON.stringify(rewritten);
-      } catch {
-        // Not JSON: pass through as the server sent it; the client will report it.
+      if (raw.trim() !== "") {
+        // The reply is decided like a stream event: strict parse, no batches, no server requests.
+        const track: ReplyTrack = { id: request?.id ?? "", answered: false };
+        const version = this.#versionFor(
+          sid ?? header(req, "mcp-session-id"),
+          header(req, "mcp-protocol-version"),
+        );
+        const decided = this.#serverStream(req, server, c, version, inspect, sid, track)(raw);
+        if (decided === null) {
+          const why =
+            track.dropped?.constraint ?? "the reply was a server→client request the policy does not grant";
+          text = JSON.stringify(
+            denyError(
+              request?.id ?? null,
+              deny(
+                "UpstreamReplyRefused",
+                `the tool server's reply was dropped: ${why}`,
+                server.manifest,
+                -32002,
+              ),
+            ),
+          );
+        } else text = decided;
       }
       res.writeHead(up.statusCode, { ...out, "content-length": String(Buffer.byteLength(text)) });
       res.end(text);
@@ -541,9 +616,19 @@ export class OutboundHandler {
         set = new Set();
         this.drift.set(server.manifest, set);
       }
-      for (const name of f.shown) set.delete(name);
+      let ok = this.verified.get(server.manifest);
+      if (!ok) {
+        ok = new Map();
+        this.verified.set(server.manifest, ok);
+      }
+      for (const name of f.shown) {
+        set.delete(name);
+        const digest = server.tools.find((t) => t.name === name)?.digest;
+        if (digest) ok.set(name, digest);
+      }
       for (const d of f.drifted) {
         set.add(d.tool);
+        ok.delete(d.tool);
         this.#ctx.metrics.drift.inc({ tool: this.#toolLabel(server.manifest, d.tool) });
         this.#ctx.audit.append({
           time: new Date().toISOString(),
@@ -566,6 +651,180 @@ export class OutboundHandler {
       return { ...m, result: f.result };
     }
     return undefined;
+  }
+
+  #versionFor(sid: string | undefined, pv: string | undefined): ProtocolVersion {
+    // Unknown session and no usable header: the oldest revision, whose notification set is smallest.
+    return (sid ? this.#sessions.get(sid) : undefined) ?? (isSupportedVersion(pv) ? pv : "2025-06-18");
+  }
+
+  #isVerified(manifest: string, tool: string, digest: string): boolean {
+    return this.verified.get(manifest)?.get(tool) === digest;
+  }
+
+  /**
+   * The inspector for a server→client SSE stream: every event is decided by decideServerMessage;
+   * refused ones are dropped and audited (requests are answered upstream with the JSON-RPC error),
+   * tools/list_changed marks the manifest's verified definitions stale, and responses go through
+   * `inspect` (tools/list filtering and digests).
+   */
+  #serverStream(
+    req: IncomingMessage,
+    server: CompiledServer,
+    c: CallState,
+    version: ProtocolVersion,
+    inspect: (msg: unknown) => unknown,
+    sid?: string,
+    track?: ReplyTrack,
+  ): SseInspector {
+    return (data) => {
+      const v = decideServerMessage(data, version, server.manifest, SERVER_MESSAGE_MAX_DEPTH);
+      if (v.action === "refuse") {
+        this.#refuseServerMessage(req, server, c, v, sid);
+        // Malformed messages have no usable method ("(malformed)", "(batch)", "(invalid)").
+        if (track && v.id === undefined && v.method.startsWith("(")) track.dropped ??= v.deny;
+        return null;
+      }
+      if (track && v.kind === "response" && v.message.id === track.id) track.answered = true;
+      if (v.kind === "notification" && v.message.method === "notifications/tools/list_changed")
+        this.verified.delete(server.manifest);
+      if (v.kind === "response") {
+        const rewritten = inspect(v.message);
+        if (rewritten !== undefined) return JSON.stringify(rewritten);
+      }
+      return data;
+    };
+  }
+
+  #refuseServerMessage(
+    req: IncomingMessage,
+    server: CompiledServer,
+    c: CallState,
+    v: Extract<ServerVerdict, { action: "refuse" }>,
+    sid: string | undefined,
+  ): void {
+    const appended = this.#ctx.audit.append({
+      time: new Date().toISOString(),
+      agent: this.#agentID(),
+      taskId: c.taskId,
+      manifest: server.manifest,
+      method: v.method,
+      tool: null,
+      argsHash: null,
+      args: null,
+      decision: "deny",
+      rule: v.deny.rule,
+      constraint: v.deny.constraint,
+      latencyMs: 0,
+      upstreamStatus: null,
+      traceId: c.traceId,
+      detail: { direction: "server-to-client", ...(v.id !== undefined ? { id: v.id } : {}) },
+    });
+    if (!appended) this.#ctx.log.error("audit record dropped", { rule: v.deny.rule, decision: "deny" });
+    this.#ctx.metrics.calls.inc({ decision: "deny", reason: v.deny.rule, tool: "none" });
+    if (v.id !== undefined) void this.#answerServer(req, server, v.id, v.deny, sid);
+  }
+
+  /** Answers a refused server→client request with its JSON-RPC error, so the server does not wait. */
+  async #answerServer(
+    req: IncomingMessage,
+    server: CompiledServer,
+    id: string | number,
+    d: Deny,
+    sid: string | undefined,
+  ): Promise<void> {
+    const disp = this.#dispatcher(server);
+    const headers = this.#upstreamHeaders(req, server, {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    });
+    if (isDeny(disp) || isDeny(headers)) return;
+    delete headers["last-event-id"];
+    delete headers["mcp-method"];
+    delete headers["mcp-name"];
+    if (sid) headers["mcp-session-id"] = sid;
+    try {
+      const up = await undiciRequest(server.endpoint, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(denyError(id, d)),
+        dispatcher: disp,
+      });
+      await up.body.dump();
+    } catch (e) {
+      this.#ctx.metrics.upstreamErrors.inc({ kind: upstreamErrorKind(e) });
+      this.#ctx.log.warn("could not answer a refused server request", { err: e });
+    }
+  }
+
+  /**
+   * Lists the server's tools (following nextCursor, at most 10 pages) to check a pinned tool's live
+   * definition before its first call. Returns the refusal, or undefined when the definition matches.
+   */
+  async #verifyDefinition(
+    req: IncomingMessage,
+    server: CompiledServer,
+    tool: string,
+    digest: string,
+    c: CallState,
+    version: ProtocolVersion,
+  ): Promise<Deny | undefined> {
+    const m = server.manifest;
+    const unverified = (why: string) =>
+      deny(
+        "DefinitionUnverified",
+        `tool ${tool}'s live definition could not be checked against the pinned digest ${digest}: ${why}`,
+        m,
+      );
+    const disp = this.#dispatcher(server);
+    if (isDeny(disp)) return disp;
+    const headers = this.#upstreamHeaders(req, server, {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+    });
+    if (isDeny(headers)) return headers;
+    delete headers["last-event-id"];
+    delete headers["mcp-name"];
+    if (headers["mcp-method"] !== undefined) headers["mcp-method"] = "tools/list";
+    headers["mcp-protocol-version"] = version;
+    let cursor: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const id = `warden-verify-${randomUUID()}`;
+      const body = JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/list",
+        ...(cursor ? { params: { cursor } } : {}),
+      });
+      let result: Record<string, unknown> | undefined;
+      try {
+        const up = await undiciRequest(server.endpoint, { method: "POST", headers, body, dispatcher: disp });
+        const text = await readLimited(up.body, MAX_RESPONSE_BYTES);
+        if (up.statusCode !== 200) return unverified(`tools/list answered HTTP ${up.statusCode}`);
+        result = resultOf(text, String(up.headers["content-type"] ?? ""), id, SERVER_MESSAGE_MAX_DEPTH);
+      } catch (e) {
+        this.#ctx.metrics.upstreamErrors.inc({ kind: upstreamErrorKind(e) });
+        return unverified(`tools/list failed: ${(e as Error).message}`);
+      }
+      if (!result) return unverified("tools/list returned no result");
+      this.#inspectResponse(
+        { jsonrpc: "2.0", id, result },
+        { id, method: "tools/list" },
+        server,
+        undefined,
+        c,
+      );
+      if (this.drift.get(m)?.has(tool))
+        return deny(
+          "DefinitionDrift",
+          `tool ${tool}'s live definition differs from the pinned digest ${digest}`,
+          m,
+        );
+      if (this.#isVerified(m, tool, digest)) return undefined;
+      cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
+      if (!cursor) break;
+    }
+    return unverified("the tool server does not list it");
   }
 
   async #getOrDelete(
@@ -640,13 +899,50 @@ export class OutboundHandler {
     if (/^text\/event-stream/i.test(ctype)) {
       res.writeHead(up.statusCode, { ...out, "cache-control": "no-cache" });
       res.flushHeaders();
-      await pipeSse(up.body, res, () => undefined);
+      const version = this.#versionFor(sid, header(req, "mcp-protocol-version"));
+      await relaySse(
+        up.body,
+        res,
+        this.#serverStream(req, g.server, c, version, () => undefined),
+      );
       return;
     }
     res.writeHead(up.statusCode, out);
     for await (const chunk of up.body) res.write(chunk);
     res.end();
   }
+}
+
+/** The `result` of the JSON-RPC response with `id` in a JSON or SSE body (strictly parsed). */
+function resultOf(
+  text: string,
+  ctype: string,
+  id: string,
+  maxDepth: number,
+): Record<string, unknown> | undefined {
+  const bodies = /^text\/event-stream/i.test(ctype)
+    ? new SseParser().push(`${text}\n\n`).map((e) => e.data)
+    : [text];
+  for (const b of bodies) {
+    if (b === "") continue;
+    let msg: unknown;
+    try {
+      msg = parseStrictJson(b, { maxBytes: MAX_RESPONSE_BYTES, maxDepth });
+    } catch {
+      continue;
+    }
+    const r = msg as { id?: unknown; result?: unknown } | null;
+    if (
+      r &&
+      typeof r === "object" &&
+      !Array.isArray(r) &&
+      r.id === id &&
+      typeof r.result === "object" &&
+      r.result !== null
+    )
+      return r.result as Record<string, unknown>;
+  }
+  return undefined;
 }
 
 /** W3C traceparent's trace id, when the agent sent one. */
@@ -674,40 +970,4 @@ async function readLimited(body: AsyncIterable<Buffer | Uint8Array>, limit: numb
     chunks.push(Buffer.from(c));
   }
   return Buffer.concat(chunks).toString("utf8");
-}
-
-/**
- * Streams SSE from upstream to the client, event by event, letting `inspect` rewrite each JSON-RPC
- * message (e.g. filter a tools/list result). Events whose data is not JSON are dropped: everything
- * on an MCP stream is a JSON-RPC message, and we do not pass what we cannot inspect.
- */
-async function pipeSse(
-  body: AsyncIterable<Buffer | Uint8Array>,
-  res: ServerResponse,
-  inspect: (msg: unknown) => unknown,
-): Promise<void> {
-  const parser = new SseParser();
-  const decoder = new TextDecoder();
-  try {
-    for await (const chunk of body) {
-      for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-        if (ev.data === "") {
-          // Priming / id-only events (resumability) carry no message: forward as they are.
-          res.write(formatSse(ev));
-          continue;
-        }
-        let msg: unknown;
-        try {
-          msg = JSON.parse(ev.data);
-        } catch {
-          continue;
-        }
-        const rewritten = inspect(msg);
-        res.write(formatSse(rewritten === undefined ? ev : { ...ev, data: JSON.stringify(rewritten) }));
-      }
-    }
-  } catch {
-    // Upstream aborted (or the client went away): end the client stream below.
-  }
-  res.end();
 }

@@ -42,6 +42,11 @@ export interface StartOptions {
   /** An SVID source (issuer client); defaults to files from the configuration. */
   svid?: SvidSource;
   log?: Logger;
+  /**
+   * Called once the admin listener answers, before the SVID is awaited (inbound mode waits for its
+   * first SVID before the mTLS listener can start; probes get "not ready" meanwhile, not ECONNREFUSED).
+   */
+  onAdminListening?: (adminURL: string) => void;
 }
 
 function listen(server: Server | HttpsServer, host: string, port: number): Promise<AddressInfo> {
@@ -98,114 +103,13 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const closers: (() => Promise<void> | void)[] = [];
   let main: Server | HttpsServer;
   let outbound: OutboundHandler | undefined;
-  let approvals: ApprovalBroker | undefined;
-  let policyReady: () => string | undefined;
+  const approvals = config.mode === "outbound" ? new ApprovalBroker(config.approvalTokensFile) : undefined;
+  let policyReady: () => string | undefined = () => "the policy has not been loaded yet";
+  let mainListening = false;
   let scheme = "http";
 
-  if (config.mode === "outbound") {
-    const policy = new PolicyStore<GatewayPolicy>(config.policyFile, gatewayPolicy);
-    const upstream = new UpstreamClients(config.trustDomain, config.upstreamTimeoutMs);
-    let verifier: TaskTokenVerifier | undefined;
-    const onPolicy = () => {
-      const st = policy.state;
-      metrics.setPolicy(st.ok ? st.policy.version : undefined);
-      if (!st.ok) log.error("policy unavailable: every call is denied", { reason: st.reason });
-      else log.info("policy loaded", { version: st.policy.version });
-      const audiences = [svid.current()?.spiffeID, config.taskTokenAudience].filter((a): a is string => !!a);
-      verifier =
-        st.ok && st.policy.taskTokens.issuers.length > 0
-          ? new TaskTokenVerifier(st.policy.taskTokens.issuers, audiences)
-          : undefined;
-    };
-    policy.onChange(onPolicy);
-    policy.watch();
-    onPolicy();
-    approvals = new ApprovalBroker(config.approvalTokensFile);
-    upstream.update(svid.current(), bundlePem);
-    const unsub = svid.onUpdate((s) => {
-      readBundle();
-      upstream.update(s, bundlePem);
-      onPolicy();
-    });
-    const bundleWatch = config.bundleFile
-      ? watchFiles([config.bundleFile], () => {
-          readBundle();
-          upstream.update(svid.current(), bundlePem);
-        })
-      : undefined;
-    outbound = new OutboundHandler({
-      maxBodyBytes: config.maxBodyBytes,
-      maxDepth: config.maxDepth,
-      credentialsDir: config.credentialsDir,
-      taskTokenAudience: config.taskTokenAudience,
-      policy,
-      svid,
-      audit,
-      metrics,
-      approvals,
-      limiter: new RateLimiter(),
-      upstream,
-      taskTokens: () => verifier,
-      redactFields: redactSet(config.auditRedact),
-      log,
-    });
-    main = createHttpServer({ keepAliveTimeout: 30_000 }, outbound.handle);
-    policyReady = () => (policy.state.ok ? undefined : policy.state.reason);
-    closers.push(
-      () => policy.close(),
-      () => unsub(),
-      () => bundleWatch?.close(),
-      () => approvals?.close(),
-      () => upstream.close(),
-    );
-  } else {
-    const policy = new PolicyStore<InboundPolicy>(config.policyFile, inboundPolicy);
-    policy.onChange((st) => {
-      metrics.setPolicy(st.ok ? st.policy.version : undefined);
-      if (!st.ok) log.error("inbound policy unavailable: every caller is refused", { reason: st.reason });
-    });
-    policy.watch();
-    metrics.setPolicy(policy.state.ok ? policy.state.policy.version : undefined);
-    await svid.ready();
-    const s = svid.current()!;
-    const tls = () => ({
-      cert: svid.current()!.certChainPem,
-      key: svid.current()!.keyPem,
-      ca: bundlePem || s.bundlePem,
-    });
-    const inbound = new InboundHandler({ upstream: config.upstream, policy, svid, audit, metrics, log });
-    const server = createHttpsServer(
-      {
-        ...tls(),
-        requestCert: true,
-        rejectUnauthorized: true,
-        minVersion: "TLSv1.2",
-        keepAliveTimeout: 30_000,
-      },
-      inbound.handle,
-    );
-    const refresh = () => {
-      readBundle();
-      try {
-        server.setSecureContext({ ...tls(), minVersion: "TLSv1.2" } as Parameters<
-          typeof server.setSecureContext
-        >[0]);
-      } catch (e) {
-        log.error("could not apply rotated SVID/bundle", { err: e });
-      }
-    };
-    const unsub = svid.onUpdate(refresh);
-    const bundleWatch = config.bundleFile ? watchFiles([config.bundleFile], refresh) : undefined;
-    main = server;
-    scheme = "https";
-    policyReady = () => (policy.state.ok ? undefined : policy.state.reason);
-    closers.push(
-      () => policy.close(),
-      () => unsub(),
-      () => bundleWatch?.close(),
-    );
-  }
-
+  // The admin listener comes first: kubelet probes it from container start, and while the gateway
+  // waits for its first SVID (inbound) it must answer "not ready, because…" rather than refuse.
   const admin = createAdminServer({
     ready: () => {
       const reasons: string[] = [];
@@ -213,6 +117,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       const p = policyReady();
       if (p) reasons.push(p);
       if (!audit.accepting()) reasons.push(audit.refusal());
+      if (!mainListening) reasons.push("the main listener is not started yet");
       return { ready: reasons.length === 0, reasons };
     },
     metrics,
@@ -222,28 +127,148 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     },
     approvals,
   });
-  const mainAddr = await listen(main, config.listen.host, config.listen.port);
+  const closeServer = (s: Server | HttpsServer) =>
+    new Promise<void>((r) => {
+      s.close(() => r());
+      s.closeAllConnections();
+    });
   const adminAddr = await listen(admin, config.adminListen.host, config.adminListen.port);
+  const adminURL = `http://${hostForURL(config.adminListen.host)}:${adminAddr.port}`;
+  log.info("admin listening", { admin: adminAddr.port });
+  opts.onAdminListening?.(adminURL);
+  try {
+    if (config.mode === "outbound") {
+      const policy = new PolicyStore<GatewayPolicy>(config.policyFile, gatewayPolicy);
+      const upstream = new UpstreamClients(config.trustDomain, config.upstreamTimeoutMs);
+      let verifier: TaskTokenVerifier | undefined;
+      const onPolicy = () => {
+        const st = policy.state;
+        metrics.setPolicy(st.ok ? st.policy.version : undefined);
+        if (!st.ok) log.error("policy unavailable: every call is denied", { reason: st.reason });
+        else log.info("policy loaded", { version: st.policy.version });
+        const audiences = [svid.current()?.spiffeID, config.taskTokenAudience].filter(
+          (a): a is string => !!a,
+        );
+        verifier =
+          st.ok && st.policy.taskTokens.issuers.length > 0
+            ? new TaskTokenVerifier(st.policy.taskTokens.issuers, audiences)
+            : undefined;
+      };
+      policy.onChange(onPolicy);
+      policy.watch();
+      onPolicy();
+      upstream.update(svid.current(), bundlePem);
+      const unsub = svid.onUpdate((s) => {
+        readBundle();
+        upstream.update(s, bundlePem);
+        onPolicy();
+      });
+      const bundleWatch = config.bundleFile
+        ? watchFiles([config.bundleFile], () => {
+            readBundle();
+            upstream.update(svid.current(), bundlePem);
+          })
+        : undefined;
+      outbound = new OutboundHandler({
+        maxBodyBytes: config.maxBodyBytes,
+        maxDepth: config.maxDepth,
+        credentialsDir: config.credentialsDir,
+        taskTokenAudience: config.taskTokenAudience,
+        policy,
+        svid,
+        audit,
+        metrics,
+        approvals: approvals!,
+        limiter: new RateLimiter(),
+        upstream,
+        taskTokens: () => verifier,
+        redactFields: redactSet(config.auditRedact),
+        log,
+      });
+      main = createHttpServer({ keepAliveTimeout: 30_000 }, outbound.handle);
+      policyReady = () => (policy.state.ok ? undefined : policy.state.reason);
+      closers.push(
+        () => policy.close(),
+        () => unsub(),
+        () => bundleWatch?.close(),
+        () => approvals?.close(),
+        () => upstream.close(),
+      );
+    } else {
+      const policy = new PolicyStore<InboundPolicy>(config.policyFile, inboundPolicy);
+      policy.onChange((st) => {
+        metrics.setPolicy(st.ok ? st.policy.version : undefined);
+        if (!st.ok) log.error("inbound policy unavailable: every caller is refused", { reason: st.reason });
+      });
+      policy.watch();
+      metrics.setPolicy(policy.state.ok ? policy.state.policy.version : undefined);
+      policyReady = () => (policy.state.ok ? undefined : policy.state.reason);
+      closers.push(() => policy.close());
+      await svid.ready();
+      const s = svid.current()!;
+      const tls = () => ({
+        cert: svid.current()!.certChainPem,
+        key: svid.current()!.keyPem,
+        ca: bundlePem || s.bundlePem,
+      });
+      const inbound = new InboundHandler({ upstream: config.upstream, policy, svid, audit, metrics, log });
+      const server = createHttpsServer(
+        {
+          ...tls(),
+          requestCert: true,
+          rejectUnauthorized: true,
+          minVersion: "TLSv1.2",
+          keepAliveTimeout: 30_000,
+        },
+        inbound.handle,
+      );
+      const refresh = () => {
+        readBundle();
+        try {
+          server.setSecureContext({ ...tls(), minVersion: "TLSv1.2" } as Parameters<
+            typeof server.setSecureContext
+          >[0]);
+        } catch (e) {
+          log.error("could not apply rotated SVID/bundle", { err: e });
+        }
+      };
+      const unsub = svid.onUpdate(refresh);
+      const bundleWatch = config.bundleFile ? watchFiles([config.bundleFile], refresh) : undefined;
+      main = server;
+      scheme = "https";
+      closers.push(
+        () => unsub(),
+        () => bundleWatch?.close(),
+      );
+    }
+  } catch (e) {
+    // Startup failed after the admin listener opened: do not leave it answering for a dead gateway.
+    await closeServer(admin);
+    for (const c of closers) await c();
+    await audit.close();
+    throw e;
+  }
+  let mainAddr: AddressInfo;
+  try {
+    mainAddr = await listen(main, config.listen.host, config.listen.port);
+  } catch (e) {
+    await closeServer(admin);
+    for (const c of closers) await c();
+    await audit.close();
+    throw e;
+  }
+  mainListening = true;
   log.info("gateway listening", { listen: mainAddr.port, admin: adminAddr.port });
 
   return {
     mode: config.mode,
     url: `${scheme}://${hostForURL(config.listen.host)}:${mainAddr.port}`,
-    adminURL: `http://${hostForURL(config.adminListen.host)}:${adminAddr.port}`,
+    adminURL,
     metrics,
     audit,
     ...(outbound ? { outbound } : {}),
     async close() {
-      await Promise.all([
-        new Promise<void>((r) => {
-          main.close(() => r());
-          main.closeAllConnections();
-        }),
-        new Promise<void>((r) => {
-          admin.close(() => r());
-          admin.closeAllConnections();
-        }),
-      ]);
+      await Promise.all([closeServer(main), closeServer(admin)]);
       for (const c of closers) await c();
       await audit.close();
       if (!opts.svid) svid.close();

@@ -142,6 +142,48 @@ describe("manifests/install.yaml (default values)", () => {
     );
   });
 
+  it("grants the webhook exactly the RBAC of manifests/rbac/webhook-rbac.yaml", () => {
+    const rbac = docs(join(ROOT, "manifests", "rbac", "webhook-rbac.yaml"));
+    expect(rbac.map((o) => o.kind).sort()).toEqual(["ClusterRole", "ClusterRoleBinding", "ServiceAccount"]);
+    // The chart has no more webhook RBAC than the file: nothing extra to miss outside Helm.
+    const chartRbac = install.filter(
+      (o) =>
+        ["ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ServiceAccount"].includes(o.kind) &&
+        o.metadata.labels?.["app.kubernetes.io/component"] === "webhook",
+    );
+    expect(chartRbac.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
+      rbac.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+    );
+    for (const want of rbac) {
+      const got = find(want.kind, want.metadata.name);
+      if (want.kind === "ClusterRole")
+        expect(got.rules, `ClusterRole ${want.metadata.name}`).toEqual(want.rules);
+      if (want.kind === "ClusterRoleBinding") {
+        expect(got.roleRef).toEqual(want.roleRef);
+        expect(got.subjects).toEqual(want.subjects);
+      }
+      if (want.kind === "ServiceAccount") {
+        expect(got.metadata.namespace).toBe(want.metadata.namespace);
+        expect(got.automountServiceAccountToken).toBe(want.automountServiceAccountToken);
+      }
+    }
+    // The webhook Deployment runs as that ServiceAccount, and its configurations carry the names
+    // the ClusterRole may update.
+    const deploy = find("Deployment", "agent-warden-webhook") as unknown as {
+      spec: { template: { spec: { serviceAccountName?: string } } };
+    };
+    expect(deploy.spec.template.spec.serviceAccountName).toBe("agent-warden-webhook");
+    const rules = rbac.find((o) => o.kind === "ClusterRole")!.rules as {
+      resources: string[];
+      resourceNames?: string[];
+    }[];
+    for (const kind of ["ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"]) {
+      const name = install.find((o) => o.kind === kind)!.metadata.name;
+      const rule = rules.find((r) => r.resources[0] === `${kind.toLowerCase()}s`);
+      expect(rule?.resourceNames).toEqual([name]);
+    }
+  });
+
   it("configures the operator with an environment operator/config.ts accepts", () => {
     const env = envOf(container("agent-warden-operator"));
     const c = loadConfig([], env);

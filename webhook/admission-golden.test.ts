@@ -105,10 +105,11 @@ async function viaWebhook(file: string): Promise<Verdict[]> {
       operation: "CREATE",
     };
     const snap = current.snapshotSync(ns);
-    // The mutating webhook's selectors: Pods with warden.dev/agent in enclave namespaces.
+    // The mutating webhook's selectors: Pods with warden.dev/agent or warden.dev/tool-server in
+    // enclave namespaces.
     if (
       obj.kind === "Pod" &&
-      obj.metadata?.labels?.["warden.dev/agent"] &&
+      (obj.metadata?.labels?.["warden.dev/agent"] || obj.metadata?.labels?.["warden.dev/tool-server"]) &&
       (snap.enclaveLabel || snap.enclaves.length === 1)
     ) {
       const m = await post("/mutate", { uid: `u${++uid}`, ...base, object: obj });

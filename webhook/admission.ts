@@ -1,6 +1,7 @@
 // AdmissionReview v1 at the edge: parsed with zod, answered for /validate and /mutate. Nothing in
 // here writes anywhere, so dry-run requests are safe by construction (sideEffects: None).
 import { z } from "zod";
+import { LABEL_AGENT, LABEL_TOOL_SERVER } from "../api/v1alpha1/labels.ts";
 import { formatPath } from "../lib/errors.ts";
 import type { ContextSource, EngineSettings } from "./context.ts";
 import { evaluateObject, type ObjectVerdict } from "./evaluate.ts";
@@ -171,14 +172,35 @@ export async function validate(req: AdmissionRequest, deps: ValidateDeps): Promi
   };
 }
 
-/** Mutation: inject the gateway into agent Pods on CREATE. Reads nothing, so it cannot fail open. */
-export function mutate(req: AdmissionRequest, cfg: SidecarConfig): ReviewOutcome {
+/**
+ * Mutation: inject the gateway into agent Pods (outbound) and tool-server Pods (inbound) on CREATE.
+ * Only a tool-server pod without the warden.dev/tool-server-port annotation needs a read (its
+ * ToolManifest's spec.server.port); if that read fails the pod is left alone and the validating
+ * webhook refuses it, so mutation cannot fail open.
+ */
+export async function mutate(
+  req: AdmissionRequest,
+  cfg: SidecarConfig,
+  source?: ContextSource,
+): Promise<ReviewOutcome> {
   const none: ReviewOutcome = { response: { uid: req.uid, allowed: true }, result: "allowed", rules: [] };
   if (req.operation !== "CREATE" || req.subResource || req.kind.kind !== "Pod") return none;
   const obj = req.object;
   if (!obj || typeof obj !== "object")
     return error(req.uid, 400, "request.object is missing for a CREATE review");
-  const { patch, mutated } = injectGateway(obj, cfg);
+  const meta = (obj as { metadata?: { labels?: Record<string, unknown>; namespace?: string } }).metadata;
+  let ports: Map<string, number> | undefined;
+  const server = meta?.labels?.[LABEL_TOOL_SERVER];
+  if (source && typeof server === "string" && !meta?.labels?.[LABEL_AGENT]) {
+    try {
+      const snap = await source.snapshot(req.namespace ?? meta?.namespace ?? "");
+      const m = snap.toolManifests.get(server);
+      ports = new Map(m ? [[server, m.spec.server.port]] : []);
+    } catch {
+      // Leave the pod as it is: gateway.inboundPresent refuses it at validation.
+    }
+  }
+  const { patch, mutated } = injectGateway(obj, cfg, { toolServerPort: (name) => ports?.get(name) });
   if (!mutated) return none;
   return {
     response: {

@@ -67,6 +67,21 @@ describe("webhook configurations", () => {
     expect(wh.clientConfig).toMatchObject({ url: "https://127.0.0.1:9443/mutate" });
   });
 
+  it("mutating: one entry for agent pods, one for tool-server pods, both in enclaves only", () => {
+    expect(mutating.webhooks.map((w) => [w.name, w.objectSelector.matchExpressions])).toEqual([
+      ["pods.mutate.warden.dev", [{ key: "warden.dev/agent", operator: "Exists" }]],
+      ["tool-servers.mutate.warden.dev", [{ key: "warden.dev/tool-server", operator: "Exists" }]],
+    ]);
+    const [agents, servers] = mutating.webhooks;
+    expect(servers).toEqual({
+      ...agents,
+      name: "tool-servers.mutate.warden.dev",
+      objectSelector: { matchExpressions: [{ key: "warden.dev/tool-server", operator: "Exists" }] },
+    });
+    // No shared objects: the rendered YAML has no anchors.
+    expect(servers!.namespaceSelector).not.toBe(agents!.namespaceSelector);
+  });
+
   it("manifests/webhook/*.yaml are up to date", () => {
     for (const [file, text] of Object.entries(renderedManifests()))
       expect(readFileSync(file, "utf8")).toBe(text);

@@ -1,7 +1,7 @@
 // The Validating/MutatingWebhookConfigurations, built for a URL (tests, local runs) or a Service
 // (real clusters). manifests/webhook/*.yaml are rendered from here. Failure policies follow
 // DESIGN.md §4: validation fails closed, mutation fails open (validation is the backstop).
-import { LABEL_AGENT, LABEL_ENCLAVE } from "../api/v1alpha1/labels.ts";
+import { LABEL_AGENT, LABEL_ENCLAVE, LABEL_TOOL_SERVER } from "../api/v1alpha1/labels.ts";
 
 export type ClientTarget =
   | { url: string; caBundle?: string }
@@ -128,9 +128,12 @@ export function webhookConfigurations(o: WebhookConfigOptions, caBundlePem?: str
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "MutatingWebhookConfiguration",
     metadata: metadata(`${o.name}-mutating`),
-    webhooks: [
-      {
-        name: "pods.mutate.warden.dev",
+    // One entry per pod label: an objectSelector cannot OR two labels. Agents get the outbound
+    // gateway, tool servers the inbound one.
+    // Cloned so the entries share no objects (the YAML renderer would write anchors for them).
+    webhooks: [LABEL_AGENT, LABEL_TOOL_SERVER].map((label) =>
+      structuredClone({
+        name: label === LABEL_AGENT ? "pods.mutate.warden.dev" : "tool-servers.mutate.warden.dev",
         clientConfig: clientConfig(o.target, "/mutate", caBundlePem),
         rules: [
           {
@@ -144,10 +147,10 @@ export function webhookConfigurations(o: WebhookConfigOptions, caBundlePem?: str
         failurePolicy: "Ignore",
         reinvocationPolicy: "IfNeeded",
         namespaceSelector: inEnclave,
-        objectSelector: { matchExpressions: [{ key: LABEL_AGENT, operator: "Exists" }] },
+        objectSelector: { matchExpressions: [{ key: label, operator: "Exists" }] },
         ...common,
-      },
-    ],
+      }),
+    ),
   };
   return { validating, mutating };
 }

@@ -56,6 +56,8 @@ export function exemptionsOf(enclave: AgentEnclave | undefined): ActiveExemption
 
 export interface EngineSettings {
   expectedTemplateHashes: readonly string[];
+  /** Hashes of the inbound gateway the injector writes for a tool server on `upstreamPort`. */
+  expectedInboundTemplateHashes: (upstreamPort: number) => readonly string[];
   gatewayImage: string;
 }
 
@@ -75,6 +77,7 @@ export function ruleContext(
     identity: agent ? s.identities.get(agent) : undefined,
     toolManifests: s.toolManifests,
     expectedTemplateHashes: settings.expectedTemplateHashes,
+    expectedInboundTemplateHashes: settings.expectedInboundTemplateHashes,
     gatewayImage: settings.gatewayImage,
     exemptions: exemptionsOf(enclaveObject),
     now,

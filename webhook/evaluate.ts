@@ -7,7 +7,7 @@ import { checkWardenObject, WARDEN_KINDS } from "./kinds.ts";
 import { extractPod, isPodKind } from "./rules/extract.ts";
 import { evaluatePod, type Violation, type Waived } from "./rules/index.ts";
 import type { SidecarConfig } from "./sidecar-config.ts";
-import { templateHash } from "./sidecar-template.ts";
+import { inboundTemplateHash, templateHash } from "./sidecar-template.ts";
 
 export interface ObjectVerdict {
   applies: boolean;
@@ -17,7 +17,11 @@ export interface ObjectVerdict {
 }
 
 export function engineSettings(cfg: SidecarConfig, extraHashes: readonly string[] = []): EngineSettings {
-  return { expectedTemplateHashes: [templateHash(cfg), ...extraHashes], gatewayImage: cfg.image };
+  return {
+    expectedTemplateHashes: [templateHash(cfg), ...extraHashes],
+    expectedInboundTemplateHashes: (port) => [inboundTemplateHash(cfg, port)],
+    gatewayImage: cfg.image,
+  };
 }
 
 export interface EvaluateInput {
@@ -26,6 +30,8 @@ export interface EvaluateInput {
   now: Date;
   /** UPDATE: the stored object before the change. */
   oldObject?: unknown;
+  /** `warden check --restricted`: hardening rules for every pod and pod template. */
+  restricted?: boolean;
 }
 
 export function evaluateObject(obj: unknown, input: EvaluateInput): ObjectVerdict {
@@ -42,7 +48,7 @@ export function evaluateObject(obj: unknown, input: EvaluateInput): ObjectVerdic
       input.now,
       prev?.ok ? prev.pod : undefined,
     );
-    const v = evaluatePod(ex.pod, ctx);
+    const v = evaluatePod(ex.pod, ctx, { restricted: input.restricted ?? false });
     return { applies: v.subject, violations: v.violations, waived: v.waived, warnings: v.warnings };
   }
   if (typeof kind === "string" && WARDEN_KINDS.includes(kind)) {

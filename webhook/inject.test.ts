@@ -3,8 +3,8 @@ import { describe, expect, it } from "vitest";
 import { AGENT_ENV, GATEWAY_CONTAINER_NAME } from "../api/v1alpha1/sidecar.ts";
 import { injectGateway } from "./inject.ts";
 import { applyPatch } from "./jsonpatch.ts";
-import { agentPodSource, CFG, type Loose } from "./rules/testkit.ts";
-import { templateHash } from "./sidecar-template.ts";
+import { agentPodSource, CFG, type Loose, toolServerPodSource } from "./rules/testkit.ts";
+import { inboundTemplateHash, templateHash } from "./sidecar-template.ts";
 
 describe("injectGateway", () => {
   it("adds a native sidecar first, its volumes, the agent env and the status annotation", () => {
@@ -117,5 +117,59 @@ describe("injectGateway", () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("injectGateway: tool servers (inbound mode)", () => {
+  const port = (name: string) => (name === "search" ? 8080 : undefined);
+
+  it("adds the inbound gateway on 15443 in front of the ToolManifest's port, and no agent env", () => {
+    const { object, mutated }: Loose = injectGateway(toolServerPodSource(), CFG, { toolServerPort: port });
+    expect(mutated).toBe(true);
+    const gw = object.spec.initContainers[0];
+    expect(gw.name).toBe(GATEWAY_CONTAINER_NAME);
+    expect(gw.restartPolicy).toBe("Always");
+    expect(gw.env).toEqual(
+      expect.arrayContaining([
+        { name: "WARDEN_GATEWAY_MODE", value: "inbound" },
+        { name: "WARDEN_GATEWAY_LISTEN", value: "0.0.0.0:15443" },
+        { name: "WARDEN_UPSTREAM", value: "http://127.0.0.1:8080" },
+      ]),
+    );
+    expect(gw.ports).toContainEqual({ name: "warden-inbound", containerPort: 15443, protocol: "TCP" });
+    expect(object.spec.volumes.map((v: Loose) => [v.name, v.configMap?.name])).toEqual([
+      ["warden-issuer-token", undefined],
+      ["warden-trust-bundle", "warden-trust-bundle"],
+      ["warden-policy", "warden-inbound-search"],
+      ["warden-audit", undefined],
+    ]);
+    // The volumes are mounted into the sidecar alone.
+    expect(object.spec.containers[0].volumeMounts).toBeUndefined();
+    expect(object.spec.containers[0].env).toBeUndefined();
+    expect(JSON.parse(object.metadata.annotations["warden.dev/gateway-status"])).toEqual({
+      version: "v1",
+      templateHash: inboundTemplateHash(CFG, 8080),
+    });
+    expect(injectGateway(object, CFG, { toolServerPort: port }).patch).toEqual([]);
+  });
+
+  it("the warden.dev/tool-server-port annotation wins over the ToolManifest", () => {
+    const { object }: Loose = injectGateway(toolServerPodSource("search", 9000), CFG, {
+      toolServerPort: port,
+    });
+    expect(object.spec.initContainers[0].env).toContainEqual({
+      name: "WARDEN_UPSTREAM",
+      value: "http://127.0.0.1:9000",
+    });
+  });
+
+  it("injects nothing when the port is unknown, invalid or a gateway port (the validator refuses)", () => {
+    expect(injectGateway(toolServerPodSource("other"), CFG, { toolServerPort: port }).mutated).toBe(false);
+    expect(injectGateway(toolServerPodSource("search", 15020), CFG, { toolServerPort: port }).mutated).toBe(
+      false,
+    );
+    const bad: Loose = toolServerPodSource("search");
+    bad.metadata.annotations = { "warden.dev/tool-server-port": "70000" };
+    expect(injectGateway(bad, CFG, { toolServerPort: port }).mutated).toBe(false);
   });
 });

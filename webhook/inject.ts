@@ -1,17 +1,50 @@
 // The mutating half: adds the gateway as a native sidecar plus its volumes, points the agent
 // containers at it and records the template hash. Pure and idempotent (inject(inject(x)) equals
 // inject(x)); every change is also recorded as an RFC 6902 op against the original object.
-import { ANNOTATION_GATEWAY_STATUS, LABEL_AGENT } from "../api/v1alpha1/labels.ts";
+import { ANNOTATION_GATEWAY_STATUS, LABEL_AGENT, LABEL_TOOL_SERVER } from "../api/v1alpha1/labels.ts";
 import { AGENT_ENV, GATEWAY_CONTAINER_NAME, GATEWAY_OUTBOUND_PORT } from "../api/v1alpha1/sidecar.ts";
 import { type PatchOp, pointer } from "./jsonpatch.ts";
 import { templatePath } from "./rules/extract.ts";
 import type { SidecarConfig } from "./sidecar-config.ts";
 import {
+  containerHash,
+  GATEWAY_PORTS,
   gatewayContainer,
+  gatewayInboundContainer,
+  gatewayInboundVolumes,
   gatewayVolumes,
+  type JsonObject,
   SIDECAR_TEMPLATE_VERSION,
-  templateHash,
 } from "./sidecar-template.ts";
+
+/** Annotation of a tool-server pod naming its MCP port (the inbound gateway's upstream). */
+export const ANNOTATION_TOOL_SERVER_PORT = "warden.dev/tool-server-port";
+
+/** A port annotation's value, or undefined when it is not a whole number from 1 to 65535. */
+export function parsePort(value: unknown): number | undefined {
+  if (typeof value !== "string" || !/^[1-9][0-9]{0,4}$/.test(value)) return undefined;
+  const n = Number(value);
+  return n <= 65535 ? n : undefined;
+}
+
+export interface InjectOptions {
+  /** spec.server.port of the named ToolManifest, when the caller knows it. */
+  toolServerPort?: (manifest: string) => number | undefined;
+}
+
+/**
+ * The tool server's port for the inbound gateway: the pod's warden.dev/tool-server-port
+ * annotation, else the ToolManifest's spec.server.port. Undefined when neither is known.
+ */
+export function toolServerUpstreamPort(
+  annotations: Record<string, unknown> | undefined,
+  manifest: string,
+  opts: InjectOptions,
+): number | undefined {
+  const raw = annotations?.[ANNOTATION_TOOL_SERVER_PORT];
+  if (raw !== undefined) return parsePort(raw);
+  return opts.toolServerPort?.(manifest);
+}
 
 export interface InjectResult<T> {
   object: T;
@@ -78,7 +111,7 @@ function listNames(list: unknown): string[] {
  * Injects the gateway into an agent pod (or the pod template of a workload). Objects without the
  * warden.dev/agent label, or of other kinds, come back unchanged with an empty patch.
  */
-export function injectGateway<T>(input: T, cfg: SidecarConfig): InjectResult<T> {
+export function injectGateway<T>(input: T, cfg: SidecarConfig, opts: InjectOptions = {}): InjectResult<T> {
   const kind = (input as { kind?: unknown })?.kind;
   const prefix = templatePath(kind);
   if (!prefix) return { object: input, patch: [], mutated: false };
@@ -89,37 +122,30 @@ export function injectGateway<T>(input: T, cfg: SidecarConfig): InjectResult<T> 
     segs.reduce<unknown>((o, s) => (o && typeof o === "object" ? (o as Obj)[s] : undefined), root);
   const labels = get([...metaSegs, "labels"]) as Record<string, unknown> | undefined;
   const agent = labels?.[LABEL_AGENT];
+  const toolServer = labels?.[LABEL_TOOL_SERVER];
   const spec = get(specSegs) as Obj | undefined;
-  if (typeof agent !== "string" || !agent || !spec || !Array.isArray(spec.containers)) {
-    return { object: input, patch: [], mutated: false };
+  const unchanged = { object: input, patch: [], mutated: false };
+  if (!spec || !Array.isArray(spec.containers)) return unchanged;
+  if (typeof agent !== "string" || !agent) {
+    if (typeof toolServer !== "string" || !toolServer) return unchanged;
+    // A tool server: the inbound gateway in front of it. Without a known port there is no correct
+    // sidecar to write; the validator then refuses the pod (gateway.inboundPresent) with the fix.
+    const annotations = get([...metaSegs, "annotations"]) as Record<string, unknown> | undefined;
+    const port = toolServerUpstreamPort(annotations, toolServer, opts);
+    if (port === undefined || GATEWAY_PORTS.includes(port)) return unchanged;
+    const rec = new Recorder(root);
+    addSidecar(
+      rec,
+      spec,
+      specSegs,
+      metaSegs,
+      gatewayInboundContainer(cfg, port),
+      gatewayInboundVolumes(toolServer),
+    );
+    return { object: root as T, patch: rec.ops, mutated: rec.ops.length > 0 };
   }
   const rec = new Recorder(root);
-
-  // 1. The sidecar itself. If a container of that name exists, it is left for the validator to
-  //    judge: overwriting it would hide tampering, and skipping it keeps reinvocation idempotent.
-  const names = [
-    ...listNames(spec.initContainers),
-    ...listNames(spec.containers),
-    ...listNames(spec.ephemeralContainers),
-  ];
-  if (!names.includes(GATEWAY_CONTAINER_NAME)) {
-    // First, so the gateway is up before any other init container and every agent container.
-    rec.insert(specSegs, "initContainers", gatewayContainer(cfg), 0);
-    rec.set(
-      [...metaSegs, "annotations"],
-      ANNOTATION_GATEWAY_STATUS,
-      JSON.stringify({
-        version: SIDECAR_TEMPLATE_VERSION,
-        templateHash: templateHash(cfg),
-      }),
-    );
-  }
-
-  // 2. Its volumes: token, trust bundle, policy, audit scratch space.
-  const volumeNames = listNames(spec.volumes);
-  for (const vol of gatewayVolumes(agent)) {
-    if (!volumeNames.includes(vol.name as string)) rec.insert(specSegs, "volumes", vol);
-  }
+  addSidecar(rec, spec, specSegs, metaSegs, gatewayContainer(cfg), gatewayVolumes(agent));
 
   // 3. Point every agent container at the sidecar.
   const url = `http://127.0.0.1:${GATEWAY_OUTBOUND_PORT}`;
@@ -130,4 +156,38 @@ export function injectGateway<T>(input: T, cfg: SidecarConfig): InjectResult<T> 
   });
 
   return { object: root as T, patch: rec.ops, mutated: rec.ops.length > 0 };
+}
+
+/**
+ * Steps 1 and 2: the sidecar (first init container) with its status annotation, and its volumes.
+ * If a container named warden-gateway exists, it is left for the validator to judge: overwriting it
+ * would hide tampering, and skipping it keeps reinvocation idempotent.
+ */
+function addSidecar(
+  rec: Recorder,
+  spec: Obj,
+  specSegs: string[],
+  metaSegs: string[],
+  container: JsonObject,
+  volumes: JsonObject[],
+): void {
+  const names = [
+    ...listNames(spec.initContainers),
+    ...listNames(spec.containers),
+    ...listNames(spec.ephemeralContainers),
+  ];
+  if (!names.includes(GATEWAY_CONTAINER_NAME)) {
+    // First, so the gateway is up before any other init container and every other container.
+    rec.insert(specSegs, "initContainers", container, 0);
+    rec.set(
+      [...metaSegs, "annotations"],
+      ANNOTATION_GATEWAY_STATUS,
+      JSON.stringify({ version: SIDECAR_TEMPLATE_VERSION, templateHash: containerHash(container) }),
+    );
+  }
+  // Its volumes: token, trust bundle, policy, audit scratch space.
+  const volumeNames = listNames(spec.volumes);
+  for (const vol of volumes) {
+    if (!volumeNames.includes(vol.name as string)) rec.insert(specSegs, "volumes", vol);
+  }
 }

@@ -138,7 +138,7 @@ export function webhookApp(
     "/mutate",
     requireJson,
     json,
-    handle("mutate", (r) => mutate(r, opts.sidecar)),
+    handle("mutate", (r) => mutate(r, opts.sidecar, opts.source)),
   );
   app.get("/healthz", (_req, res) => {
     res.type("text/plain").send("ok");

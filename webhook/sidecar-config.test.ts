@@ -4,7 +4,12 @@ import { describe, expect, it } from "vitest";
 import { GATEWAY_ENV } from "../api/v1alpha1/sidecar.ts";
 import { configFromEnv } from "../gateway/config.ts";
 import { DEFAULT_SIDECAR_CONFIG, sidecarConfigFromEnv } from "./sidecar-config.ts";
-import { gatewayContainer, templateHash } from "./sidecar-template.ts";
+import {
+  gatewayContainer,
+  gatewayInboundContainer,
+  inboundTemplateHash,
+  templateHash,
+} from "./sidecar-template.ts";
 
 /** The injected container's environment, as the gateway process sees it. */
 function gatewayEnv(c: ReturnType<typeof gatewayContainer>): Record<string, string> {
@@ -37,5 +42,23 @@ describe("svid.renewAt (WARDEN_SVID_RENEW_AT)", () => {
     expect(() => sidecarConfigFromEnv({ WARDEN_SVID_RENEW_AT: "soon" })).toThrow(
       /renewAt \(WARDEN_SVID_RENEW_AT\) must be a number from 0.1 to 0.9/,
     );
+  });
+});
+
+describe("the inbound gateway the webhook injects into tool-server pods", () => {
+  it("is a configuration the gateway accepts: inbound mode on 0.0.0.0:15443, upstream on loopback", () => {
+    const env = gatewayEnv(gatewayInboundContainer(DEFAULT_SIDECAR_CONFIG, 8080));
+    const cfg = configFromEnv(env);
+    expect(cfg).toMatchObject({
+      mode: "inbound",
+      listen: { host: "0.0.0.0", port: 15443 },
+      upstream: "http://127.0.0.1:8080",
+      policyFile: "/var/run/warden/policy/policy.json",
+    });
+    // A different upstream port is a different template (and so a different expected hash).
+    expect(inboundTemplateHash(DEFAULT_SIDECAR_CONFIG, 8080)).not.toBe(
+      inboundTemplateHash(DEFAULT_SIDECAR_CONFIG, 9000),
+    );
+    expect(inboundTemplateHash(DEFAULT_SIDECAR_CONFIG, 8080)).not.toBe(templateHash(DEFAULT_SIDECAR_CONFIG));
   });
 });

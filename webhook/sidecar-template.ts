@@ -29,8 +29,27 @@ export const ISSUER_TOKEN_EXPIRATION_SECONDS = 600;
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
 
+/** The inbound gateway's upstream: the tool server's own port, on loopback inside the pod. */
+export function inboundUpstream(port: number): string {
+  return `http://127.0.0.1:${port}`;
+}
+
 export function gatewayContainer(cfg: SidecarConfig): JsonObject {
+  return sidecarContainer(cfg, undefined);
+}
+
+/**
+ * The gateway in inbound mode, in front of a tool server whose MCP endpoint listens on
+ * `upstreamPort` in the same pod. It listens on GATEWAY_INBOUND_PORT on all interfaces (the only
+ * port agents and NetworkPolicies use) and accepts only mTLS from gateway SVIDs.
+ */
+export function gatewayInboundContainer(cfg: SidecarConfig, upstreamPort: number): JsonObject {
+  return sidecarContainer(cfg, upstreamPort);
+}
+
+function sidecarContainer(cfg: SidecarConfig, upstreamPort: number | undefined): JsonObject {
   const v = SIDECAR_VOLUMES;
+  const inbound = upstreamPort !== undefined;
   return {
     name: GATEWAY_CONTAINER_NAME,
     image: cfg.image,
@@ -39,8 +58,17 @@ export function gatewayContainer(cfg: SidecarConfig): JsonObject {
     // and stopped after them.
     restartPolicy: "Always",
     env: [
-      { name: GATEWAY_ENV.mode, value: "outbound" },
-      { name: GATEWAY_ENV.listen, value: `127.0.0.1:${GATEWAY_OUTBOUND_PORT}` },
+      ...(inbound
+        ? [
+            { name: GATEWAY_ENV.mode, value: "inbound" },
+            // Other pods reach the tool server through here; the pod IP is not loopback.
+            { name: GATEWAY_ENV.listen, value: `0.0.0.0:${GATEWAY_INBOUND_PORT}` },
+            { name: GATEWAY_ENV.upstream, value: inboundUpstream(upstreamPort) },
+          ]
+        : [
+            { name: GATEWAY_ENV.mode, value: "outbound" },
+            { name: GATEWAY_ENV.listen, value: `127.0.0.1:${GATEWAY_OUTBOUND_PORT}` },
+          ]),
       // The kubelet probes the pod IP, so the admin endpoint cannot be loopback-only.
       { name: GATEWAY_ENV.adminListen, value: `0.0.0.0:${GATEWAY_ADMIN_PORT}` },
       { name: GATEWAY_ENV.policyFile, value: `${v.policy.mountPath}/${v.policy.file}` },
@@ -55,7 +83,10 @@ export function gatewayContainer(cfg: SidecarConfig): JsonObject {
         ? []
         : [{ name: GATEWAY_ENV.svidRenewAt, value: String(cfg.renewAt) }]),
     ],
-    ports: [{ name: "warden-admin", containerPort: GATEWAY_ADMIN_PORT, protocol: "TCP" }],
+    ports: [
+      ...(inbound ? [{ name: "warden-inbound", containerPort: GATEWAY_INBOUND_PORT, protocol: "TCP" }] : []),
+      { name: "warden-admin", containerPort: GATEWAY_ADMIN_PORT, protocol: "TCP" },
+    ],
     startupProbe: {
       httpGet: { path: "/readyz", port: GATEWAY_ADMIN_PORT, scheme: "HTTP" },
       periodSeconds: 1,
@@ -90,6 +121,20 @@ export function gatewayContainer(cfg: SidecarConfig): JsonObject {
 
 /** The four volumes the sidecar mounts; only the policy ConfigMap depends on the agent. */
 export function gatewayVolumes(agent: string): JsonObject[] {
+  return sidecarVolumes(policyConfigMapName(agent));
+}
+
+/** The inbound gateway's volumes: the same four, with the manifest's inbound policy ConfigMap. */
+export function gatewayInboundVolumes(manifest: string): JsonObject[] {
+  return sidecarVolumes(inboundConfigMapName(manifest));
+}
+
+/** ConfigMap of a ToolManifest's InboundPolicy (written by the operator). */
+export function inboundConfigMapName(manifest: string): string {
+  return `warden-inbound-${manifest}`;
+}
+
+function sidecarVolumes(policyConfigMap: string): JsonObject[] {
   const v = SIDECAR_VOLUMES;
   return [
     {
@@ -108,7 +153,7 @@ export function gatewayVolumes(agent: string): JsonObject[] {
       },
     },
     { name: v.bundle.name, configMap: { name: TRUST_BUNDLE_CONFIGMAP, defaultMode: 0o444 } },
-    { name: v.policy.name, configMap: { name: policyConfigMapName(agent), defaultMode: 0o444 } },
+    { name: v.policy.name, configMap: { name: policyConfigMap, defaultMode: 0o444 } },
     { name: v.audit.name, emptyDir: { sizeLimit: "64Mi" } },
   ];
 }
@@ -163,6 +208,10 @@ export function containerHash(container: unknown): string {
 
 export function templateHash(cfg: SidecarConfig): string {
   return containerHash(gatewayContainer(cfg));
+}
+
+export function inboundTemplateHash(cfg: SidecarConfig, upstreamPort: number): string {
+  return containerHash(gatewayInboundContainer(cfg, upstreamPort));
 }
 
 /** The image repository without tag or digest: ghcr.io/x/gateway:1.2@sha256:.. -> ghcr.io/x/gateway. */

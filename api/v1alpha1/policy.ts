@@ -51,6 +51,11 @@ export const gatewayPolicy = z.object({
     namespace: z.string(),
     spiffeID: z.string(),
     suspended: z.boolean(),
+    /**
+     * Set when the operator refuses the identity (e.g. DuplicateSpiffeID, EnclaveNotFound): the
+     * policy is then rewritten to deny everything (suspended, no servers) and this says why.
+     */
+    refused: z.object({ reason: z.string(), message: z.string() }).optional(),
   }),
   taskTokens: z.object({
     required: z.boolean(),

@@ -34,7 +34,9 @@ export const toolServerLocation = z
       .describe(
         "ServiceAccount of the tool-server pods: its SPIFFE ID is the identity the inbound gateway presents.",
       ),
-    port: port.describe("Port the tool server (its inbound gateway) listens on."),
+    port: port.describe(
+      "Port the tool server's MCP endpoint listens on inside its pod. The webhook-injected inbound gateway forwards to it on 127.0.0.1 and is itself what agents reach, on port 15443 (mTLS only); a pod annotation warden.dev/tool-server-port overrides it. For externalCIDRs servers: the port agents connect to.",
+    ),
     podLabels: z
       .record(z.string(), z.string())
       .optional()

@@ -106,6 +106,51 @@ describe("warden check", () => {
     expect(out.findings[0].line).toBeGreaterThan(10);
   });
 
+  it("--restricted: hardening rules for every pod and template, agent or not; token rules stay agent-only", async () => {
+    const deploy = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "web", namespace: "plain" },
+      spec: {
+        template: {
+          metadata: { labels: { app: "web" } },
+          spec: {
+            hostNetwork: true,
+            securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+            containers: [
+              {
+                name: "web",
+                image: "nginx:1.27",
+                securityContext: {
+                  readOnlyRootFilesystem: true,
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ["ALL"] },
+                },
+              },
+            ],
+          },
+        },
+      },
+    };
+    const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", namespace: "plain" } };
+    const input = stringify(deploy) + "---\n" + stringify(cm);
+    const plain = await check([...CTX, "-o", "json", "-"], input);
+    expect(plain.code).toBe(0);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ objects: 2, checked: 0 });
+    const restricted = await check([...CTX, "--restricted", "-o", "json", "-"], input);
+    expect(restricted.code).toBe(1);
+    const r = JSON.parse(restricted.stdout);
+    expect(r).toMatchObject({ objects: 2, checked: 1 });
+    // automountServiceAccountToken is unset but pod.automountToken is not a restricted rule.
+    expect(r.findings.map((f: { rule: string; path: string }) => `${f.rule} ${f.path}`)).toEqual([
+      "pod.hostNamespaces spec.template.spec.hostNetwork",
+    ]);
+    deploy.spec.template.spec.hostNetwork = false;
+    const fixed = await check([...CTX, "--restricted", "-o", "json", "-"], stringify(deploy));
+    expect(fixed.code).toBe(0);
+    expect(JSON.parse(fixed.stdout)).toMatchObject({ objects: 1, checked: 1, findings: [] });
+  });
+
   it("SARIF 2.1.0 with rule ids and file/line locations", async () => {
     const r = await check([...CTX, "-o", "sarif", join(FIX, "manifests/52-kitchen-sink-deployment.yaml")]);
     expect(r.code).toBe(1);

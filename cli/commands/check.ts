@@ -23,6 +23,8 @@ Checks Kubernetes manifests against agent-warden's admission rules (the same rul
 options:
   -o, --output text|json|sarif   output format (default text)
       --mutate                   inject the gateway sidecar first, as the mutating webhook does
+      --restricted               also apply the pod hardening rules to every other pod and pod
+                                 template (ordinary workloads, e.g. a Helm chart's output)
   -n, --namespace NAME           namespace of objects that name none (default "default")
   -c, --context PATH             extra manifests used only as context (AgentIdentity, AgentEnclave, ...)
       --sidecar-config FILE      gateway sidecar settings (image, issuerURL, ...) as YAML/JSON
@@ -56,6 +58,8 @@ export interface CheckResult {
 
 export interface CheckOptions {
   mutate: boolean;
+  /** Hardening rules for every pod and pod template, agent or not. */
+  restricted?: boolean;
   namespace: string;
   sidecar: SidecarConfig;
   now: Date;
@@ -90,11 +94,19 @@ export function checkDocuments(docs: InputDoc[], contextDocs: InputDoc[], opts: 
     const namespace = m.namespace ?? opts.namespace;
     const snapshot = source.snapshotSync(namespace);
     let obj = d.object;
-    // Mirror the mutating webhook's selectors: agent Pods in enclave namespaces.
+    // Mirror the mutating webhook's selectors: agent and tool-server Pods in enclave namespaces
+    // (a tool server's port comes from its ToolManifest when the input has one).
     if (opts.mutate && m.kind === "Pod" && (snapshot.enclaveLabel || snapshot.enclaves.length === 1)) {
-      obj = injectGateway(obj, opts.sidecar).object;
+      obj = injectGateway(obj, opts.sidecar, {
+        toolServerPort: (name) => snapshot.toolManifests.get(name)?.spec.server.port,
+      }).object;
     }
-    const v = evaluateObject(obj, { snapshot, settings, now: opts.now });
+    const v = evaluateObject(obj, {
+      snapshot,
+      settings,
+      now: opts.now,
+      restricted: opts.restricted ?? false,
+    });
     if (!v.applies) continue;
     result.checked++;
     const base = { file: d.file, document: d.index, kind: m.kind, name: m.name, namespace };
@@ -202,6 +214,7 @@ export async function run(argv: string[], io: CheckIO = defaultIO): Promise<numb
     const contextDocs = readInputs(values.context ?? [], io.readStdin);
     result = checkDocuments(docs, contextDocs, {
       mutate: values.mutate ?? false,
+      restricted: values.restricted ?? false,
       namespace: values.namespace ?? "default",
       sidecar: loadSidecarConfig(values["sidecar-config"]),
       now,
@@ -234,6 +247,7 @@ function parseCheckArgs(argv: string[]) {
     options: {
       output: { type: "string", short: "o" },
       mutate: { type: "boolean" },
+      restricted: { type: "boolean" },
       namespace: { type: "string", short: "n" },
       context: { type: "string", short: "c", multiple: true },
       "sidecar-config": { type: "string" },

@@ -2,7 +2,7 @@
 // order of decisions), queues the line, and appends batches to the file in the background. The
 // queue is bounded: when it is full, or when a write has failed, `accepting()` turns false and the
 // gateway refuses new calls (fail closed) instead of deciding without a record.
-import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import {
   type CheckpointSigner,
@@ -30,7 +30,9 @@ export interface AuditWriterOptions {
 
 /** Reads the last complete line of a file (for resuming the chain after a restart). */
 function lastLine(file: string): string | undefined {
-  if (!existsSync(file)) return undefined;
+  // Only a regular file has a last line to resume from; a FIFO (a log shipper's pipe) would block
+  // this synchronous open until something writes to it.
+  if (!existsSync(file) || !statSync(file).isFile()) return undefined;
   const fd = openSync(file, "r");
   try {
     const size = fstatSync(fd).size;

@@ -9,6 +9,7 @@ import { plain } from "../runtime/apply.ts";
 import type { ClientFactory } from "../runtime/client.ts";
 import { type ResilientInformer, resilientInformer } from "../runtime/informer.ts";
 import type { OperatorMetrics } from "../runtime/metrics.ts";
+import { ROLE_BINDING_NAME } from "./context.ts";
 import type { NetworkPolicy } from "./netpol.ts";
 
 // Cached objects are plain JSON as the API server sends them (timestamps are strings).
@@ -25,6 +26,8 @@ export interface Caches {
   serviceAccounts: ResilientInformer<k8s.V1ServiceAccount>;
   configMaps: ResilientInformer<k8s.V1ConfigMap>;
   namespaces: ResilientInformer<k8s.V1Namespace>;
+  /** The operator's own RoleBindings in enclave namespaces (by name and label: nothing else). */
+  roleBindings: ResilientInformer<k8s.V1RoleBinding>;
   all(): ResilientInformer<k8s.KubernetesObject>[];
 }
 
@@ -35,6 +38,7 @@ export function createCaches(
 ): Caches {
   const custom = clients.make(k8s.CustomObjectsApi);
   const core = clients.make(k8s.CoreV1Api);
+  const rbac = clients.make(k8s.RbacAuthorizationV1Api);
   const base = { log: opts.log, metrics: opts.metrics };
   const cr = <T extends k8s.KubernetesObject>(plural: string, resyncMs: number) =>
     resilientInformer<T>(
@@ -49,6 +53,7 @@ export function createCaches(
       { ...base, resource: plural, resyncMs },
     );
   const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+  const roleBindingFieldSelector = `metadata.name=${ROLE_BINDING_NAME}`;
   const caches: Omit<Caches, "all"> = {
     enclaves: cr<Enclave>(KINDS.AgentEnclave.plural, opts.resyncMs),
     identities: cr<Identity>(KINDS.AgentIdentity.plural, opts.resyncMs),
@@ -86,6 +91,25 @@ export function createCaches(
       ...base,
       resource: "namespaces",
     }),
+    // The field selector on the name is what lets RBAC grant list/watch with resourceNames: the
+    // operator can watch its own bindings everywhere without being able to read anyone else's.
+    roleBindings: resilientInformer(
+      kc,
+      "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+      async () =>
+        plain(
+          await rbac.listRoleBindingForAllNamespaces({
+            labelSelector: managed,
+            fieldSelector: roleBindingFieldSelector,
+          }),
+        ),
+      {
+        ...base,
+        resource: "rolebindings",
+        labelSelector: managed,
+        fieldSelector: roleBindingFieldSelector,
+      },
+    ),
   };
   return {
     ...caches,

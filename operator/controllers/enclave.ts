@@ -129,19 +129,20 @@ export async function reconcileEnclave(
   return net.nextExpiryMs !== undefined ? { requeueAfterMs: net.nextExpiryMs + 500 } : undefined;
 }
 
-/** Namespaces whose RoleBinding this process has applied, with the content it applied. */
-const appliedRoleBindings = new Map<string, string>();
-
-async function ensureRoleBinding(ctx: ControllerContext, enclave: Enclave): Promise<void> {
-  const { enclaveClusterRole, serviceAccount, operatorNamespace } = ctx.settings;
-  if (!enclaveClusterRole) return;
-  const namespace = enclave.metadata.namespace ?? "";
-  const rb: k8s.V1RoleBinding = {
+/** The operator's RoleBinding of an enclave namespace: binds the enclave role to our ServiceAccount. */
+export function desiredRoleBinding(
+  settings: Pick<
+    ControllerContext["settings"],
+    "enclaveClusterRole" | "serviceAccount" | "operatorNamespace"
+  >,
+  enclave: Enclave,
+): k8s.V1RoleBinding {
+  return {
     apiVersion: "rbac.authorization.k8s.io/v1",
     kind: "RoleBinding",
     metadata: {
       name: ROLE_BINDING_NAME,
-      namespace,
+      namespace: enclave.metadata.namespace ?? "",
       labels: { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_ENCLAVE]: enclave.metadata.name ?? "" },
       ownerReferences: [
         ownerRef({
@@ -151,20 +152,42 @@ async function ensureRoleBinding(ctx: ControllerContext, enclave: Enclave): Prom
         }),
       ],
     },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: enclaveClusterRole },
-    subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace: operatorNamespace }],
+    roleRef: {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: settings.enclaveClusterRole,
+    },
+    subjects: [
+      { kind: "ServiceAccount", name: settings.serviceAccount, namespace: settings.operatorNamespace },
+    ],
   };
-  const fingerprint = JSON.stringify(rb);
-  // RoleBindings are not watched (no cache): apply once per process and enclave content. A
-  // deleted binding shows up as 403s on the next write, which fails the reconcile and retries.
-  if (appliedRoleBindings.get(namespace) === fingerprint) return;
-  await ctx.writer.applyRoleBinding(rb);
-  appliedRoleBindings.set(namespace, fingerprint);
 }
 
-/** Forget the applied RoleBinding of a namespace (after a 403, so the next run re-applies). */
-export function forgetRoleBinding(namespace: string): void {
-  appliedRoleBindings.delete(namespace);
+/**
+ * Does the live binding grant exactly what we want? roleRef and subjects must match exactly (an
+ * extra subject added by hand would widen who holds the enclave role); labels and owner only as a
+ * subset. A binding missing from the cache does not match.
+ */
+export function roleBindingMatches(desired: k8s.V1RoleBinding, live: k8s.V1RoleBinding | undefined): boolean {
+  if (!live) return false;
+  return (
+    JSON.stringify(live.roleRef) === JSON.stringify(desired.roleRef) &&
+    isSubset(desired.subjects, live.subjects) &&
+    isSubset(desired.metadata?.labels, live.metadata?.labels) &&
+    isSubset(desired.metadata?.ownerReferences, live.metadata?.ownerReferences)
+  );
+}
+
+async function ensureRoleBinding(ctx: ControllerContext, enclave: Enclave): Promise<void> {
+  if (!ctx.settings.enclaveClusterRole) return;
+  const rb = desiredRoleBinding(ctx.settings, enclave);
+  // The RoleBindings we own are watched (caches.roleBindings), so a deleted or edited binding
+  // enqueues its enclave and lands here, where the cache shows the difference.
+  if (roleBindingMatches(rb, ctx.caches.roleBindings.get(ROLE_BINDING_NAME, rb.metadata?.namespace))) {
+    ctx.metrics.writesSkipped.inc({ resource: "rolebindings" });
+    return;
+  }
+  await ctx.writer.applyRoleBinding(rb);
 }
 
 async function writeStatus(

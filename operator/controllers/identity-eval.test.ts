@@ -80,6 +80,16 @@ describe("decideIdentity", () => {
     });
     expect(cross.admitted).toBe(false);
     expect(reasons(cross).Ready).toBe("CrossNamespaceReference");
+    // The refusal travels with the decision: it is what the deny-all policy records.
+    expect(dup.refusal).toEqual({
+      reason: "DuplicateSpiffeID",
+      message: expect.stringContaining("first"),
+    });
+    expect(cross.refusal).toEqual({ reason: "CrossNamespaceReference", message: "x" });
+    expect(
+      decideIdentity({ identity: identity(), enclave: enclave(), trustDomain: "td", policyProblems: [] })
+        .refusal,
+    ).toBeUndefined();
   });
 
   it("keeps the ServiceAccount but makes SVIDs unissuable for a missing sponsor or a suspension", () => {

@@ -31,6 +31,8 @@ export interface IdentityDecision {
   spiffeID: string;
   effectiveTTL?: string;
   conditions: ConditionInput[];
+  /** Why the identity is refused (admitted is false); its policy must then deny everything. */
+  refusal?: { reason: string; message: string };
 }
 
 export function serviceAccountNameOf(identity: AgentIdentity): string {
@@ -51,7 +53,8 @@ export function decideIdentity(f: IdentityFacts): IdentityDecision {
   const id = spiffeID(f.trustDomain, ns, sa);
   const crossNs = f.policyProblems.find((p) => p.reason === "CrossNamespaceReference");
 
-  // Refusals: the identity gets no children at all.
+  // Refusals: the identity gets no new children, and an existing policy is rewritten to deny all
+  // (policy.ts policyToWrite) so that a refusal after admission does not leave grants behind.
   let refusal: { reason: string; message: string } | undefined;
   if (!f.enclave) {
     refusal = {
@@ -135,5 +138,5 @@ export function decideIdentity(f: IdentityFacts): IdentityDecision {
 
   const conditions = [saCond, toolsCond, svidCond];
   conditions.push(readyFrom(conditions, `Agent identity ${id} is ready.`));
-  return { admitted: !refusal, serviceAccountName: sa, spiffeID: id, effectiveTTL, conditions };
+  return { admitted: !refusal, serviceAccountName: sa, spiffeID: id, effectiveTTL, conditions, refusal };
 }

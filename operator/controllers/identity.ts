@@ -29,7 +29,7 @@ import {
 import type { ControllerContext } from "./context.ts";
 import { canonicalJSON } from "./digest.ts";
 import { decideIdentity, serviceAccountNameOf } from "./identity-eval.ts";
-import { compilePolicy, type PolicyProblem, type ResolvedManifest } from "./policy.ts";
+import { compilePolicy, type PolicyProblem, policyToWrite, type ResolvedManifest } from "./policy.ts";
 import { statusUnchanged } from "./status.ts";
 import { evaluateCached } from "./toolmanifest.ts";
 import { ownerRef } from "./writer.ts";
@@ -153,10 +153,19 @@ export async function reconcileIdentity(
     };
     if (liveSA && isSubset(desiredSA, liveSA)) ctx.metrics.writesSkipped.inc({ resource: "serviceaccounts" });
     else await writer.applyServiceAccount(desiredSA);
+  }
 
-    const cmName = policyConfigMapName(name);
-    const data = canonicalJSON(policy);
-    const liveCM = caches.configMaps.get(cmName, namespace);
+  // The policy ConfigMap: the compiled grants when admitted; deny-all when refused and one exists.
+  const cmName = policyConfigMapName(name);
+  const liveCM = caches.configMaps.get(cmName, namespace);
+  const toWrite = policyToWrite({
+    decision,
+    compiled: policy,
+    identity,
+    hasPolicy: liveCM?.metadata?.ownerReferences?.some((o) => o.uid === identity.metadata.uid) ?? false,
+  });
+  if (toWrite) {
+    const data = canonicalJSON(toWrite);
     const cm: k8s.V1ConfigMap = {
       apiVersion: "v1",
       kind: "ConfigMap",
@@ -175,7 +184,8 @@ export async function reconcileIdentity(
     conditions: mergeConditions(identity.status?.conditions, decision.conditions, generation, ctx.now()),
   };
   if (decision.effectiveTTL) status.effectiveTTL = decision.effectiveTTL;
-  if (decision.admitted) status.policy = { configMap: policyConfigMapName(name), version: policy.version };
+  // The version of what the ConfigMap holds: compiled, or deny-all for a refused identity.
+  if (toWrite) status.policy = { configMap: cmName, version: toWrite.version };
   const changed = await writeStatus(ctx, identity, status);
 
   const ready = decision.conditions.find((c) => c.type === "Ready");

@@ -4,15 +4,15 @@
 import type * as k8s from "@kubernetes/client-node";
 import { LABEL_AGENT, LABEL_ENCLAVE, LABEL_TOOL_SERVER } from "../../api/v1alpha1/index.ts";
 import type { Logger } from "../../lib/log.ts";
-import { statusOf } from "../runtime/client.ts";
 import type { InformerEvent } from "../runtime/informer.ts";
 import type { OperatorMetrics } from "../runtime/metrics.ts";
 import { type ReconcileResult, runWorkers, WorkQueue } from "../runtime/workqueue.ts";
 import { type Caches, type Identity, keyOf } from "./caches.ts";
 import type { ControllerContext } from "./context.ts";
-import { forgetRoleBinding, reconcileEnclave } from "./enclave.ts";
+import { reconcileEnclave } from "./enclave.ts";
 import { reconcileIdentity } from "./identity.ts";
 import { serviceAccountNameOf } from "./identity-eval.ts";
+import { JwksIndex } from "./jwks-index.ts";
 import { reconcileToolManifest } from "./toolmanifest.ts";
 
 type Kind = "AgentEnclave" | "ToolManifest" | "AgentIdentity";
@@ -35,6 +35,8 @@ export class ControllerManager {
   /** Last seen spec generation and grants per identity, to fan out only on real changes. */
   private readonly seenIdentity = new Map<string, { generation?: number; manifests: string[]; sa: string }>();
   private readonly seenGeneration = new Map<string, number | undefined>();
+  /** Which enclaves name which task-token JWKS ConfigMaps. */
+  private readonly jwksIndex = new JwksIndex();
 
   constructor(ctx: ControllerContext, opts: ManagerOptions = {}) {
     this.ctx = ctx;
@@ -65,6 +67,8 @@ export class ControllerManager {
     c.enclaves.on((event, e) => {
       const key = keyOf(e);
       const ns = e.metadata.namespace ?? "";
+      if (event === "delete") this.jwksIndex.remove(e);
+      else this.jwksIndex.set(e);
       this.enqueue("AgentEnclave", key);
       if (!this.specChanged(key, event, e.metadata.generation)) return;
       // Another enclave of the namespace may win or lose; its identities and manifests follow.
@@ -94,6 +98,18 @@ export class ControllerManager {
     c.configMaps.on((event, cm) => {
       if (cm.metadata?.labels?.[LABEL_TOOL_SERVER]) byLabel("ToolManifest", LABEL_TOOL_SERVER)(event, cm);
       else byLabel("AgentIdentity", LABEL_AGENT)(event, cm);
+      // A task-token JWKS ConfigMap: every identity of the enclaves naming it recompiles its
+      // policy now (a rotated key must reach the gateways without waiting for a resync).
+      if (event === "resync") return;
+      const ns = cm.metadata?.namespace ?? "";
+      for (const enclave of this.jwksIndex.enclavesOf(ns, cm.metadata?.name ?? "")) {
+        for (const i of c.identities.list(ns))
+          if (i.spec?.enclave === enclave) this.enqueue("AgentIdentity", keyOf(i));
+      }
+    });
+    // Our RoleBinding deleted or edited by hand: its enclave re-applies it.
+    c.roleBindings.on((event, rb) => {
+      if (event !== "resync") byLabel("AgentEnclave", LABEL_ENCLAVE)(event, rb);
     });
     c.namespaces.on((_event, ns) => {
       for (const e of c.enclaves.list(ns.metadata?.name)) this.enqueue("AgentEnclave", keyOf(e));
@@ -179,8 +195,6 @@ export class ControllerManager {
           (key, err, retryInMs) => {
             this.metrics.reconcileTotal.inc({ kind, result: "error" });
             this.metrics.reconcileErrors.inc({ kind });
-            // 403 in a namespace: our RoleBinding there may be gone; re-apply it on the next run.
-            if (statusOf(err) === 403) forgetRoleBinding(key.slice(0, key.indexOf("/")));
             this.log.warn("reconcile failed; retrying", { kind, key, retryInMs, err: asError(err) });
           },
         ),

@@ -47,7 +47,7 @@ describe("enclaveNetwork", () => {
         { to: [{ ipBlock: { cidr: "198.51.100.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
         {
           to: [{ podSelector: { matchLabels: { "warden.dev/tool-server": "search" } } }],
-          ports: [{ protocol: "TCP", port: 8443 }],
+          ports: [{ protocol: "TCP", port: 15443 }],
         },
         { to: [{ ipBlock: { cidr: "203.0.113.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
       ],
@@ -58,7 +58,7 @@ describe("enclaveNetwork", () => {
       ingress: [
         {
           from: [{ podSelector: { matchExpressions: [{ key: "warden.dev/agent", operator: "Exists" }] } }],
-          ports: [{ protocol: "TCP", port: 8443 }],
+          ports: [{ protocol: "TCP", port: 15443 }],
         },
       ],
     });

@@ -11,6 +11,7 @@ import {
   LABEL_TOOL_SERVER,
   MANAGED_BY,
 } from "../../api/v1alpha1/index.ts";
+import { GATEWAY_INBOUND_PORT } from "../../api/v1alpha1/sidecar.ts";
 
 export const POLICY_DEFAULT_DENY = "warden-default-deny";
 export const POLICY_DNS = "warden-allow-dns";
@@ -130,12 +131,15 @@ export function enclaveNetwork(
       missingToolServers.push(serverName);
       continue;
     }
-    const port = { protocol: "TCP", port: m.spec.server.port };
     const external = m.spec.server.externalCIDRs ?? [];
     if (external.length > 0) {
+      const port = { protocol: "TCP", port: m.spec.server.port };
       egress.push({ to: external.map((cidr) => ({ ipBlock: { cidr } })), ports: [port] });
       continue;
     }
+    // In the cluster agents reach only the tool server's inbound gateway (mTLS), never the
+    // server's own port (spec.server.port, the gateway's loopback upstream): no sidecar bypass.
+    const port = { protocol: "TCP", port: GATEWAY_INBOUND_PORT };
     const podLabels = toolServerPodLabels(m);
     egress.push({ to: [{ podSelector: { matchLabels: podLabels } }], ports: [port] });
     policies.push(

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { AgentIdentity } from "../../api/v1alpha1/index.ts";
 import { gatewayPolicy, inboundPolicy } from "../../api/v1alpha1/index.ts";
 import { evaluateManifest } from "./manifest-eval.ts";
-import { compileInboundPolicy, compilePolicy, type ResolvedManifest } from "./policy.ts";
+import { compileInboundPolicy, compilePolicy, policyToWrite, type ResolvedManifest } from "./policy.ts";
 
 function resolved(spec: unknown): ResolvedManifest {
   const e = evaluateManifest({ spec: spec as never });
@@ -134,5 +134,60 @@ describe("compileInboundPolicy", () => {
       "spiffe://td/ns/ns/sa/a",
       "spiffe://td/ns/ns/sa/b",
     ]);
+  });
+});
+
+describe("policyToWrite", () => {
+  const granted = () =>
+    compilePolicy({
+      ...base,
+      identity: identity([{ manifest: { name: "search" }, tools: [{ name: "web_search" }] }]),
+      manifests: new Map([["search", search]]),
+    }).policy;
+  const refusal = {
+    reason: "DuplicateSpiffeID",
+    message: "AgentIdentity old already claims ServiceAccount bot",
+  };
+
+  it("writes the compiled policy of an admitted identity", () => {
+    const compiled = granted();
+    const decision = { admitted: true, spiffeID: base.spiffeID };
+    expect(policyToWrite({ decision, compiled, identity: identity([]), hasPolicy: false })).toBe(compiled);
+    expect(policyToWrite({ decision, compiled, identity: identity([]), hasPolicy: true })).toBe(compiled);
+  });
+
+  it("fails closed: a refused identity's existing policy becomes deny-all with the reason", () => {
+    const compiled = granted();
+    expect(compiled.servers[0]?.tools.map((t) => t.name)).toEqual(["web_search"]);
+    const p = policyToWrite({
+      decision: { admitted: false, spiffeID: base.spiffeID, refusal },
+      compiled,
+      identity: identity([{ manifest: { name: "search" }, tools: [{ name: "web_search" }] }]),
+      hasPolicy: true,
+    });
+    expect(p).toBeDefined();
+    expect(gatewayPolicy.parse(p)).toEqual(p);
+    expect(p?.agent).toEqual({
+      name: "bot",
+      namespace: "ns",
+      spiffeID: base.spiffeID,
+      suspended: true,
+      refused: refusal,
+    });
+    expect(p?.servers).toEqual([]);
+    expect(p?.taskTokens).toEqual({ required: true, issuers: [] });
+    expect(p?.version).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(p?.version).not.toBe(compiled.version);
+  });
+
+  it("creates no policy for a refused identity that never had one", () => {
+    expect(
+      policyToWrite({
+        decision: { admitted: false, spiffeID: base.spiffeID, refusal },
+        compiled: granted(),
+        identity: identity([]),
+        hasPolicy: false,
+      }),
+    ).toBeUndefined();
   });
 });

@@ -160,8 +160,40 @@ export function compilePolicy(input: PolicyInput): { policy: GatewayPolicy; prob
     taskTokens: input.taskTokens,
     servers,
   } as const;
-  const version = `sha256:${sha256Hex(canonicalJSON(body))}`;
-  return { policy: { ...body, version }, problems };
+  return { policy: withVersion(body), problems };
+}
+
+/** The version is the content hash of everything else: it changes whenever the policy does. */
+function withVersion(body: Omit<GatewayPolicy, "version">): GatewayPolicy {
+  return { ...body, version: `sha256:${sha256Hex(canonicalJSON(body))}` };
+}
+
+/**
+ * The policy of a refused identity: it denies everything. A refusal can come after the identity
+ * was admitted (a second claimant of its SPIFFE ID that is older, its enclave deleted, a grant
+ * edited to point into another namespace), and the gateway keeps enforcing whatever its ConfigMap
+ * says — so a refusal must overwrite the grants, not leave them behind. Suspended, no servers and
+ * a required task token that no issuer can sign: three independent reasons to deny, and the
+ * refusal reason for whoever reads the policy or the gateway's denial.
+ */
+export function refusedPolicy(
+  identity: AgentIdentity,
+  spiffeID: string,
+  refusal: { reason: string; message: string },
+): GatewayPolicy {
+  return withVersion({
+    apiVersion: POLICY_API_VERSION,
+    kind: POLICY_KIND,
+    agent: {
+      name: identity.metadata.name ?? "",
+      namespace: identity.metadata.namespace ?? "",
+      spiffeID,
+      suspended: true,
+      refused: { reason: refusal.reason, message: refusal.message },
+    },
+    taskTokens: { required: true, issuers: [] },
+    servers: [],
+  });
 }
 
 export function compileInboundPolicy(
@@ -177,4 +209,27 @@ export function compileInboundPolicy(
     allowedCallers: [...new Set(callers)].sort(),
   };
   return { ...body, version: `sha256:${sha256Hex(canonicalJSON(body))}` };
+}
+
+/**
+ * Which policy the identity's ConfigMap must hold, if any. Admitted: the compiled one. Refused:
+ * deny-all, but only over a policy it already has (one written while it was admitted). None is
+ * created where none was: a gateway without its policy does not start, and in a namespace
+ * without an enclave the operator may not write at all.
+ */
+export function policyToWrite(input: {
+  decision: { admitted: boolean; spiffeID: string; refusal?: { reason: string; message: string } };
+  compiled: GatewayPolicy;
+  identity: AgentIdentity;
+  /** A policy ConfigMap owned by this identity exists. */
+  hasPolicy: boolean;
+}): GatewayPolicy | undefined {
+  const { decision } = input;
+  if (decision.admitted) return input.compiled;
+  if (!input.hasPolicy) return undefined;
+  return refusedPolicy(
+    input.identity,
+    decision.spiffeID,
+    decision.refusal ?? { reason: "Refused", message: "the operator refused this identity" },
+  );
 }

@@ -150,19 +150,23 @@ export function resilientInformer<T extends k8s.KubernetesObject>(
   kc: k8s.KubeConfig,
   path: string,
   list: () => Promise<k8s.KubernetesListObject<T>>,
-  opts: ResilientInformerOptions & { labelSelector?: string },
+  opts: ResilientInformerOptions & { labelSelector?: string; fieldSelector?: string },
 ): ResilientInformer<T> {
   return new ResilientInformer<T>(
+    // ListWatch directly rather than makeInformer: only it passes a field selector to the watch,
+    // which RBAC needs to authorize a list/watch limited by resourceNames.
     (onListed) =>
-      k8s.makeInformer<T>(
-        kc,
+      new k8s.ListWatch<T>(
         path,
+        new k8s.Watch(kc),
         async () => {
           const result = await list();
           onListed();
           return result;
         },
+        false,
         opts.labelSelector,
+        opts.fieldSelector,
       ),
     opts,
   );

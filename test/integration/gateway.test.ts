@@ -52,6 +52,30 @@ function auditLines(file: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
+/**
+ * The audit writer appends in the background (records are chained synchronously, written after):
+ * wait, bounded, until the newest record matching `pick` is on disk and matches `expected`.
+ */
+async function expectAudit(
+  pick: (r: Record<string, unknown>) => boolean,
+  expected: Record<string, unknown>,
+  which: "first" | "last" = "last",
+): Promise<void> {
+  await expect
+    .poll(
+      () => {
+        try {
+          const lines = auditLines(h.outboundAudit);
+          return which === "last" ? lines.findLast(pick) : lines.find(pick);
+        } catch {
+          return undefined; // a line being written right now
+        }
+      },
+      { timeout: 5000, interval: 20 },
+    )
+    .toMatchObject(expected);
+}
+
 async function pendingApproval(tool: string, deadlineMs = 5000): Promise<{ id: string; argsHash: string }> {
   const until = Date.now() + deadlineMs;
   while (Date.now() < until) {
@@ -164,8 +188,7 @@ describe("gateway: MCP through outbound + inbound gateways", () => {
     expect(await answer(p.id, "wrong-token", { decision: "approve", argsHash: p.argsHash })).toBe(401);
     expect(await answer(p.id, APPROVER_TOKEN, { decision: "approve", argsHash: p.argsHash })).toBe(200);
     expect(textOf(await call)).toBe("deployed to staging");
-    const rec = auditLines(h.outboundAudit).findLast((r) => r.tool === "deploy");
-    expect(rec).toMatchObject({ decision: "allow", rule: "Approved", approver: "alice" });
+    await expectAudit((r) => r.tool === "deploy", { decision: "allow", rule: "Approved", approver: "alice" });
   });
 
   it("holds a call for approval: denied", async () => {
@@ -192,8 +215,11 @@ describe("gateway: MCP through outbound + inbound gateways", () => {
     expect((await denial(tc.callTool({ name: "delete_all", arguments: {} }))).message).toMatch(
       /ToolNotGranted/,
     );
-    const rec = auditLines(h.outboundAudit).findLast((r) => r.tool === "summarize");
-    expect(rec).toMatchObject({ taskId: "task-42", decision: "deny", rule: "TaskTokenNarrowed" });
+    await expectAudit((r) => r.tool === "summarize", {
+      taskId: "task-42",
+      decision: "deny",
+      rule: "TaskTokenNarrowed",
+    });
     const longLived = await h.mintTaskToken({
       allowed_tools: ["search"],
       exp: Math.floor(Date.now() / 1000) + 3600,
@@ -208,10 +234,11 @@ describe("gateway: MCP through outbound + inbound gateways", () => {
     const dc = await h.connect({}, "web-tools-dryrun");
     const r = await dc.callTool({ name: "delete_all", arguments: {} });
     expect(textOf(r)).toBe("deleted everything");
-    const rec = auditLines(h.outboundAudit).findLast(
-      (x) => x.manifest === "web-tools-dryrun" && x.tool === "delete_all",
-    );
-    expect(rec).toMatchObject({ decision: "would-deny", rule: "ToolNotGranted", upstreamStatus: 200 });
+    await expectAudit((x) => x.manifest === "web-tools-dryrun" && x.tool === "delete_all", {
+      decision: "would-deny",
+      rule: "ToolNotGranted",
+      upstreamStatus: 200,
+    });
   });
 
   it("refuses an upstream whose SPIFFE ID is not the expected server", async () => {
@@ -244,12 +271,11 @@ describe("gateway: MCP through outbound + inbound gateways", () => {
     expect(e.message).toMatch(
       /rule DefinitionDrift: tool summarize's live definition differs from the pinned digest/,
     );
-    const drift = auditLines(h.outboundAudit).find((r) => r.decision === "drift");
-    expect(drift).toMatchObject({
-      tool: "summarize",
-      rule: "DefinitionDrift",
-      detail: { pinned: h.digests.summarize },
-    });
+    await expectAudit(
+      (r) => r.decision === "drift",
+      { tool: "summarize", rule: "DefinitionDrift", detail: { pinned: h.digests.summarize } },
+      "first",
+    );
     const metrics = await (await request(`${h.outbound.adminURL}/metrics`)).body.text();
     expect(metrics).toMatch(/warden_gateway_definition_drift_total\{tool="summarize"\} 1/);
     expect(metrics).toMatch(
@@ -278,9 +304,8 @@ describe("gateway: MCP through outbound + inbound gateways", () => {
     });
     expect(r.statusCode).toBe(404);
     expect(await r.body.text()).toMatch(/Session not found/);
-    const methods = auditLines(h.outboundAudit).map((r) => r.method);
-    expect(methods).toContain("(DELETE session)");
-    expect(methods).toContain("(GET stream)");
+    await expectAudit((r) => r.method === "(DELETE session)", { decision: "allow" });
+    await expectAudit((r) => r.method === "(GET stream)", { decision: "allow" });
   });
 
   it("fails closed when the mounted policy becomes invalid, and recovers when it is fixed", async () => {

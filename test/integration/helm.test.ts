@@ -313,6 +313,21 @@ describe("warden check", () => {
     });
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
+
+  it("--restricted: every pod template of the chart passes the hardening rules", async () => {
+    const manifest = await render(3);
+    const r = await run(
+      process.execPath,
+      [join(ROOT, "cli", "warden.ts"), "check", "--restricted", "-o", "json", "-"],
+      { input: manifest },
+    );
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as { findings: unknown[]; checked: number; objects: number };
+    expect(result.findings).toEqual([]);
+    // The operator and webhook Deployments were actually checked, not skipped as non-agents.
+    expect(result.checked).toBe(parse(manifest).filter((o) => o.kind === "Deployment").length);
+    expect(result.checked).toBeGreaterThan(0);
+  });
 });
 
 describe("the values schema", () => {

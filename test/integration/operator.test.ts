@@ -26,6 +26,7 @@ const admin = kubeConfig();
 const custom = admin.makeApiClient(k8s.CustomObjectsApi);
 const core = admin.makeApiClient(k8s.CoreV1Api);
 const net = admin.makeApiClient(k8s.NetworkingV1Api);
+const rbacApi = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
 
 type Obj = {
   metadata: { name: string; uid?: string; resourceVersion?: string };
@@ -204,6 +205,12 @@ describe("operator RBAC", () => {
     );
     expect(await can({ verb: "list", resource: "secrets", namespace: ns })).toBe(false);
     expect(await can({ verb: "get", resource: "secrets", namespace: "default" })).toBe(false);
+    // It watches its own RoleBindings (by name, everywhere) and nobody else's.
+    const rb = { resource: "rolebindings", group: "rbac.authorization.k8s.io" };
+    expect(await can({ ...rb, verb: "watch", name: "agent-warden-operator" })).toBe(true);
+    expect(await can({ ...rb, verb: "list", name: "agent-warden-operator" })).toBe(true);
+    expect(await can({ ...rb, verb: "list" })).toBe(false);
+    expect(await can({ ...rb, verb: "get", name: "admin", namespace: "kube-system" })).toBe(false);
     await enclaves.delete("rbac-probe");
   });
 });
@@ -261,7 +268,7 @@ describe("AgentEnclave", () => {
         { to: [{ ipBlock: { cidr: "198.51.100.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
         {
           to: [{ podSelector: { matchLabels: { "warden.dev/tool-server": "search" } } }],
-          ports: [{ protocol: "TCP", port: 8443 }],
+          ports: [{ protocol: "TCP", port: 15443 }],
         },
         { to: [{ ipBlock: { cidr: "203.0.113.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
       ],
@@ -270,7 +277,7 @@ describe("AgentEnclave", () => {
     expect(toolServer?.spec).toEqual({
       podSelector: { matchLabels: { "warden.dev/tool-server": "search" } },
       policyTypes: ["Ingress"],
-      ingress: [{ from: [{ podSelector: AGENTS }], ports: [{ protocol: "TCP", port: 8443 }] }],
+      ingress: [{ from: [{ podSelector: AGENTS }], ports: [{ protocol: "TCP", port: 15443 }] }],
     });
     expect(toolServer?.metadata.ownerReferences?.[0]?.kind).toBe("AgentEnclave");
   });
@@ -308,6 +315,48 @@ describe("AgentEnclave", () => {
     });
   });
 
+  it("restores its RoleBinding deleted or edited by hand", async () => {
+    const name = "agent-warden-operator";
+    const read = () => rbacApi.readNamespacedRoleBinding({ name, namespace: ns }).catch(() => undefined);
+    const original = await waitFor("the enclave's RoleBinding", read);
+    await rbacApi.deleteNamespacedRoleBinding({ name, namespace: ns });
+    const restored = await waitFor(
+      "RoleBinding restored",
+      async () => {
+        const rb = await read();
+        return rb && rb.metadata?.uid !== original.metadata?.uid ? rb : undefined;
+      },
+      15_000,
+    );
+    expect(restored.roleRef).toEqual(original.roleRef);
+    expect(restored.subjects).toEqual(original.subjects);
+    // An extra subject would hand the enclave role to someone else: it is taken out again.
+    await rbacApi.patchNamespacedRoleBinding(
+      {
+        name,
+        namespace: ns,
+        body: {
+          subjects: [
+            ...(original.subjects ?? []),
+            { kind: "ServiceAccount", name: "intruder", namespace: ns },
+          ],
+        },
+      },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      "RoleBinding subjects repaired",
+      async () => JSON.stringify((await read())?.subjects) === JSON.stringify(original.subjects),
+      15_000,
+    );
+    // Once restored, a matching binding in the cache is not written again.
+    await waitFor(
+      "RoleBinding write skipped",
+      async () => (await op.metric("warden_operator_writes_skipped_total", { resource: "rolebindings" })) > 0,
+      15_000,
+    );
+  });
+
   it("an exemption's egress applies until expiresAt and then really stops", async () => {
     const expiresAt = new Date(Date.now() + 12_000).toISOString().replace(/\.\d{3}Z$/, "Z");
     await enclaves.patch("proj", {
@@ -329,7 +378,15 @@ describe("AgentEnclave", () => {
       policyTypes: ["Egress"],
       egress: [{ to: [{ ipBlock: { cidr: "192.0.2.77/32" } }] }],
     });
-    expect((await enclaves.get("proj")).status?.activeExemptions).toEqual(["migration"]);
+    // The status is written just after the NetworkPolicies: wait for it, but while it is active.
+    await waitFor(
+      "status lists the exemption",
+      async () =>
+        JSON.stringify((await enclaves.get("proj")).status?.activeExemptions) ===
+        JSON.stringify(["migration"]),
+      5_000,
+    );
+    expect(Date.now()).toBeLessThan(Date.parse(expiresAt));
     await waitFor(
       "exemption expired",
       async () => (await getNetpol("warden-exemption-migration")) === undefined,
@@ -458,6 +515,68 @@ describe("AgentIdentity, ToolManifest and policy", () => {
     // The older claimant keeps its ServiceAccount.
     const sa = await core.readNamespacedServiceAccount({ name: "bot", namespace: ns });
     expect(sa.metadata?.ownerReferences?.[0]?.name).toBe("bot");
+  });
+
+  it("fails closed: an admitted identity that becomes refused gets a deny-all policy with the reason", async () => {
+    await identities.create(
+      identity("flip", { grants: [{ manifest: { name: "search" }, tools: [{ name: "web_search" }] }] }),
+    );
+    await waitFor("flip's policy grants web_search", async () => {
+      const p = await readPolicy("flip").catch(() => undefined);
+      return p?.servers[0]?.tools[0]?.name === "web_search";
+    });
+    await identities.patch("flip", {
+      spec: {
+        grants: [{ manifest: { name: "search", namespace: "elsewhere" }, tools: [{ name: "web_search" }] }],
+      },
+    });
+    const denied = await waitFor("flip's policy denies everything", async () => {
+      const p = await readPolicy("flip");
+      return p.agent.refused ? p : undefined;
+    });
+    expect(denied.agent).toMatchObject({
+      suspended: true,
+      refused: { reason: "CrossNamespaceReference", message: expect.stringContaining("elsewhere") },
+    });
+    expect(denied.servers).toEqual([]);
+    expect(denied.taskTokens).toEqual({ required: true, issuers: [] });
+    // The status follows the ConfigMap write: it names the deny-all version.
+    const o = await waitFor("flip's status names the deny-all policy", async () => {
+      const x = await identities.get("flip");
+      return (x.status?.policy as { version?: string } | undefined)?.version === denied.version
+        ? x
+        : undefined;
+    });
+    expect(cond(o, "Ready")?.reason).toBe("CrossNamespaceReference");
+    await identities.delete("flip");
+  });
+
+  it("picks up a change of a task-token JWKS ConfigMap within seconds", async () => {
+    const jwks = (kid: string) => ({
+      "jwks.json": JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", kid, x: "AA", y: "AA" }] }),
+    });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: "task-jwks" }, data: jwks("k1") },
+    });
+    await enclaves.patch("proj", {
+      spec: { taskTokenIssuers: [{ issuer: "https://orchestrator.test", jwksConfigMap: "task-jwks" }] },
+    });
+    const kids = async () =>
+      (await readPolicy("bot")).taskTokens.issuers.flatMap((i) => i.jwks.keys.map((k) => k.kid));
+    await waitFor("bot's policy has k1", async () => (await kids()).join() === "k1");
+    // The resync period is minutes: only the ConfigMap's own event can bring k2 this fast.
+    const t0 = Date.now();
+    await core.replaceNamespacedConfigMap({
+      name: "task-jwks",
+      namespace: ns,
+      body: { metadata: { name: "task-jwks" }, data: jwks("k2") },
+    });
+    await waitFor("bot's policy has k2", async () => (await kids()).join() === "k2", 10_000);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    await enclaves.patch("proj", { spec: { taskTokenIssuers: null } });
+    await waitFor("bot's policy without issuers", async () => (await kids()).length === 0);
+    await core.deleteNamespacedConfigMap({ name: "task-jwks", namespace: ns });
   });
 
   it("a sponsor is required where the enclave says so", async () => {

@@ -57,7 +57,8 @@ beforeAll(async () => {
       metadata: { name: "search", namespace: ns },
       spec: {
         endpoint: "https://search.example.svc:15443/mcp",
-        server: { port: 15443 },
+        // The tool server's own port (15443 is its inbound gateway's, which the webhook injects).
+        server: { port: 8080 },
         tools: [{ name: "web_search" }],
       },
     },

@@ -53,6 +53,32 @@ function agentPod(name: string, ns: string): Obj {
   };
 }
 
+function toolServerPod(name: string, ns: string, annotations?: Record<string, string>): Obj {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      namespace: ns,
+      labels: { "warden.dev/tool-server": "search" },
+      ...(annotations ? { annotations } : {}),
+    },
+    spec: {
+      serviceAccountName: "search",
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [
+        {
+          name: "server",
+          image: "ghcr.io/example/search-mcp:0.4.2",
+          ports: [{ name: "mcp", containerPort: 8080 }],
+          securityContext: hardened(),
+        },
+      ],
+    },
+  };
+}
+
 function agentDeployment(name: string, ns: string): Obj {
   const pod = agentPod(name, ns);
   return {
@@ -106,7 +132,8 @@ beforeAll(async () => {
       metadata: { name: "search", namespace: enclaveNs },
       spec: {
         endpoint: "https://search.example.svc:15443/mcp",
-        server: { port: 15443 },
+        // The tool server's own port; its inbound gateway listens on 15443 and forwards here.
+        server: { port: 8080 },
         tools: [{ name: "web_search" }],
       },
     },
@@ -114,6 +141,12 @@ beforeAll(async () => {
       apiVersion: "v1",
       kind: "ServiceAccount",
       metadata: { name: "researcher", namespace: enclaveNs },
+      automountServiceAccountToken: false,
+    },
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "search", namespace: enclaveNs },
       automountServiceAccountToken: false,
     },
     {
@@ -196,6 +229,61 @@ describe("admission webhook on a real API server", () => {
     // harmless label goes through.
     const u = await kubectl(["label", "pod", "good-pod", "-n", enclaveNs, "team=research"]);
     expect(u.code, u.stderr).toBe(0);
+  });
+
+  it("admits a tool-server Pod with the inbound gateway in front of it (port from its ToolManifest)", async () => {
+    const r = await apply(toolServerPod("search-0", enclaveNs));
+    expect(r.code, r.stderr).toBe(0);
+    const pod = await getJson(["pod", "search-0", "-n", enclaveNs]);
+    const gw = pod.spec.initContainers[0];
+    expect(gw.name).toBe("warden-gateway");
+    expect(gw.restartPolicy).toBe("Always");
+    const env = Object.fromEntries(gw.env.map((e: Obj) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      WARDEN_GATEWAY_MODE: "inbound",
+      WARDEN_GATEWAY_LISTEN: "0.0.0.0:15443",
+      WARDEN_UPSTREAM: "http://127.0.0.1:8080",
+    });
+    expect(gw.ports.map((p: Obj) => p.containerPort)).toContain(15443);
+    const policy = pod.spec.volumes.find((v: Obj) => v.name === "warden-policy");
+    expect(policy.configMap.name).toBe("warden-inbound-search");
+    // The issuer token, bundle and policy are the sidecar's alone; the server gets no gateway env.
+    const server = pod.spec.containers[0];
+    expect(server.volumeMounts?.map((m: Obj) => m.name) ?? []).not.toContain("warden-issuer-token");
+    expect(server.env).toBeUndefined();
+    // The stored pod (API server defaults applied) still passes: a harmless label UPDATE goes through.
+    const u = await kubectl(["label", "pod", "search-0", "-n", enclaveNs, "team=research"]);
+    expect(u.code, u.stderr).toBe(0);
+  });
+
+  it("rejects tool-server Pods without an unmodified inbound gateway", async () => {
+    // On a gateway port: nothing can be injected, so the pod arrives without the inbound gateway.
+    const r1 = await apply(
+      toolServerPod("search-reserved", enclaveNs, { "warden.dev/tool-server-port": "15443" }),
+    );
+    expect(r1.code).not.toBe(0);
+    expect(r1.stderr).toContain("denied the request");
+    expect(r1.stderr).toContain(
+      '[gateway.inboundPresent] metadata.annotations["warden.dev/tool-server-port"]',
+    );
+    // A hand-written gateway in outbound mode (plaintext in, no mTLS): left alone by the injector,
+    // refused by the validator.
+    const forged = toolServerPod("search-forged", enclaveNs);
+    forged.spec.initContainers = [
+      {
+        name: "warden-gateway",
+        image: "ghcr.io/agent-warden/gateway:0.1.0",
+        restartPolicy: "Always",
+        env: [{ name: "WARDEN_GATEWAY_MODE", value: "outbound" }],
+        securityContext: hardened(),
+      },
+    ];
+    const r2 = await apply(forged);
+    expect(r2.code).not.toBe(0);
+    expect(r2.stderr).toContain("[gateway.inboundPresent] spec.initContainers[0]");
+    for (const name of ["search-reserved", "search-forged"]) {
+      expect((await kubectl(["get", "pod", name, "-n", enclaveNs])).code).not.toBe(0);
+    }
   });
 
   it("admits a compliant agent Deployment", async () => {

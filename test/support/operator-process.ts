@@ -21,11 +21,15 @@ export interface OperatorRBAC {
   cleanup(): Promise<void>;
 }
 
-/** The manifests under manifests/rbac, renamed for this test (cluster-scoped names get the suffix). */
+/**
+ * The operator's manifests under manifests/rbac, renamed for this test (cluster-scoped names get
+ * the suffix). Only operator-rbac.yaml: the other files there (e.g. the webhook's) bind other
+ * ServiceAccounts and are not the operator's to install.
+ */
 export function renderRBAC(suffix: string, namespace: string): k8s.KubernetesObject[] {
   const dir = join(ROOT, "manifests", "rbac");
   const docs = readdirSync(dir)
-    .filter((f) => f.endsWith(".yaml"))
+    .filter((f) => f === "operator-rbac.yaml")
     .flatMap((f) =>
       YAML.parseAllDocuments(readFileSync(join(dir, f), "utf8")).map(
         (d) => d.toJSON() as k8s.KubernetesObject,

@@ -34,6 +34,8 @@ export const RULE_CATALOG = {
   "gateway.unmodified":
     "The sidecar and its volumes are exactly what the injector wrote (hash = annotation = current template).",
   "gateway.impersonation": "No other container uses the gateway's image or ports.",
+  "gateway.inboundPresent":
+    "Tool-server pods run the injected inbound gateway (native sidecar, port 15443, upstream = the tool server's port), unmodified.",
   "gateway.volumesPrivate":
     "The gateway's bundle, policy and audit volumes are mounted into the sidecar alone.",
 } as const;

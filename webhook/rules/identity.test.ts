@@ -11,6 +11,7 @@ import {
   rules,
   searchManifest,
   snapshot,
+  toolServerPod,
 } from "./testkit.ts";
 
 describe("identity rules", () => {
@@ -74,10 +75,11 @@ describe("identity rules", () => {
     const pod: Loose = agentPod();
     pod.metadata.labels = { app: "cache" };
     expect(rules(check(pod))).toEqual(["enclave.podKind metadata.labels"]);
-    pod.metadata.labels = { "warden.dev/tool-server": "search" };
-    expect(rules(check(pod))).toEqual([]);
-    pod.metadata.labels = { "warden.dev/tool-server": "nope" };
-    expect(rules(check(pod))).toEqual(['enclave.podKind metadata.labels["warden.dev/tool-server"]']);
+    // Tool-server pods as the webhook leaves them (with their inbound gateway).
+    expect(rules(check(toolServerPod("search")))).toEqual([]);
+    expect(rules(check(toolServerPod("nope", 9000)))).toEqual([
+      'enclave.podKind metadata.labels["warden.dev/tool-server"]',
+    ]);
   });
 
   it("a plain pod outside any enclave is not subject to any rule", () => {

@@ -29,6 +29,7 @@ import {
   podAutomountToken,
   podServiceAccount,
 } from "./identity.ts";
+import { gatewayInboundPresent } from "./inbound.ts";
 import type { ActiveExemption, PodView, Rule, RuleContext, Violation } from "./types.ts";
 
 export type { ActiveExemption, PodView, Rule, RuleContext, Violation } from "./types.ts";
@@ -51,6 +52,24 @@ const HARDENING: Rule[] = [
   agentImmutableLabels,
 ];
 
+/**
+ * `warden check --restricted`: the workload-hardening subset for pods that are neither agents nor in
+ * an enclave (ordinary workloads, our own chart). The token rules are left out: ordinary
+ * controllers legitimately talk to the Kubernetes API.
+ */
+const RESTRICTED: Rule[] = [
+  podRunAsNonRoot,
+  containerRunAsNonRoot,
+  containerReadOnlyRootFilesystem,
+  containerAllowPrivilegeEscalation,
+  containerCapabilities,
+  containerPrivileged,
+  podSeccomp,
+  podHostNamespaces,
+  podHostPath,
+  containerHostPort,
+  podShareProcessNamespace,
+];
 const AGENT_IN_ENCLAVE: Rule[] = [agentLabels, agentIdentityExists, agentSuspended, podServiceAccount];
 
 const GATEWAY: Rule[] = [
@@ -61,6 +80,8 @@ const GATEWAY: Rule[] = [
   gatewayVolumesPrivate,
 ];
 
+/** Tool-server pods of an enclave: the inbound gateway in front of them, keeping its files private. */
+const INBOUND: Rule[] = [gatewayInboundPresent, gatewayImpersonation, gatewayVolumesPrivate];
 export interface Waived {
   violation: Violation;
   exemption: string;
@@ -78,16 +99,28 @@ export interface PodVerdict {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export function evaluatePod(pod: PodView, ctx: RuleContext): PodVerdict {
+export interface EvaluateOptions {
+  /** Apply the hardening rules (RESTRICTED) to pods no other rule applies to. */
+  restricted?: boolean;
+}
+
+export function evaluatePod(pod: PodView, ctx: RuleContext, opts: EvaluateOptions = {}): PodVerdict {
   const agent = pod.metadata.labels?.[LABEL_AGENT];
   const previousAgent = ctx.previous?.metadata.labels?.[LABEL_AGENT];
-  if (!agent && !previousAgent && !ctx.enclave)
-    return { subject: false, violations: [], waived: [], warnings: [] };
+  if (!agent && !previousAgent && !ctx.enclave) {
+    if (!opts.restricted) return { subject: false, violations: [], waived: [], warnings: [] };
+    return applyExemptions(
+      RESTRICTED.flatMap((rule) => rule(pod, ctx)),
+      undefined,
+      ctx,
+    );
+  }
   const rules: Rule[] = [...HARDENING];
   if (agent) {
     rules.push(...(ctx.enclave ? AGENT_IN_ENCLAVE : [agentOutsideEnclave]), ...GATEWAY);
   } else if (ctx.enclave) {
     rules.push(enclavePodKind);
+    if (pod.metadata.labels?.[LABEL_TOOL_SERVER]) rules.push(...INBOUND);
   }
   const all = rules.flatMap((rule) => rule(pod, ctx));
   return applyExemptions(all, agent ?? pod.metadata.labels?.[LABEL_TOOL_SERVER], ctx);

@@ -83,6 +83,40 @@ export function agentPod(): Record<string, unknown> {
   return injectGateway(agentPodSource(), CFG).object;
 }
 
+/** A compliant tool-server Pod as the user writes it; `port` sets warden.dev/tool-server-port. */
+export function toolServerPodSource(manifest = "search", port?: number): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: `${manifest}-0`,
+      namespace: NS,
+      labels: { "warden.dev/tool-server": manifest },
+      ...(port === undefined ? {} : { annotations: { "warden.dev/tool-server-port": String(port) } }),
+    },
+    spec: {
+      serviceAccountName: manifest,
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [
+        {
+          name: "server",
+          image: "ghcr.io/example/search-mcp:1.0",
+          ports: [{ containerPort: port ?? 8080 }],
+          securityContext: hardened(),
+        },
+      ],
+    },
+  };
+}
+
+/** The tool-server pod after injection (port from searchManifest() unless annotated). */
+export function toolServerPod(manifest = "search", port?: number): Record<string, unknown> {
+  return injectGateway(toolServerPodSource(manifest, port), CFG, {
+    toolServerPort: (name) => (name === "search" ? searchManifest().spec.server.port : undefined),
+  }).object;
+}
+
 export function check(obj: unknown, opts: { snap?: NamespaceSnapshot; old?: unknown } = {}): ObjectVerdict {
   return evaluateObject(obj, {
     snapshot: opts.snap ?? snapshot(),

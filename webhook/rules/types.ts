@@ -47,6 +47,8 @@ export interface RuleContext {
   toolManifests: ReadonlyMap<string, ToolManifest>;
   /** Hashes of the gateway sidecar template the injector produces now (current config). */
   expectedTemplateHashes: readonly string[];
+  /** Hashes of the inbound gateway the injector writes for a tool server on that port. */
+  expectedInboundTemplateHashes: (upstreamPort: number) => readonly string[];
   /** The gateway image the injector uses: no other container may use it. */
   gatewayImage: string;
   /** Exemptions of the enclave (expired ones included; rules compare against `now`). */

@@ -1,0 +1,147 @@
+// Server→client messages (on the GET SSE stream and inside POST SSE responses) are decided like
+// client messages: the gateway passes only what it positively recognises. A tool server may ask
+// the client for things (sampling/createMessage, elicitation/create, roots/list, tasks/*); the
+// policy grants tools only and has no grant for any of these, so they are refused by default
+// (fail closed): a compromised or drifted tool server must not be able to drive the agent's model,
+// prompt its user or list its filesystem roots through the gateway. Notifications pass when they
+// are valid JSON-RPC notifications of the negotiated revision; anything malformed is dropped.
+import { z } from "zod";
+import { type Deny, deny, INVALID_REQUEST, METHOD_NOT_FOUND } from "./deny.ts";
+import { JsonRejected, parseStrictJson } from "./json.ts";
+import { jsonRpcId } from "./jsonrpc.ts";
+import type { ProtocolVersion } from "./methods.ts";
+
+/** Server→client requests the gateway answers itself: harmless liveness only. */
+const ALLOWED_SERVER_REQUESTS = new Set(["ping"]);
+
+const BASE_SERVER_NOTIFICATIONS = [
+  "notifications/cancelled",
+  "notifications/progress",
+  "notifications/message",
+  "notifications/resources/updated",
+  "notifications/resources/list_changed",
+  "notifications/tools/list_changed",
+  "notifications/prompts/list_changed",
+];
+
+/** Notifications a server may send, per revision (MCP schema ServerNotification unions). */
+export const SERVER_NOTIFICATIONS: Record<ProtocolVersion, ReadonlySet<string>> = {
+  "2025-06-18": new Set(BASE_SERVER_NOTIFICATIONS),
+  "2025-11-25": new Set([
+    ...BASE_SERVER_NOTIFICATIONS,
+    "notifications/elicitation/complete",
+    "notifications/tasks/status",
+  ]),
+  "2026-07-28": new Set([
+    ...BASE_SERVER_NOTIFICATIONS,
+    "notifications/elicitation/complete",
+    "notifications/tasks/status",
+  ]),
+};
+
+const params = z.record(z.string(), z.unknown());
+const requestSchema = z.strictObject({
+  jsonrpc: z.literal("2.0"),
+  id: jsonRpcId,
+  method: z.string().min(1).max(128),
+  params: params.optional(),
+});
+const notificationSchema = z.strictObject({
+  jsonrpc: z.literal("2.0"),
+  method: z.string().min(1).max(128),
+  params: params.optional(),
+});
+const responseSchema = z.union([
+  z.strictObject({ jsonrpc: z.literal("2.0"), id: jsonRpcId, result: z.record(z.string(), z.unknown()) }),
+  z.strictObject({
+    jsonrpc: z.literal("2.0"),
+    id: z.union([jsonRpcId, z.null()]),
+    error: z.object({ code: z.number().int(), message: z.string() }).loose(),
+  }),
+]);
+
+export type ServerVerdict =
+  /** Forward `message` (the parsed object) to the client. */
+  | { action: "pass"; message: Record<string, unknown>; kind: "notification" | "response" | "request" }
+  /** Drop; when `id` is set it was a request and the server must get `deny` as its JSON-RPC error. */
+  | { action: "refuse"; deny: Deny; method: string; id?: string | number };
+
+/** The rule for a server→client request the policy cannot grant, as a documented default. */
+export function serverRequestDeny(method: string, manifest: string): Deny {
+  return deny(
+    "ServerRequestNotGranted",
+    `the tool server asked the client for ${method.slice(0, 128)}; server→client requests ` +
+      "(sampling, elicitation, roots, tasks) are not granted by the policy and are refused by default",
+    manifest,
+  );
+}
+
+/** Decides one server→client message given its raw text (an SSE event's data). */
+export function decideServerMessage(
+  text: string,
+  version: ProtocolVersion,
+  manifest: string,
+  maxDepth = 32,
+): ServerVerdict {
+  let msg: unknown;
+  try {
+    msg = parseStrictJson(text, { maxBytes: 16 * 1024 * 1024, maxDepth });
+  } catch (e) {
+    const rule = e instanceof JsonRejected ? e.reason : "ParseError";
+    return {
+      action: "refuse",
+      method: "(malformed)",
+      deny: deny(rule, `server message dropped: ${(e as Error).message}`, manifest, INVALID_REQUEST),
+    };
+  }
+  if (Array.isArray(msg)) {
+    return {
+      action: "refuse",
+      method: "(batch)",
+      deny: deny(
+        "BatchRejected",
+        "server message dropped: JSON-RPC batches are not accepted (MCP removed batching)",
+        manifest,
+        INVALID_REQUEST,
+      ),
+    };
+  }
+  const invalid = (what: string): ServerVerdict => ({
+    action: "refuse",
+    method: "(invalid)",
+    deny: deny("InvalidJsonRpc", `server message dropped: ${what}`, manifest, INVALID_REQUEST),
+  });
+  if (typeof msg !== "object" || msg === null) return invalid("not a JSON-RPC object");
+  const m = msg as Record<string, unknown>;
+  if ("method" in m && "id" in m) {
+    const r = requestSchema.safeParse(m);
+    if (!r.success) return invalid("malformed JSON-RPC request");
+    if (ALLOWED_SERVER_REQUESTS.has(r.data.method)) return { action: "pass", message: m, kind: "request" };
+    return {
+      action: "refuse",
+      method: r.data.method,
+      id: r.data.id,
+      deny: serverRequestDeny(r.data.method, manifest),
+    };
+  }
+  if ("method" in m) {
+    const r = notificationSchema.safeParse(m);
+    if (!r.success) return invalid("malformed JSON-RPC notification");
+    if (!SERVER_NOTIFICATIONS[version].has(r.data.method)) {
+      return {
+        action: "refuse",
+        method: r.data.method,
+        deny: deny(
+          "UnknownMethod",
+          `server notification ${JSON.stringify(r.data.method.slice(0, 128))} is not defined in MCP ${version}; dropped`,
+          manifest,
+          METHOD_NOT_FOUND,
+        ),
+      };
+    }
+    return { action: "pass", message: m, kind: "notification" };
+  }
+  if (!responseSchema.safeParse(m).success)
+    return invalid("not a JSON-RPC request, notification or response");
+  return { action: "pass", message: m, kind: "response" };
+}
