@@ -19,19 +19,21 @@ export const jsonRpcId = z.union([
 ]);
 export type JsonRpcId = z.infer<typeof jsonRpcId>;
 
+// Shared by both directions: what the agent sends (envelope.ts) and what the server sends back
+// (server-messages.ts) are checked against the same JSON-RPC shapes.
 const params = z.record(z.string(), z.unknown());
-const requestSchema = z.strictObject({
+export const requestSchema = z.strictObject({
   jsonrpc: z.literal("2.0"),
   id: jsonRpcId,
   method: z.string().min(1).max(128),
   params: params.optional(),
 });
-const notificationSchema = z.strictObject({
+export const notificationSchema = z.strictObject({
   jsonrpc: z.literal("2.0"),
   method: z.string().min(1).max(128),
   params: params.optional(),
 });
-const responseSchema = z.union([
+export const responseSchema = z.union([
   z.strictObject({ jsonrpc: z.literal("2.0"), id: jsonRpcId, result: z.record(z.string(), z.unknown()) }),
   z.strictObject({
     jsonrpc: z.literal("2.0"),

@@ -5,10 +5,9 @@
 // (fail closed): a compromised or drifted tool server must not be able to drive the agent's model,
 // prompt its user or list its filesystem roots through the gateway. Notifications pass when they
 // are valid JSON-RPC notifications of the negotiated revision; anything malformed is dropped.
-import { z } from "zod";
 import { type Deny, deny, INVALID_REQUEST, METHOD_NOT_FOUND } from "./deny.ts";
 import { JsonRejected, parseStrictJson } from "./json.ts";
-import { jsonRpcId } from "./jsonrpc.ts";
+import { notificationSchema, requestSchema, responseSchema } from "./jsonrpc.ts";
 import type { ProtocolVersion } from "./methods.ts";
 
 /** Server→client requests the gateway answers itself: harmless liveness only. */
@@ -38,27 +37,6 @@ export const SERVER_NOTIFICATIONS: Record<ProtocolVersion, ReadonlySet<string>> 
     "notifications/tasks/status",
   ]),
 };
-
-const params = z.record(z.string(), z.unknown());
-const requestSchema = z.strictObject({
-  jsonrpc: z.literal("2.0"),
-  id: jsonRpcId,
-  method: z.string().min(1).max(128),
-  params: params.optional(),
-});
-const notificationSchema = z.strictObject({
-  jsonrpc: z.literal("2.0"),
-  method: z.string().min(1).max(128),
-  params: params.optional(),
-});
-const responseSchema = z.union([
-  z.strictObject({ jsonrpc: z.literal("2.0"), id: jsonRpcId, result: z.record(z.string(), z.unknown()) }),
-  z.strictObject({
-    jsonrpc: z.literal("2.0"),
-    id: z.union([jsonRpcId, z.null()]),
-    error: z.object({ code: z.number().int(), message: z.string() }).loose(),
-  }),
-]);
 
 export type ServerVerdict =
   /** Forward `message` (the parsed object) to the client. */

@@ -17,22 +17,8 @@ import {
 } from "../../scripts/gen-chart.ts";
 import { webhookConfigurations } from "../../webhook/configurations.ts";
 import { extractPod } from "../../webhook/rules/extract.ts";
-import {
-  containerAllowPrivilegeEscalation,
-  containerCapabilities,
-  containerPrivileged,
-  containerReadOnlyRootFilesystem,
-  containerRunAsNonRoot,
-  podRunAsNonRoot,
-  podSeccomp,
-} from "../../webhook/rules/hardening.ts";
-import {
-  containerHostPort,
-  podHostNamespaces,
-  podHostPath,
-  podShareProcessNamespace,
-} from "../../webhook/rules/host.ts";
-import type { Rule, RuleContext } from "../../webhook/rules/types.ts";
+import { RESTRICTED } from "../../webhook/rules/index.ts";
+import type { RuleContext } from "../../webhook/rules/types.ts";
 import { sidecarConfigFromEnv } from "../../webhook/sidecar-config.ts";
 import { HELM_VERSIONS, type HelmMajor, helmBinary, helmEnv } from "../helm/helm.ts";
 import { createNamespace, kubeConfig, kubeconfigPath, kubectl, run, uniqueName } from "../support/kube.ts";
@@ -83,21 +69,6 @@ function env(d: Obj): Record<string, string> {
   const c = d.spec.template.spec.containers[0] as { env: { name: string; value?: string }[] };
   return Object.fromEntries(c.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 }
-
-/** The "restricted" rules of the project's own rule engine (webhook/rules), applied to any pod. */
-const RESTRICTED: Rule[] = [
-  podRunAsNonRoot,
-  containerRunAsNonRoot,
-  containerReadOnlyRootFilesystem,
-  containerAllowPrivilegeEscalation,
-  containerCapabilities,
-  containerPrivileged,
-  podSeccomp,
-  podHostNamespaces,
-  podHostPath,
-  containerHostPort,
-  podShareProcessNamespace,
-];
 
 beforeAll(async () => {
   // Both builds together take ~3-4 minutes on two busy cores the first time; cached afterwards.

@@ -34,30 +34,12 @@ import type { ActiveExemption, PodView, Rule, RuleContext, Violation } from "./t
 
 export type { ActiveExemption, PodView, Rule, RuleContext, Violation } from "./types.ts";
 
-/** Rules for every pod the engine looks at (agent pods, and every pod of an enclave namespace). */
-const HARDENING: Rule[] = [
-  podAutomountToken,
-  podRunAsNonRoot,
-  containerRunAsNonRoot,
-  containerReadOnlyRootFilesystem,
-  containerAllowPrivilegeEscalation,
-  containerCapabilities,
-  containerPrivileged,
-  podSeccomp,
-  podHostNamespaces,
-  podHostPath,
-  containerHostPort,
-  podShareProcessNamespace,
-  podIssuerTokenOnlyInSidecar,
-  agentImmutableLabels,
-];
-
 /**
  * `warden check --restricted`: the workload-hardening subset for pods that are neither agents nor in
  * an enclave (ordinary workloads, our own chart). The token rules are left out: ordinary
  * controllers legitimately talk to the Kubernetes API.
  */
-const RESTRICTED: Rule[] = [
+export const RESTRICTED: readonly Rule[] = [
   podRunAsNonRoot,
   containerRunAsNonRoot,
   containerReadOnlyRootFilesystem,
@@ -70,6 +52,15 @@ const RESTRICTED: Rule[] = [
   containerHostPort,
   podShareProcessNamespace,
 ];
+
+/** Rules for every pod the engine looks at (agent pods, and every pod of an enclave namespace). */
+const HARDENING: Rule[] = [
+  podAutomountToken,
+  ...RESTRICTED,
+  podIssuerTokenOnlyInSidecar,
+  agentImmutableLabels,
+];
+
 const AGENT_IN_ENCLAVE: Rule[] = [agentLabels, agentIdentityExists, agentSuspended, podServiceAccount];
 
 const GATEWAY: Rule[] = [
