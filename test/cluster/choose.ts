@@ -1,7 +1,7 @@
 // Which cluster tests and the demo use: KUBECONFIG if set, else k3s through testcontainers when a
 // container runtime answers, else the local control plane (reused when `npm run cluster:up` left
 // one running).
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { cacheDir, defaultStateDir, startLocalCluster } from "./local-cluster.ts";
@@ -39,7 +39,6 @@ export async function chooseCluster(log: (line: string) => void = console.error)
     ).start();
     const dir = await mkdtemp(join(cacheDir(), "k3s-"));
     const kubeconfig = join(dir, "kubeconfig");
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(kubeconfig, container.getKubeConfig(), { mode: 0o600 });
     return {
       source: "k3s",
@@ -50,7 +49,6 @@ export async function chooseCluster(log: (line: string) => void = console.error)
       },
     };
   }
-  const { mkdirSync } = await import("node:fs");
   mkdirSync(join(cacheDir(), "runs"), { recursive: true });
   const dir = await mkdtemp(join(cacheDir(), "runs", "cluster-"));
   const running = await startLocalCluster(dir, { log });
@@ -60,7 +58,6 @@ export async function chooseCluster(log: (line: string) => void = console.error)
     kubectl: running.kubectl,
     stop: async () => {
       await running.stop();
-      const { rmSync } = await import("node:fs");
       rmSync(dir, { recursive: true, force: true });
     },
   };

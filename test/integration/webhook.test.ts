@@ -27,6 +27,16 @@ const configName = `${id}-warden`;
 // biome-ignore lint/suspicious/noExplicitAny: manifests are plain JSON edited per case.
 type Obj = any;
 
+/** The ServiceAccount admission plugin needs every referenced SA to exist; none mounts a token. */
+function serviceAccount(name: string, namespace: string): Obj {
+  return {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name, namespace },
+    automountServiceAccountToken: false,
+  };
+}
+
 function agentPod(name: string, ns: string): Obj {
   return {
     apiVersion: "v1",
@@ -137,30 +147,10 @@ beforeAll(async () => {
         tools: [{ name: "web_search" }],
       },
     },
-    {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: "researcher", namespace: enclaveNs },
-      automountServiceAccountToken: false,
-    },
-    {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: "search", namespace: enclaveNs },
-      automountServiceAccountToken: false,
-    },
-    {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: "researcher", namespace: operatorNs },
-      automountServiceAccountToken: false,
-    },
-    {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: "researcher", namespace: plainNs },
-      automountServiceAccountToken: false,
-    },
+    serviceAccount("researcher", enclaveNs),
+    serviceAccount("search", enclaveNs),
+    serviceAccount("researcher", operatorNs),
+    serviceAccount("researcher", plainNs),
   ];
   const r = await kubectl(["apply", "-f", "-"], { input: ctx.map((o) => JSON.stringify(o)).join("\n") });
   expect(r.code, r.stderr).toBe(0);
