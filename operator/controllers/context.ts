@@ -2,6 +2,7 @@
 import type { Logger } from "../../lib/log.ts";
 import type { OperatorMetrics } from "../runtime/metrics.ts";
 import type { Caches } from "./caches.ts";
+import type { NetworkSettings } from "./netpol.ts";
 import type { Writer } from "./writer.ts";
 
 export interface ControllerSettings {
@@ -15,6 +16,8 @@ export interface ControllerSettings {
   namespaces: ReadonlySet<string>;
   /** Cluster-wide SVID TTL cap (--svid-max-ttl), applied after the enclave's; absent = none. */
   svidMaxTTL?: string;
+  /** Where the issuer and cluster DNS run, for the enclave NetworkPolicies. */
+  network: NetworkSettings;
 }
 
 export interface ControllerContext {
