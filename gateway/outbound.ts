@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { type Dispatcher, request as undiciRequest } from "undici";
 import type { CompiledServer, GatewayPolicy } from "../api/v1alpha1/policy.ts";
+import { credentialFileName } from "../api/v1alpha1/sidecar.ts";
 import type { Logger } from "../lib/log.ts";
 import type { ApprovalBroker } from "./approvals.ts";
 import type { DecisionFields } from "./audit/chain.ts";
@@ -430,20 +431,26 @@ export class OutboundHandler {
           `no credentials directory is mounted for Secret ${cred.secretName}`,
           server.manifest,
         );
-      if (/[/\\]|^\.\.?$/.test(cred.secretName) || /[/\\]|^\.\.?$/.test(cred.key)) {
-        return deny(
-          "CredentialUnavailable",
-          "credential secretName/key must be plain names",
-          server.manifest,
-        );
+      // The operator projects each granted server's credential into the agent's credentials
+      // Secret under the ToolManifest's name (credentialFileName); the agent never mounts it.
+      const file = credentialFileName(server.manifest);
+      if (file === undefined) {
+        return deny("CredentialUnavailable", "the ToolManifest name is not a plain name", server.manifest);
       }
       let value: string;
       try {
-        value = readFileSync(join(this.#ctx.credentialsDir, cred.secretName, cred.key), "utf8").trim();
+        value = readFileSync(join(this.#ctx.credentialsDir, file), "utf8").trim();
       } catch {
         return deny(
           "CredentialUnavailable",
-          `credential ${cred.secretName}/${cred.key} is not mounted`,
+          `credential ${cred.secretName}/${cred.key} is not mounted (the operator projects it into the agent's credentials Secret; check the AgentIdentity's CredentialsReady condition)`,
+          server.manifest,
+        );
+      }
+      if (!value) {
+        return deny(
+          "CredentialUnavailable",
+          `credential ${cred.secretName}/${cred.key} is empty`,
           server.manifest,
         );
       }

@@ -21,6 +21,7 @@ export function engineSettings(cfg: SidecarConfig, extraHashes: readonly string[
     expectedTemplateHashes: [templateHash(cfg), ...extraHashes],
     expectedInboundTemplateHashes: (port) => [inboundTemplateHash(cfg, port)],
     gatewayImage: cfg.image,
+    approvalsSecret: cfg.approvalsSecret,
   };
 }
 

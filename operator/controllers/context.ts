@@ -3,7 +3,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { OperatorMetrics } from "../runtime/metrics.ts";
 import type { Caches } from "./caches.ts";
 import type { NetworkSettings } from "./netpol.ts";
-import type { Writer } from "./writer.ts";
+import type { SecretReader, Writer } from "./writer.ts";
 
 export interface ControllerSettings {
   trustDomain: string;
@@ -23,6 +23,8 @@ export interface ControllerSettings {
 export interface ControllerContext {
   caches: Caches;
   writer: Writer;
+  /** GET of named Secrets (no cache: the operator cannot list or watch them). */
+  secrets: SecretReader;
   log: Logger;
   metrics: OperatorMetrics;
   settings: ControllerSettings;
