@@ -1,5 +1,5 @@
 // agent-warden's images, described once: which entrypoints each one bundles, how it starts, what it
-// exposes. scripts/images/build.ts turns these into OCI archives; docs/adr/0006-images.md records why
+// exposes. scripts/images/build.ts turns these into OCI archives; docs/adr/0011-images.md records why
 // there are four images and how they are built.
 import type { LayerEntryInput } from "./oci.ts";
 import { NODE_PATH } from "./runtime.ts";
