@@ -15,7 +15,7 @@ import { type Deny, deny, denyError } from "./decide/deny.ts";
 import { argsHash } from "./decide/digest.ts";
 import { checkEnvelope, type Envelope } from "./decide/envelope.ts";
 import { isDeny } from "./decide/jsonrpc.ts";
-import { isSupportedVersion, type ProtocolVersion } from "./decide/methods.ts";
+import { hasSessions, isSupportedVersion, type ProtocolVersion } from "./decide/methods.ts";
 import type { RateLimiter } from "./decide/ratelimit.ts";
 import type { ServerVerdict } from "./decide/server-messages.ts";
 import { PROMPT_HASH_HEADER, TASK_TOKEN_HEADER, type TaskTokenVerifier } from "./decide/tasktoken.ts";
@@ -29,11 +29,13 @@ import {
   upstreamErrorKind,
   upstreamHeaders,
 } from "./outbound/forward.ts";
+import { type OriginPolicy, originDeny } from "./outbound/origin.ts";
+import { checkOwnership, createdTask, type Owned, ownTasks, sessionNotFound } from "./outbound/ownership.ts";
 import { decideRequest, type PipelineResult } from "./outbound/pipeline.ts";
 import { CallRecorder, type CallState, newCall } from "./outbound/record.ts";
 import { auditRefusal, gate, isRefusal, routeOf } from "./outbound/route.ts";
 import { type ReplyTrack, serverStream } from "./outbound/server-stream.ts";
-import { SessionTable } from "./outbound/sessions.ts";
+import { expectAnswer, idKey, type Session, SessionTable } from "./outbound/sessions.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import { relaySse } from "./sse-relay.ts";
 import type { SvidSource } from "./svid/source.ts";
@@ -54,6 +56,8 @@ export interface OutboundContext {
   /** Task-token verifier for the policy in force (rebuilt when the policy changes). */
   taskTokens: () => TaskTokenVerifier | undefined;
   redactFields: ReadonlySet<string>;
+  /** Host and Origin allowlists (DNS rebinding protection). */
+  origin: OriginPolicy;
   log: Logger;
 }
 
@@ -127,6 +131,12 @@ export class OutboundHandler {
       req.resume();
       sendDeny(res, null, route.deny, route.status);
       return;
+    }
+    const bad = originDeny(header(req, "host"), header(req, "origin"), this.#ctx.origin);
+    if (bad) {
+      req.resume();
+      const c = newCall(req, route.manifest, `(HTTP ${String(req.method).slice(0, 16)})`);
+      return this.#refuse(res, c, null, { ...bad, manifest: route.manifest }, 403);
     }
     if (req.method === "POST") return this.#post(req, res, route.manifest);
     if (req.method === "GET" || req.method === "DELETE")
@@ -220,9 +230,12 @@ export class OutboundHandler {
     const g = gate(this.#ctx, manifest);
     if (isRefusal(g)) return this.#refuse(res, c, id, g.deny, g.status);
     const { policy, server } = g;
+    const owned = checkOwnership(this.#sessions, manifest, c.sessionId, env.version, msg);
+    if (isRefusal(owned)) return this.#refuse(res, c, id, owned.deny, owned.status);
+    if (owned.answers !== undefined) c.method = `${owned.answers} (response)`;
     const outcome: PipelineResult =
       msg.kind === "response"
-        ? { kind: "forward", decision: "allow", rule: "Granted" }
+        ? { kind: "forward", decision: "allow", rule: "AnswersServerRequest" }
         : await decideRequest(
             c,
             policy,
@@ -233,9 +246,13 @@ export class OutboundHandler {
           );
     if (outcome.kind === "refuse")
       return this.#refuse(res, c, id, outcome.deny, outcome.status, outcome.extra);
+    if (msg.kind === "response" && msg.id !== null) owned.scope.serverRequests.delete(idKey(msg.id));
+    const sent = msg.kind === "request" ? { id: msg.id, method: msg.method } : undefined;
+    if (sent) owned.scope.agentRequests.add(idKey(sent.id));
     try {
-      await this.#forwardPost(req, res, c, server, text, msg.kind === "request" ? msg : undefined, outcome);
+      await this.#forwardPost(req, res, c, server, text, sent, owned, env.version, outcome);
     } finally {
+      if (sent) owned.scope.agentRequests.delete(idKey(sent.id));
       outcome.release?.();
     }
   }
@@ -281,16 +298,24 @@ export class OutboundHandler {
     server: CompiledServer,
     body: string,
     request: SentRequest | undefined,
+    owned: Owned,
+    version: ProtocolVersion,
     outcome: { decision: string; rule: string; approver?: string | undefined },
   ): Promise<void> {
     const id = request?.id ?? null;
     const extraAudit: Partial<DecisionFields> = outcome.approver ? { approver: outcome.approver } : {};
     const disp = dispatcherFor(this.#ctx, server);
     if (isDeny(disp)) return this.#refuse(res, c, id, disp, 502);
-    const headers = upstreamHeaders(this.#ctx, req, server, {
-      "content-type": "application/json",
-      accept: header(req, "accept") ?? "application/json, text/event-stream",
-    });
+    const headers = upstreamHeaders(
+      this.#ctx,
+      req,
+      server,
+      {
+        "content-type": "application/json",
+        accept: header(req, "accept") ?? "application/json, text/event-stream",
+      },
+      { withoutSession: owned.withoutSession },
+    );
     if (isDeny(headers)) return this.#refuse(res, c, id, headers, 502);
     const abort = new AbortController();
     res.on("close", () => {
@@ -328,22 +353,29 @@ export class OutboundHandler {
         upstreamStatus: up.statusCode,
       });
     const ctype = String(up.headers["content-type"] ?? "");
-    const sid = typeof up.headers["mcp-session-id"] === "string" ? up.headers["mcp-session-id"] : undefined;
+    // A session id is taken from the upstream only when it answers an initialize (the session it
+    // opens); on any other reply it would let the server move the agent into another session.
+    const sid =
+      request?.method === "initialize" &&
+      !owned.withoutSession &&
+      typeof up.headers["mcp-session-id"] === "string"
+        ? up.headers["mcp-session-id"]
+        : undefined;
     const out: Record<string, string> = {};
     if (ctype) out["content-type"] = ctype;
     if (sid) out["mcp-session-id"] = sid;
-    const version = this.#versionFor(
-      server.manifest,
-      sid ?? c.sessionId,
-      header(req, "mcp-protocol-version"),
-    );
     const track: ReplyTrack = { id: request?.id ?? "", answered: false };
-    const inspector = serverStream({
-      server,
-      version,
-      inspect: (msg) => this.#inspectResponse(msg, request, server, sid),
-      refuse: (v) => this.#refuseServerMessage(req, server, c, v, sid ?? c.sessionId),
-      toolsChanged: () => this.#definitions.markStale(server.manifest),
+    let scope = owned.scope;
+    const inspector = this.#serverStream(req, server, c, version, () => scope, {
+      inspect: (msg) => {
+        const r = this.#inspectResponse(msg, request, server, sid, scope);
+        // Once the initialize result opened the session, what follows on this stream belongs to it.
+        if (sid && request?.method === "initialize")
+          scope = this.#sessions.get(server.manifest, sid) ?? scope;
+        return r;
+      },
+      // An error with a null id answers this POST (the server could not read its id).
+      solicited: (rid) => rid === null || (request !== undefined && rid === request.id),
       track,
     });
     const droppedReply = () =>
@@ -387,31 +419,67 @@ export class OutboundHandler {
     done();
   }
 
+  /** The server-stream inspector for one stream, with this gateway's ownership bookkeeping. */
+  #serverStream(
+    req: IncomingMessage,
+    server: CompiledServer,
+    c: CallState,
+    version: ProtocolVersion,
+    scope: () => Session,
+    extra: Pick<Parameters<typeof serverStream>[0], "inspect" | "solicited" | "track">,
+  ) {
+    return serverStream({
+      server,
+      version,
+      ...extra,
+      refuse: (v) => this.#refuseServerMessage(req, server, c, v, scope().id || undefined),
+      toolsChanged: () => this.#definitions.markStale(server.manifest),
+      unsolicited: (rid) => {
+        this.#ctx.metrics.unsolicited.inc({ direction: "from_server" });
+        const d = deny(
+          "UnsolicitedResponse",
+          `the tool server sent a response with id ${JSON.stringify(rid)} that answers no request of the agent; dropped`,
+          server.manifest,
+        );
+        this.#refuseServerMessage(
+          req,
+          server,
+          c,
+          { action: "refuse", method: "(response)", deny: d },
+          undefined,
+        );
+      },
+      passedRequest: (rid, method) => expectAnswer(scope(), rid, method),
+      notificationAllowed: (method, params) =>
+        method !== "notifications/tasks/status" || scope().tasks.has(String(params?.taskId)),
+    });
+  }
+
   /** Returns a rewritten message, or undefined to pass `msg` through unchanged. */
   #inspectResponse(
     msg: Record<string, unknown>,
     request: SentRequest | undefined,
     server: CompiledServer,
     sid: string | undefined,
+    scope: Session,
   ): unknown {
     if (!request || msg.id !== request.id || typeof msg.result !== "object" || msg.result === null)
       return undefined;
     const result = msg.result as Record<string, unknown>;
-    if (request.method === "initialize" && sid && isSupportedVersion(result.protocolVersion as string)) {
-      this.#sessions.open(server.manifest, sid, result.protocolVersion as ProtocolVersion);
+    if (request.method === "initialize") {
+      if (sid && isSupportedVersion(result.protocolVersion as string))
+        this.#sessions.open(server.manifest, sid, result.protocolVersion as ProtocolVersion);
       return undefined;
     }
+    const task = createdTask(result);
+    if (task !== undefined) scope.tasks.add(task);
+    if (request.method === "tasks/list") return { ...msg, result: ownTasks(result, scope) };
     if (
       (request.method === "tools/list" || request.method === "server/discover") &&
       Array.isArray(result.tools)
     )
       return { ...msg, result: this.#definitions.observeList(result, server, request.method) };
     return undefined;
-  }
-
-  #versionFor(manifest: string, sid: string | undefined, pv: string | undefined): ProtocolVersion {
-    // Unknown session and no usable header: the oldest revision, whose notification set is smallest.
-    return this.#sessions.get(manifest, sid)?.version ?? (isSupportedVersion(pv) ? pv : "2025-06-18");
   }
 
   #refuseServerMessage(
@@ -474,6 +542,43 @@ export class OutboundHandler {
     }
   }
 
+  /**
+   * GET (the server stream, or resuming one with Last-Event-ID) and DELETE act on a session: it must
+   * be one this gateway opened on this tool server, in a revision that has sessions.
+   */
+  #streamScope(
+    req: IncomingMessage,
+    manifest: string,
+  ): { session: Session; version: ProtocolVersion } | { deny: Deny; status: number } {
+    const sid = header(req, "mcp-session-id");
+    const pv = header(req, "mcp-protocol-version");
+    const session = this.#sessions.get(manifest, sid);
+    const version = session?.version ?? (isSupportedVersion(pv) ? pv : "2025-03-26");
+    if (!hasSessions(version))
+      return {
+        deny: deny(
+          "MethodNotAllowed",
+          `MCP ${version} has no GET stream and no sessions: use POST`,
+          manifest,
+        ),
+        status: 405,
+      };
+    if (sid === undefined) {
+      if (req.method === "DELETE" || header(req, "last-event-id") !== undefined)
+        return {
+          deny: deny(
+            "SessionRequired",
+            `${req.method === "DELETE" ? "DELETE" : "resuming a stream (Last-Event-ID)"} needs the Mcp-Session-Id of a session this agent opened`,
+            manifest,
+          ),
+          status: 400,
+        };
+      return { session: this.#sessions.scope(manifest, undefined)!, version };
+    }
+    if (!session) return { deny: sessionNotFound(manifest, sid), status: 404 };
+    return { session, version };
+  }
+
   async #getOrDelete(
     req: IncomingMessage,
     res: ServerResponse,
@@ -493,6 +598,8 @@ export class OutboundHandler {
     }
     const g = gate(this.#ctx, manifest);
     if (isRefusal(g)) return this.#refuse(res, c, null, g.deny, g.status);
+    const scoped = this.#streamScope(req, manifest);
+    if (isRefusal(scoped)) return this.#refuse(res, c, null, scoped.deny, scoped.status);
     const disp = dispatcherFor(this.#ctx, g.server);
     if (isDeny(disp)) return this.#refuse(res, c, null, disp, 502);
     const headers = upstreamHeaders(
@@ -532,12 +639,11 @@ export class OutboundHandler {
     if (/^text\/event-stream/i.test(ctype)) {
       res.writeHead(up.statusCode, { ...out, "cache-control": "no-cache" });
       res.flushHeaders();
-      const inspector = serverStream({
-        server: g.server,
-        version: this.#versionFor(manifest, c.sessionId, pv),
+      // Responses on the GET stream are legitimate only when they answer the session's own
+      // outstanding requests (a resumed stream); anything else is unsolicited.
+      const inspector = this.#serverStream(req, g.server, c, scoped.version, () => scoped.session, {
         inspect: () => undefined,
-        refuse: (v) => this.#refuseServerMessage(req, g.server, c, v, c.sessionId),
-        toolsChanged: () => this.#definitions.markStale(manifest),
+        solicited: (rid) => rid !== null && scoped.session.agentRequests.has(idKey(rid)),
       });
       await relaySse(up.body, res, inspector);
       return;

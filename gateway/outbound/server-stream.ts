@@ -27,6 +27,14 @@ export interface ServerStreamDeps {
   refuse: (v: Extract<ServerVerdict, { action: "refuse" }>) => void;
   /** The server announced that its tool list changed. */
   toolsChanged: () => void;
+  /** Whether a response with this id answers a request the agent sent (else dropped and counted). */
+  solicited: (id: string | number | null) => boolean;
+  /** A response nobody asked for was dropped. */
+  unsolicited: (id: string | number | null) => void;
+  /** A server→client request passes to the agent: its answer will be expected. */
+  passedRequest: (id: string | number, method: string) => void;
+  /** Whether a notification may reach the agent (e.g. task status only for the session's tasks). */
+  notificationAllowed?: (method: string, params: Record<string, unknown> | undefined) => boolean;
   track?: ReplyTrack | undefined;
 }
 
@@ -39,9 +47,21 @@ export function serverStream(d: ServerStreamDeps): SseInspector {
       if (d.track && v.id === undefined && v.method.startsWith("(")) d.track.dropped ??= v.deny;
       return null;
     }
-    if (d.track && v.kind === "response" && v.message.id === d.track.id) d.track.answered = true;
-    if (v.kind === "notification" && v.message.method === "notifications/tools/list_changed")
-      d.toolsChanged();
+    const id = v.message.id as string | number | null | undefined;
+    if (v.kind === "response") {
+      if (!d.solicited(id ?? null)) {
+        d.unsolicited(id ?? null);
+        return null;
+      }
+      if (d.track && id === d.track.id) d.track.answered = true;
+    }
+    if (v.kind === "request") d.passedRequest(id!, v.message.method as string);
+    if (v.kind === "notification") {
+      const method = v.message.method as string;
+      const params = v.message.params as Record<string, unknown> | undefined;
+      if (d.notificationAllowed && !d.notificationAllowed(method, params)) return null;
+      if (method === "notifications/tools/list_changed") d.toolsChanged();
+    }
     if (v.kind === "response") {
       const rewritten = d.inspect(v.message);
       if (rewritten !== undefined) return JSON.stringify(rewritten);
