@@ -1,6 +1,6 @@
 // Which cluster tests and the demo use: KUBECONFIG if set, else the local control plane (reused when
 // `npm run cluster:up` left one running). There is no container-engine branch: docs/adr/0012 says why.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { cacheDir, defaultStateDir, startLocalCluster } from "./local-cluster.ts";
