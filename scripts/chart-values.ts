@@ -114,6 +114,9 @@ export const chartValuesSchema = z
       watchNamespaces: z.array(dnsLabel).describe("Namespaces the operator watches; empty means all."),
       probePort: z.int().min(1024).max(65535),
       issuerPort: z.int().min(1024).max(65535),
+      extraEnv: z
+        .array(z.strictObject({ name: z.string().regex(/^WARDEN_[A-Z0-9_]+$/), value: z.string() }))
+        .describe("Extra operator environment variables (operator flags by their WARDEN_* variable)."),
       ...scheduling,
     }),
     webhook: z.strictObject({

@@ -1,5 +1,7 @@
 // The e2e test image's one entrypoint (bundled into the image by test/e2e/tools/image.ts):
-//   serve                         the MCP tool server on 127.0.0.1:8080 (inside a tool-server pod)
+//   serve                         the MCP tool server on 0.0.0.0:8080 (inside a tool-server pod: on
+//                                 every interface, as a naive server would, so that only the
+//                                 NetworkPolicy keeps agents off this port)
 //   idle                          the agent container: waits for SIGTERM (tests kubectl exec into it)
 //   call <url> <tool> <args-json> one MCP session: initialize, tools/call; prints one JSON line
 //   list <url>                    one MCP session: initialize, tools/list; prints one JSON line
@@ -44,7 +46,7 @@ async function serve(): Promise<void> {
     });
     return s;
   };
-  const host = await serveMcpOverHttp(makeServer, { port: TOOL_SERVER_PORT });
+  const host = await serveMcpOverHttp(makeServer, { port: TOOL_SERVER_PORT, host: "0.0.0.0" });
   process.stderr.write(`${JSON.stringify({ msg: "serving", url: host.url })}\n`);
   const stop = () => void host.close().then(() => process.exit(0));
   process.once("SIGTERM", stop);
