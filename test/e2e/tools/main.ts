@@ -5,6 +5,10 @@
 //   idle                          the agent container: waits for SIGTERM (tests kubectl exec into it)
 //   call <url> <tool> <args-json> one MCP session: initialize, tools/call; prints one JSON line
 //   list <url>                    one MCP session: initialize, tools/list; prints one JSON line
+//   load <url> <tool> <args-json> <sessions> <ms>
+//                                 <sessions> concurrent MCP sessions calling <tool> for <ms>;
+//                                 prints {"calls":n,"errors":n,"firstError":...}
+//   get <url> [bearer]            an HTTP GET; prints {"status":n,"body":"..."}
 //   tcp <host> <port> <ms>        a TCP connect attempt; prints {"connected":bool,"error":...}
 //   dns <name>                    a DNS lookup; prints {"addresses":[...]} or {"error":...}
 //   cat <file>                    prints a file (the images have no shell or coreutils)
@@ -66,6 +70,35 @@ async function session<T>(url: string, fn: (c: Client) => Promise<T>): Promise<v
   }
 }
 
+/** Concurrent sessions calling one tool until the time is up: the sidecar under load. */
+async function load(url: string, tool: string, args: Record<string, unknown>, sessions: number, ms: number) {
+  const until = Date.now() + ms;
+  let calls = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  await Promise.all(
+    Array.from({ length: sessions }, async () => {
+      const client = new Client({ name: "e2e-load", version: "1.0.0" });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      try {
+        while (Date.now() < until) {
+          try {
+            const r = await client.callTool({ name: tool, arguments: args });
+            if (r.isError) throw new Error(JSON.stringify(r.content));
+            calls++;
+          } catch (err) {
+            errors++;
+            firstError ??= (err as Error).message;
+          }
+        }
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    }),
+  );
+  out({ calls, errors, firstError, ms });
+}
+
 function tcp(host: string, port: number, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const started = Date.now();
@@ -103,6 +136,24 @@ async function main(argv: string[]): Promise<void> {
       const [url] = rest;
       if (!url) throw new Error("usage: list <url>");
       return session(url, async (c) => (await c.listTools()).tools.map((t) => t.name));
+    }
+    case "load": {
+      const [url, tool, args, sessions, ms] = rest;
+      if (!url || !tool) throw new Error("usage: load <url> <tool> <args-json> <sessions> <ms>");
+      return load(
+        url,
+        tool,
+        JSON.parse(args ?? "{}") as Record<string, unknown>,
+        Number(sessions ?? 4),
+        Number(ms ?? 10_000),
+      );
+    }
+    case "get": {
+      const [url, bearer] = rest;
+      if (!url) throw new Error("usage: get <url> [bearer]");
+      const r = await fetch(url, bearer ? { headers: { authorization: `Bearer ${bearer}` } } : {});
+      out({ status: r.status, body: await r.text() });
+      return;
     }
     case "tcp": {
       const [host, port, ms] = rest;
