@@ -67,6 +67,7 @@ async function attempt(token: string): Promise<string> {
     trustDomain: TD,
     readToken: async () => token,
     requestSVID: transport().x509,
+    trustBundle: async () => svc.bundlePem(),
   });
   await client.start();
   await client.stop();
@@ -83,6 +84,7 @@ describe("issuer on a real API server", () => {
       trustDomain: TD,
       readToken: async () => a.token,
       requestSVID: transport().x509,
+      trustBundle: async () => svc.bundlePem(),
     });
     const seen: { serial: string; key: string; notAfter: Date; at: number }[] = [];
     client.onUpdate((s) =>
@@ -232,6 +234,7 @@ describe("issuer on a real API server", () => {
       trustDomain: TD,
       readToken: async () => a.token,
       requestSVID: transport().x509,
+      trustBundle: async () => svc.bundlePem(),
       backoff: { initialMs: 200, maxMs: 1000 },
     });
     await client.start();
