@@ -17,7 +17,8 @@ import { checkPeerSocket, type PeerRefusal } from "../lib/identity/tls.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import { type Deny, deny } from "./decide/deny.ts";
-import { sendDeny } from "./http-util.ts";
+import { header, sendDeny } from "./http-util.ts";
+import { SessionOwners } from "./inbound-sessions.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import type { SvidSource } from "./svid/source.ts";
@@ -103,6 +104,7 @@ export class InboundHandler {
   readonly #base: URL;
   /** The verified caller of each TLS connection that passed onSecureConnection. */
   readonly #callers = new WeakMap<TLSSocket, string>();
+  readonly #sessions = new SessionOwners();
 
   constructor(ctx: InboundContext) {
     this.#ctx = ctx;
@@ -242,6 +244,14 @@ export class InboundHandler {
       sendDeny(res, null, deny("BadRequestTarget", targetProblem, g.manifest), 400);
       return;
     }
+    const sid = header(req, "mcp-session-id");
+    const notOwned = this.#sessions.check(caller!, sid, header(req, "last-event-id"), g.manifest);
+    if (notOwned) {
+      req.resume();
+      this.#record(start, caller!, method, g.manifest, "deny", notOwned.rule, null, notOwned.constraint);
+      sendDeny(res, null, notOwned, notOwned.rule === "SessionNotFound" ? 404 : 400);
+      return;
+    }
     const dropped = connectionTokens(req.headers.connection);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
@@ -279,6 +289,8 @@ export class InboundHandler {
       );
       return;
     }
+    this.#sessions.learn(caller!, sid, up.headers["mcp-session-id"]);
+    if (req.method === "DELETE" && sid && up.statusCode < 300) this.#sessions.forget(sid);
     const out: Record<string, string> = {};
     const upDropped = connectionTokens(up.headers.connection);
     for (const [k, v] of Object.entries(up.headers)) {
