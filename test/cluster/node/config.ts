@@ -89,6 +89,8 @@ export function containerdConfig(l: NodeLayout, bins: { runc: string; cniBinDir:
 version = 3
 root = ${q(p.containerdRoot)}
 state = ${q(p.containerdState)}
+# No drop-in files from the host's /etc/containerd: this node's configuration is all here.
+imports = []
 # Plugins that would touch host paths or devices this node does not use.
 disabled_plugins = [
   "io.containerd.nri.v1.nri",

@@ -209,11 +209,15 @@ export type PartDirs = Record<PartName, string>;
  */
 export async function buildNodeParts(
   log: (line: string) => void = console.error,
+  only?: readonly PartName[],
 ): Promise<{ dirs: PartDirs; seconds: Record<string, number> }> {
   mkdirSync(join(cacheDir(), "bin"), { recursive: true });
   const seconds: Record<string, number> = {};
   const dirs = {} as PartDirs;
-  const todo = NODE_PARTS.map((part) => ({ part, out: partDir(part) }));
+  const todo = NODE_PARTS.filter((part) => !only || only.includes(part.name as PartName)).map((part) => ({
+    part,
+    out: partDir(part),
+  }));
   const missing = todo.filter((t) => !existsSync(t.out));
   if (missing.length) {
     log(`[node] building ${missing.map((t) => t.part.name).join(", ")} (cold: several minutes on 2 cores)`);

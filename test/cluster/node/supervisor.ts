@@ -185,12 +185,13 @@ class Supervisor {
     }
   }
 
-  private kubectl(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(this.cfg.clusterBinary, ["kubectl", `--kubeconfig=${this.p.kubeconfig}`, ...args], {
-      encoding: "utf8",
-      timeout: 60_000,
-    });
-    return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+  // Asynchronous on purpose: this process also serves the host's API bridge, which must not stall.
+  private kubectl(args: string[], timeoutMs = 60_000): Promise<Result> {
+    return runAsync(
+      this.cfg.clusterBinary,
+      ["kubectl", `--kubeconfig=${this.p.kubeconfig}`, ...args],
+      timeoutMs,
+    );
   }
 
   async start(): Promise<void> {
@@ -257,23 +258,20 @@ class Supervisor {
       },
     );
     const ctr = (args: string[]) =>
-      spawnSync(
+      runAsync(
         join(parts.containerd, "ctr"),
         [`--address=${this.p.containerdSocket}`, "-n", "k8s.io", ...args],
-        {
-          encoding: "utf8",
-          timeout: 120_000,
-        },
+        300_000,
       );
     await this.waitFor(
       "containerd",
-      () => existsSync(this.p.containerdSocket) && ctr(["version"]).status === 0,
+      async () => existsSync(this.p.containerdSocket) && (await ctr(["version"])).status === 0,
       60_000,
     );
 
     this.step("images");
     for (const archive of this.cfg.images) {
-      const r = ctr(["images", "import", archive]);
+      const r = await ctr(["images", "import", archive]);
       if (r.status !== 0) throw new Error(`ctr images import ${archive} failed: ${r.stderr}`);
     }
 
@@ -284,7 +282,7 @@ class Supervisor {
     this.spawnChild("kube-proxy", bin, ["kube-proxy", ...kubeProxyArgs(this.p.kubeconfig)]);
     await this.waitFor(
       "the Node object",
-      () => this.kubectl(["get", "node", NODE_NAME, "-o", "name"]).status === 0,
+      async () => (await this.kubectl(["get", "node", NODE_NAME, "-o", "name"])).status === 0,
       180_000,
     );
 
@@ -296,7 +294,7 @@ class Supervisor {
     );
 
     this.step("coredns");
-    const applied = this.kubectl(["apply", "-f", this.p.corednsManifest]);
+    const applied = await this.kubectl(["apply", "-f", this.p.corednsManifest]);
     if (applied.status !== 0) throw new Error(`applying CoreDNS failed: ${applied.stderr}`);
 
     this.status.phase = "running";
@@ -327,7 +325,7 @@ class Supervisor {
     // 2. Pods deleted through the kubelet, so it stops containers and releases their networks.
     const kubeletUp = this.children.get("kubelet")?.exitCode === null;
     if (kubeletUp && existsSync(this.p.kubeconfig)) {
-      const r = this.kubectl([
+      const r = await this.kubectl([
         "delete",
         "pods",
         "--all",
@@ -358,6 +356,35 @@ class Supervisor {
     this.status.phase = "stopped";
     this.step("stopped");
   }
+}
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runAsync(cmd: string, args: string[], timeoutMs: number): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      resolve({ status: null, stdout, stderr: String(err) });
+    });
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
 function sleep(ms: number): Promise<void> {
