@@ -162,8 +162,10 @@ const nodeRecordSchema = z.strictObject({
   id: clusterIdSchema,
   dir: z.string(),
   runDir: z.string(),
-  netns: z.string(),
-  cgroupRoot: z.string(),
+  netns: z.string().regex(/^warden-[a-z0-9]{4,12}$/),
+  cgroupRoot: z.string().regex(/^\/warden-[a-z0-9]{4,12}$/),
+  /** The namespaces of the process that started the node: never swept. */
+  hostNs: z.strictObject({ mnt: z.string(), net: z.string() }),
   bridgePid: z.number().optional(),
   apiPort: z.number().optional(),
   kubectl: z.array(z.string()),
@@ -275,7 +277,8 @@ export async function startNodeCluster(opts: StartNodeOptions): Promise<NodeClus
   writeFileSync(p.resolvConf, resolvConf());
   writeFileSync(p.corednsManifest, corednsManifest());
   const kubectl = [clusterBinary, "kubectl"];
-  const record: NodeRecord = { ...layout, kubectl };
+  const hostNs = { mnt: readlinkSync("/proc/self/ns/mnt"), net: readlinkSync("/proc/self/ns/net") };
+  const record: NodeRecord = { ...layout, kubectl, hostNs };
   const saveRecord = () => writeFileSync(recordFile(dir), JSON.stringify(record, null, 2));
   saveRecord();
 
@@ -308,7 +311,7 @@ export async function startNodeCluster(opts: StartNodeOptions): Promise<NodeClus
     saveRecord();
 
     createNetns(layout);
-    const cfg: SupervisorConfig = { layout, clusterBinary, parts: dirs, apiPort, images };
+    const cfg: SupervisorConfig = { layout, clusterBinary, parts: dirs, apiPort, images, hostNs };
     const cfgFile = join(dir, "supervisor.json");
     writeFileSync(cfgFile, JSON.stringify(cfg, null, 2));
     // setsid -f: the supervisor outlives this process (cluster:up) and its shell job. nsenter --net
@@ -459,10 +462,11 @@ export async function stopNodeClusterAt(
     });
   }
   // 2. Whatever is left, by namespace and cgroup: also what a SIGKILLed supervisor left running.
+  const refuse = [record.hostNs.mnt, record.hostNs.net];
   const strays = () => [
     ...processesInCgroupRoot(record.cgroupRoot),
-    ...(status ? processesInNamespace("mnt", status.mntNs) : []),
-    ...(status ? processesInNamespace("net", status.netNs) : []),
+    ...(status ? processesInNamespace("mnt", status.mntNs, { refuse }) : []),
+    ...(status ? processesInNamespace("net", status.netNs, { refuse }) : []),
   ];
   await killAndWait(strays, 20_000);
   await removeCgroupTrees(record.cgroupRoot);
@@ -497,10 +501,11 @@ function alive(pid: number): boolean {
 }
 
 function leftoversOf(record: NodeRecord, mntNs?: string, netNs?: string): Leftovers {
+  const refuse = [record.hostNs.mnt, record.hostNs.net];
   const processes = new Set([
     ...processesInCgroupRoot(record.cgroupRoot),
-    ...(mntNs ? processesInNamespace("mnt", mntNs) : []),
-    ...(netNs ? processesInNamespace("net", netNs) : []),
+    ...(mntNs ? processesInNamespace("mnt", mntNs, { refuse }) : []),
+    ...(netNs ? processesInNamespace("net", netNs, { refuse }) : []),
   ]);
   if (record.bridgePid && alive(record.bridgePid)) processes.add(record.bridgePid);
   return {

@@ -260,6 +260,8 @@ export function kubeRouterArgs(kubeconfig: string): string[] {
     "--run-service-proxy=false",
     "--enable-cni=false",
     `--hostname-override=${NODE_NAME}`,
+    // Traffic to Service IPs is judged after kube-proxy's DNAT, by the backing pod's policies.
+    `--service-cluster-ip-range=${NODE_NETWORK.serviceCIDR}`,
     "--enable-ipv4=true",
     "--enable-ipv6=false",
     "--metrics-port=0",
@@ -276,7 +278,7 @@ export function controllerManagerArgs(controlPlaneDir: string, kubeconfig: strin
     // workloads and endpoints managed, finished pods collected.
     "--controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token,root-ca-cert-publisher," +
       "nodelifecycle,replicaset,deployment,endpointslice,endpointslicemirroring,podgc,job,daemonset,statefulset," +
-      "disruption,ttl-after-finished,cronjob,resourcequota,horizontalpodautoscaling",
+      "disruption,ttl-after-finished,cronjob,resourcequota",
     "--leader-elect=false",
     "--secure-port=0",
     `--service-account-private-key-file=${p("sa.key")}`,

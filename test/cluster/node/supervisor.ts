@@ -58,6 +58,8 @@ export const supervisorConfigSchema = z.strictObject({
   }),
   apiPort: z.number().int().min(1).max(65535),
   images: z.array(z.string()),
+  /** The host's namespaces, which this supervisor must not be in and must never sweep. */
+  hostNs: z.strictObject({ mnt: z.string(), net: z.string() }),
 });
 export type SupervisorConfig = z.infer<typeof supervisorConfigSchema>;
 
@@ -196,6 +198,14 @@ class Supervisor {
 
   async start(): Promise<void> {
     mkdirSync(this.p.logs, { recursive: true });
+    // Refuse to run in the machine's own namespaces: every mount and every sweep assumes private ones.
+    for (const kind of ["mnt", "net"] as const) {
+      if (readlinkSync(`/proc/self/ns/${kind}`) === readlinkSync(`/proc/1/ns/${kind}`)) {
+        throw new Error(
+          `the supervisor runs in PID 1's ${kind} namespace; start it through nsenter and unshare`,
+        );
+      }
+    }
     this.write();
     this.mounts();
     this.cgroups();
@@ -344,7 +354,11 @@ class Supervisor {
     const cp = this.children.get("control-plane")?.pid;
     await killAndWait(() => processesInCgroupRoot(this.cfg.layout.cgroupRoot), 10_000);
     await killAndWait(
-      () => processesInNamespace("mnt", this.status.mntNs).filter((pid) => pid !== process.pid && pid !== cp),
+      () =>
+        processesInNamespace("mnt", this.status.mntNs, {
+          allowOwn: true,
+          refuse: [this.cfg.hostNs.mnt],
+        }).filter((pid) => pid !== process.pid && pid !== cp),
       10_000,
     );
     // 5. The API server last: no controller holds a watch open, so it shuts down at once.

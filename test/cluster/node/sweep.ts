@@ -88,9 +88,51 @@ function allPids(): number[] {
     .map(Number);
 }
 
-/** PIDs whose namespace of `kind` ("mnt", "net") is `link` (as readlink /proc/PID/ns/KIND prints it). */
-export function processesInNamespace(kind: "mnt" | "net", link: string): number[] {
+function nsLink(pid: string, kind: "mnt" | "net"): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/${kind}`);
+  } catch {
+    return undefined; // gone, or not ours to read (PID 1 of a sandbox)
+  }
+}
+
+/**
+ * Whether `link` is a namespace of the node's own, never the machine's: killing "every process in
+ * the namespace" must not reach the caller's namespace, PID 1's (where readable), or any namespace
+ * in `refuse` (the host's, recorded before the node started), whatever a damaged status file says.
+ */
+export function isForeignNamespace(
+  kind: "mnt" | "net",
+  link: string,
+  refuse: readonly string[] = [],
+): boolean {
+  return (
+    new RegExp(`^${kind}:\\[\\d+\\]$`).test(link) &&
+    link !== nsLink("1", kind) &&
+    link !== nsLink("self", kind) &&
+    !refuse.includes(link)
+  );
+}
+
+/**
+ * PIDs whose namespace of `kind` ("mnt", "net") is `link` (as readlink /proc/PID/ns/KIND prints it).
+ * Finds nothing for a namespace `isForeignNamespace` refuses, except that the supervisor may sweep
+ * its own private namespace (`allowOwn`), which still must not be PID 1's or a refused one.
+ */
+export function processesInNamespace(
+  kind: "mnt" | "net",
+  link: string,
+  opts: { allowOwn?: boolean; refuse?: readonly string[] } = {},
+): number[] {
   const out: number[] = [];
+  const refuse = opts.refuse ?? [];
+  const ownAllowed =
+    opts.allowOwn === true &&
+    link === nsLink("self", kind) &&
+    link !== nsLink("1", kind) &&
+    !refuse.includes(link) &&
+    /^(mnt|net):\[\d+\]$/.test(link);
+  if (!ownAllowed && !isForeignNamespace(kind, link, refuse)) return [];
   for (const pid of allPids()) {
     try {
       if (readlinkSync(`/proc/${pid}/ns/${kind}`) === link) out.push(pid);
