@@ -2,7 +2,7 @@
 // control plane and a node (containerd, runc, kubelet, kube-proxy, bridge CNI, kube-router as the
 // NetworkPolicy controller, CoreDNS as a pod) inside a network namespace of their own, reachable from
 // the host at 127.0.0.1:<port> through a bridge. See test/cluster/README.md for the interface and
-// docs/adr/0006-real-node.md for the decisions.
+// docs/adr/0013-real-node.md for the decisions.
 //
 //   const support = nodeSupport();            // { ok: true } or { ok: false, why }
 //   const node = await startNodeCluster({ dir, log });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { inject } from "vitest";
 import { cacheDir } from "../cluster/local-cluster.ts";
 import { ensureDebianPackages } from "../cluster/node/debian.ts";
-import { writeOciArchive } from "../cluster/node/oci-mini.ts";
+import { writeOciArchive } from "../../scripts/images/oci.ts";
 import { importImageInto } from "../cluster/node.ts";
 import type { ProvidedNode } from "../setup/e2e-setup.ts";
 import { type CommandResult, run } from "./process.ts";

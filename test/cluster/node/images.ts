@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { COREDNS_IMAGE, PAUSE_IMAGE } from "./config.ts";
-import { writeOciArchive } from "./oci-mini.ts";
+import { writeOciArchive } from "../../../scripts/images/oci.ts";
 import type { PartDirs } from "./parts.ts";
 
 /** Writes (or reuses) the archives; they sit beside the binaries they are made of. */
