@@ -2,8 +2,8 @@
 // single static binary in one layer, written as OCI archives that containerd imports; no registry.
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { COREDNS_IMAGE, PAUSE_IMAGE } from "./config.ts";
 import { writeOciArchive } from "../../../scripts/images/oci.ts";
+import { COREDNS_IMAGE, PAUSE_IMAGE } from "./config.ts";
 import type { PartDirs } from "./parts.ts";
 
 /** Writes (or reuses) the archives; they sit beside the binaries they are made of. */

@@ -198,11 +198,11 @@ class Supervisor {
 
   async start(): Promise<void> {
     mkdirSync(this.p.logs, { recursive: true });
-    // Refuse to run in the machine's own namespaces: every mount and every sweep assumes private ones.
+    // Refuse to run in the host's namespaces: every mount and every sweep assumes private ones.
     for (const kind of ["mnt", "net"] as const) {
-      if (readlinkSync(`/proc/self/ns/${kind}`) === readlinkSync(`/proc/1/ns/${kind}`)) {
+      if (readlinkSync(`/proc/self/ns/${kind}`) === this.cfg.hostNs[kind]) {
         throw new Error(
-          `the supervisor runs in PID 1's ${kind} namespace; start it through nsenter and unshare`,
+          `the supervisor runs in the host's ${kind} namespace; start it through nsenter and unshare`,
         );
       }
     }
