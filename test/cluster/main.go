@@ -176,8 +176,7 @@ func up(args []string) error {
 	if err != nil {
 		return err
 	}
-	dir := o.dir
-	dir, err := filepath.Abs(dir)
+	dir, err := filepath.Abs(o.dir)
 	if err != nil {
 		return err
 	}

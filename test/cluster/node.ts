@@ -472,9 +472,11 @@ export async function stopNodeClusterAt(
   await killAndWait(strays, 20_000);
   await removeCgroupTrees(record.cgroupRoot);
   if (record.bridgePid && alive(record.bridgePid)) {
-    process.kill(record.bridgePid, "SIGTERM");
-    await waitFor("the API bridge to stop", () => !alive(record.bridgePid as number), 10_000).catch(() => {
-      if (record.bridgePid) process.kill(record.bridgePid, "SIGKILL");
+    const pid = record.bridgePid;
+    process.kill(pid, "SIGTERM");
+    await waitFor("the API bridge to stop", () => !alive(pid), 10_000).catch(async () => {
+      process.kill(pid, "SIGKILL");
+      await waitFor("the API bridge to die", () => !alive(pid), 10_000).catch(() => {});
     });
   }
   try {
