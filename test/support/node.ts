@@ -3,9 +3,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { writeOciArchive } from "../../scripts/images/oci.ts";
 import { cacheDir } from "../cluster/local-cluster.ts";
 import { ensureDebianPackages } from "../cluster/node/debian.ts";
-import { writeOciArchive } from "../../scripts/images/oci.ts";
 import { importImageInto } from "../cluster/node.ts";
 import type { ProvidedNode } from "../setup/e2e-setup.ts";
 import { type CommandResult, run } from "./process.ts";
