@@ -14,6 +14,7 @@ import {
   POLICY_FILE,
   policyConfigMapName,
 } from "../../api/v1alpha1/index.ts";
+import { canonicalJSON } from "../../lib/canonical-json.ts";
 import { zodIssues } from "../../lib/errors.ts";
 import { isSubset } from "../runtime/apply.ts";
 import { mergeConditions } from "../runtime/conditions.ts";
@@ -27,7 +28,6 @@ import {
   splitKey,
 } from "./caches.ts";
 import type { ControllerContext } from "./context.ts";
-import { canonicalJSON } from "./digest.ts";
 import { decideIdentity, serviceAccountNameOf } from "./identity-eval.ts";
 import { compilePolicy, type PolicyProblem, policyToWrite, type ResolvedManifest } from "./policy.ts";
 import { statusUnchanged } from "./status.ts";
