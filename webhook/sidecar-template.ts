@@ -15,7 +15,7 @@ import {
   SIDECAR_VOLUMES,
 } from "../api/v1alpha1/sidecar.ts";
 import { canonicalJSON } from "../lib/canonical-json.ts";
-import type { SidecarConfig } from "./sidecar-config.ts";
+import { type SidecarConfig, v8FlagsFor } from "./sidecar-config.ts";
 
 /** Bumped whenever the template's shape changes; recorded in the status annotation. */
 export const SIDECAR_TEMPLATE_VERSION = "v1";
@@ -78,6 +78,9 @@ function sidecarContainer(cfg: SidecarConfig, upstreamPort: number | undefined):
       { name: GATEWAY_ENV.auditFile, value: `${v.audit.mountPath}/${v.audit.file}` },
       { name: GATEWAY_ENV.issuerURL, value: cfg.issuerURL },
       { name: GATEWAY_ENV.trustDomain, value: cfg.trustDomain },
+      // A heap sized for the container, not the node: without it V8 lets young-generation garbage
+      // grow past the memory limit under load and the kubelet OOM-kills the sidecar.
+      { name: "NODE_OPTIONS", value: v8FlagsFor(cfg.limits.memory) },
       // Only when it differs from the gateway's own default: the default sidecar (and so the
       // template hash of every pod injected before this setting existed) stays byte-identical.
       ...(cfg.renewAt === DEFAULT_SVID_RENEW_AT
