@@ -11,7 +11,7 @@ export default defineConfig({
           name: "unit",
           // Unit tests first, then integration: each group gets its own worker settings.
           sequence: { groupOrder: 0 },
-          include: ["{api,lib,operator,webhook,gateway,cli,scripts}/**/*.test.ts"],
+          include: ["{api,lib,operator,webhook,gateway,cli,scripts,bench}/**/*.test.ts"],
           testTimeout: 30_000,
         },
       },
