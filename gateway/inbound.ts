@@ -10,7 +10,8 @@ import type { InboundPolicy } from "../api/v1alpha1/policy.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import { type Deny, deny } from "./decide/deny.ts";
-import { sendDeny } from "./http-util.ts";
+import { header, sendDeny } from "./http-util.ts";
+import { SessionOwners } from "./inbound-sessions.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import type { SvidSource } from "./svid/source.ts";
@@ -42,6 +43,7 @@ export interface InboundContext {
 export class InboundHandler {
   readonly #ctx: InboundContext;
   readonly #base: URL;
+  readonly #sessions = new SessionOwners();
 
   constructor(ctx: InboundContext) {
     this.#ctx = ctx;
@@ -135,6 +137,14 @@ export class InboundHandler {
       sendDeny(res, null, g.deny, g.status);
       return;
     }
+    const sid = header(req, "mcp-session-id");
+    const notOwned = this.#sessions.check(caller!, sid, header(req, "last-event-id"), g.manifest);
+    if (notOwned) {
+      req.resume();
+      this.#record(start, caller!, method, g.manifest, "deny", notOwned.rule, null, notOwned.constraint);
+      sendDeny(res, null, notOwned, notOwned.rule === "SessionNotFound" ? 404 : 400);
+      return;
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v === undefined || HOP_BY_HOP.has(k)) continue;
@@ -170,6 +180,8 @@ export class InboundHandler {
       );
       return;
     }
+    this.#sessions.learn(caller!, sid, up.headers["mcp-session-id"]);
+    if (req.method === "DELETE" && sid && up.statusCode < 300) this.#sessions.forget(sid);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(up.headers)) {
       if (v === undefined || HOP_BY_HOP.has(k) || k === "set-cookie") continue;

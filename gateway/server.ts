@@ -183,6 +183,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         upstream,
         taskTokens: () => verifier,
         redactFields: redactSet(config.auditRedact),
+        origin: { allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts },
         log,
       });
       main = createHttpServer({ keepAliveTimeout: 30_000 }, outbound.handle);
