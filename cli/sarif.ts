@@ -68,6 +68,7 @@ export function toSarif(result: CheckResult & { notChecked?: OfflineLimit[] }, p
         invocations: [
           {
             executionSuccessful: true,
+            properties: { objects: result.objects, checked: result.checked },
             toolExecutionNotifications: (result.notChecked ?? []).map((l) => ({
               level: "note",
               descriptor: { id: l.id },

@@ -33,14 +33,21 @@ const SARIF_SCHEMA = JSON.parse(
 const Draft04 = ((AjvDraft04 as any).default ?? AjvDraft04) as typeof Ajv;
 // biome-ignore lint/suspicious/noExplicitAny: ajv-formats' default export is CommonJS
 const withFormats = ((addFormats as any).default ?? addFormats) as (a: Ajv) => Ajv;
-const validateSarif = withFormats(new Draft04({ allErrors: true, strict: false })).compile(SARIF_SCHEMA);
+// unicodeRegExp: false — the schema's language-tag pattern (`…-[a-zA-Z]{2}]?$`) is valid ECMAScript
+// only without the `u` flag.
+const validateSarif = withFormats(
+  new Draft04({ allErrors: true, strict: false, unicodeRegExp: false }),
+).compile(SARIF_SCHEMA);
 
 interface Sarif {
   runs: {
     tool: {
       driver: { rules: { id: string; helpUri: string }[]; properties: { ruleCatalog: { version: string } } };
     };
-    invocations: { toolExecutionNotifications: { descriptor: { id: string } }[] }[];
+    invocations: {
+      toolExecutionNotifications: { descriptor: { id: string } }[];
+      properties: { objects: number; checked: number };
+    }[];
     results: { ruleId: string }[];
   }[];
 }
@@ -65,6 +72,7 @@ function yamlBlockAfter(file: string, heading: string): unknown {
 
 interface GhStep {
   name?: string;
+  shell?: string;
   uses?: string;
   run?: string;
   if?: string;
@@ -101,7 +109,9 @@ async function runGithubSteps(
       continue;
     }
     if (s.run !== undefined) {
-      const r = await runStep(s.run, dir, env);
+      // GitHub's shells on Linux: the default is `bash -e {0}`; `shell: bash` adds pipefail.
+      if (s.shell !== undefined && s.shell !== "bash") throw new Error(`step ${label}: shell ${s.shell}`);
+      const r = await runStep(s.shell === "bash" ? `set -o pipefail\n${s.run}` : s.run, dir, env);
       log.push({ step: label, ran: true, code: r.code, stdout: r.stdout, stderr: r.stderr });
       if (r.code !== 0) failed = true;
       continue;
@@ -183,6 +193,8 @@ describe("CI recipes, run verbatim from the docs", () => {
       expect(r.failed, JSON.stringify(r.log, null, 2)).toBe(false);
       expect(r.sarif).toHaveLength(1);
       expect(r.sarif[0]!.runs[0]!.results).toEqual([]);
+      // Not vacuous: the chart rendered and its four objects were checked.
+      expect(r.sarif[0]!.runs[0]!.invocations[0]!.properties).toEqual({ objects: 4, checked: 4 });
       expect(r.log.find((s) => s.step === "Findings as text in the log")?.ran).toBe(false);
     });
 
@@ -241,6 +253,7 @@ describe("CI recipes, run verbatim from the docs", () => {
       expect(results).toEqual(wantOk ? [0, 0] : [0, 1]);
       const sarif = sarifFile(join(dir, "gl-warden.sarif"));
       expect(sarif.runs[0]!.results.length > 0).toBe(!wantOk);
+      expect(sarif.runs[0]!.invocations[0]!.properties).toEqual({ objects: 4, checked: 4 });
     }
   });
 
@@ -255,6 +268,7 @@ describe("CI recipes, run verbatim from the docs", () => {
     const ok = await runGithubSteps(steps, await userRepo(packed, rt), rt, helmDir);
     expect(ok.failed, JSON.stringify(ok.log, null, 2)).toBe(false);
     expect(ok.sarif[0]!.runs[0]!.results).toEqual([]);
+    expect(ok.sarif[0]!.runs[0]!.invocations[0]!.properties).toEqual({ objects: 4, checked: 4 });
     const bad = await runGithubSteps(
       steps,
       await userRepo(packed, rt, { readOnlyRootFilesystem: "false" }),
