@@ -3,7 +3,15 @@
 // and environment that know nothing of it (no repository node_modules/.bin, no npm_* variables),
 // on the machine's Node or on the Node 24 the project installs.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { type CommandResult, run } from "./process.ts";
@@ -18,8 +26,53 @@ export interface PackedCli {
   files: string[];
 }
 
+const PACK_LOCK = join(ROOT, "packages", "cli", ".pack-lock");
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One `npm pack` at a time in this checkout: its prepack rewrites packages/cli/dist, so two test
+ * files packing at once could tar a half-written bundle. A lock held by a dead process is taken over.
+ */
+async function withPackLock<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    try {
+      mkdirSync(PACK_LOCK);
+      writeFileSync(join(PACK_LOCK, "pid"), String(process.pid));
+      break;
+    } catch {
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(join(PACK_LOCK, "pid"), "utf8"));
+      } catch {
+        // Being created right now: wait.
+      }
+      if (holder && !alive(holder)) rmSync(PACK_LOCK, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`${PACK_LOCK} held by pid ${holder} for 10 minutes`);
+      else await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(PACK_LOCK, { recursive: true, force: true });
+  }
+}
+
 /** `npm pack ./packages/cli` (its prepack builds dist/warden.js first). */
-export async function packCli(): Promise<PackedCli> {
+export function packCli(): Promise<PackedCli> {
+  return withPackLock(packCliUnlocked);
+}
+
+async function packCliUnlocked(): Promise<PackedCli> {
   const dest = mkdtempSync(join(tmpdir(), "warden-pack-"));
   const r = await run("npm", ["pack", "./packages/cli", "--pack-destination", dest, "--json"], {
     cwd: ROOT,
