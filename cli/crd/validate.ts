@@ -291,10 +291,17 @@ function compiledPattern(p: string): RegExp {
   return re;
 }
 
+/**
+ * kube-openapi's SchemaValidator: validators apply by the value's kind (string, number, array,
+ * object) with the schema's keywords; the type, enum and format validators are independent of
+ * them. Within the string validator only the first of maxLength, minLength, pattern that fails is
+ * reported; the number validator reports each of its checks.
+ */
 function validateSchema(value: Json, schema: Schema, segs: Seg[], out: CrdError[]): void {
   const path = pathOf(segs);
   const inBody = `${path} in body`;
-  const err = (type: ErrorType, message: string) => out.push({ rule: "crd.schema", path, type, message });
+  const err = (type: ErrorType, message: string, at = path) =>
+    out.push({ rule: "crd.schema", path: at, type, message });
   if (value === null) {
     if (!schema.nullable && schema.type)
       err("FieldValueTypeInvalid", `Invalid value: "null": ${inBody} must be of type ${schema.type}: "null"`);
@@ -303,9 +310,8 @@ function validateSchema(value: Json, schema: Schema, segs: Seg[], out: CrdError[
   if (!typeMatches(value, schema.type)) {
     err(
       "FieldValueTypeInvalid",
-      `Invalid value: ${showValue(value)}: ${inBody} must be of type ${schema.type}: ${JSON.stringify(jsonTypeName(value))}`,
+      `Invalid value: ${JSON.stringify(jsonTypeName(value))}: ${inBody} must be of type ${schema.type}: ${JSON.stringify(jsonTypeName(value))}`,
     );
-    return;
   }
   if (schema.enum && !schema.enum.some((e) => JSON.stringify(e) === JSON.stringify(value))) {
     const values = schema.enum.map((e) => JSON.stringify(e)).join(", ");
@@ -315,24 +321,38 @@ function validateSchema(value: Json, schema: Schema, segs: Seg[], out: CrdError[
     const n = runeLength(value);
     if (schema.maxLength !== undefined && n > schema.maxLength)
       err("FieldValueTooLong", `Too long: may not be more than ${schema.maxLength} bytes`);
-    if (schema.minLength !== undefined && n < schema.minLength)
+    else if (schema.minLength !== undefined && n < schema.minLength)
       err(
         "FieldValueInvalid",
         `Invalid value: ${showValue(value)}: ${inBody} should be at least ${schema.minLength} chars long`,
       );
-    if (schema.pattern !== undefined && !compiledPattern(schema.pattern).test(value))
+    else if (schema.pattern !== undefined && !compiledPattern(schema.pattern).test(value))
       err(
         "FieldValueInvalid",
         `Invalid value: ${showValue(value)}: ${inBody} should match '${schema.pattern}'`,
       );
+    // A format error is reported as a type error (so it blocks the CEL rules).
     const fmt = schema.format ? FORMATS[schema.format] : undefined;
     if (fmt && !fmt(value))
       err(
-        "FieldValueInvalid",
+        "FieldValueTypeInvalid",
         `Invalid value: ${showValue(value)}: ${inBody} must be of type ${schema.format}: ${JSON.stringify(value)}`,
       );
   }
   if (typeof value === "number") {
+    // IsValueValidAgainstRange: a non-integral value of an integer field is also reported on the
+    // object itself (a composite error without a field).
+    if (schema.type === "integer" && !Number.isInteger(value))
+      err(
+        "FieldValueInvalid",
+        `Invalid value: "": Checked value must be of type integer (default format) in ${path}`,
+        "",
+      );
+    if (schema.multipleOf !== undefined && value % schema.multipleOf !== 0)
+      err(
+        "FieldValueInvalid",
+        `Invalid value: ${value}: ${inBody} should be a multiple of ${schema.multipleOf}`,
+      );
     if (schema.minimum !== undefined) {
       const bad = schema.exclusiveMinimum ? value <= schema.minimum : value < schema.minimum;
       if (bad)
@@ -349,20 +369,15 @@ function validateSchema(value: Json, schema: Schema, segs: Seg[], out: CrdError[
           `Invalid value: ${value}: ${inBody} should be less than ${schema.exclusiveMaximum ? "" : "or equal to "}${schema.maximum}`,
         );
     }
-    if (schema.multipleOf !== undefined && value % schema.multipleOf !== 0)
-      err(
-        "FieldValueInvalid",
-        `Invalid value: ${value}: ${inBody} should be a multiple of ${schema.multipleOf}`,
-      );
   }
   if (Array.isArray(value)) {
-    if (schema.maxItems !== undefined && value.length > schema.maxItems)
-      err("FieldValueTooMany", `Too many: ${value.length}: must have at most ${schema.maxItems} items`);
     if (schema.minItems !== undefined && value.length < schema.minItems)
       err(
         "FieldValueInvalid",
         `Invalid value: ${value.length}: ${inBody} should have at least ${schema.minItems} items`,
       );
+    if (schema.maxItems !== undefined && value.length > schema.maxItems)
+      err("FieldValueTooMany", `Too many: ${value.length}: must have at most ${schema.maxItems} items`);
     if (schema.items) {
       value.forEach((v, i) => {
         validateSchema(v, schema.items!, [...segs, i], out);
@@ -379,13 +394,7 @@ function validateSchema(value: Json, schema: Schema, segs: Seg[], out: CrdError[
         `Invalid value: ${n}: ${inBody} should have at least ${schema.minProperties} properties`,
       );
     for (const r of schema.required ?? []) {
-      if (!(r in value))
-        out.push({
-          rule: "crd.schema",
-          path: child(path, r),
-          type: "FieldValueRequired",
-          message: "Required value",
-        });
+      if (!(r in value)) err("FieldValueRequired", "Required value", child(path, r));
     }
     for (const [k, v] of Object.entries(value)) {
       const sub =
