@@ -67,9 +67,10 @@ export class InboundHandler {
     rule: string,
     upstreamStatus: number | null,
     constraint?: string,
-  ): void {
+    phase?: "intent" | "outcome",
+  ): Promise<boolean> {
     const latencyMs = Math.round((performance.now() - start) * 1000) / 1000;
-    this.#ctx.audit.append({
+    const fields = {
       time: new Date().toISOString(),
       agent: caller,
       taskId: null,
@@ -84,9 +85,13 @@ export class InboundHandler {
       latencyMs,
       upstreamStatus,
       traceId: null,
-    });
+      ...(phase ? { detail: { phase } } : {}),
+    };
+    // Write-ahead: the intent is awaited until it is on disk; other records are queued.
+    if (phase === "intent") return this.#ctx.audit.appendDurable(fields);
     this.#ctx.metrics.calls.inc({ decision, reason: rule, tool: "none" });
     this.#ctx.metrics.latency.observe({ decision }, latencyMs / 1000);
+    return Promise.resolve(this.#ctx.audit.append(fields));
   }
 
   #gate(caller: string | undefined): { deny: Deny; status: number } | { manifest: string } {
@@ -124,7 +129,7 @@ export class InboundHandler {
     if ("deny" in g) {
       req.resume();
       const st = this.#ctx.policy.state;
-      this.#record(
+      void this.#record(
         start,
         caller ?? "unauthenticated",
         method,
@@ -141,7 +146,7 @@ export class InboundHandler {
     const notOwned = this.#sessions.check(caller!, sid, header(req, "last-event-id"), g.manifest);
     if (notOwned) {
       req.resume();
-      this.#record(start, caller!, method, g.manifest, "deny", notOwned.rule, null, notOwned.constraint);
+      void this.#record(start, caller!, method, g.manifest, "deny", notOwned.rule, null, notOwned.constraint);
       sendDeny(res, null, notOwned, notOwned.rule === "SessionNotFound" ? 404 : 400);
       return;
     }
@@ -151,6 +156,23 @@ export class InboundHandler {
       headers[k] = Array.isArray(v) ? v.join(",") : v;
     }
     headers[CALLER_HEADER] = caller!;
+    if (
+      !(await this.#record(
+        start,
+        caller!,
+        method,
+        g.manifest,
+        "allow",
+        "CallerAllowed",
+        null,
+        undefined,
+        "intent",
+      ))
+    ) {
+      req.resume();
+      sendDeny(res, null, deny("AuditUnavailable", this.#ctx.audit.refusal(), g.manifest), 503);
+      return;
+    }
     const target = new URL(req.url ?? "/", this.#base);
     const abort = new AbortController();
     res.on("close", () => {
@@ -166,7 +188,17 @@ export class InboundHandler {
       });
     } catch (e) {
       this.#ctx.metrics.upstreamErrors.inc({ kind: "connect" });
-      this.#record(start, caller!, method, g.manifest, "allow", "CallerAllowed", null);
+      void this.#record(
+        start,
+        caller!,
+        method,
+        g.manifest,
+        "allow",
+        "CallerAllowed",
+        null,
+        undefined,
+        "outcome",
+      );
       sendDeny(
         res,
         null,
@@ -189,7 +221,17 @@ export class InboundHandler {
     }
     res.writeHead(up.statusCode, out);
     res.flushHeaders();
-    this.#record(start, caller!, method, g.manifest, "allow", "CallerAllowed", up.statusCode);
+    void this.#record(
+      start,
+      caller!,
+      method,
+      g.manifest,
+      "allow",
+      "CallerAllowed",
+      up.statusCode,
+      undefined,
+      "outcome",
+    );
     try {
       for await (const chunk of up.body) res.write(chunk);
     } catch {

@@ -170,6 +170,15 @@ export class OutboundHandler {
     sendDeny(res, id, d, status);
   }
 
+  /** The call could not be recorded: it is refused (and counted), never forwarded unrecorded. */
+  #auditRefused(res: ServerResponse, c: CallState, id: string | number | null): void {
+    const r = auditRefusal(this.#ctx, c.manifest);
+    const d =
+      r?.deny ?? deny("AuditUnavailable", "the audit record of this call could not be written", c.manifest);
+    this.#ctx.metrics.calls.inc({ decision: "deny", reason: d.rule, tool: c.toolLabel });
+    sendDeny(res, id, d, 503);
+  }
+
   async #taskToken(req: IncomingMessage): Promise<TaskTokenState> {
     const raw = header(req, TASK_TOKEN_HEADER);
     if (raw === undefined) return { state: "absent" };
@@ -317,6 +326,9 @@ export class OutboundHandler {
       { withoutSession: owned.withoutSession },
     );
     if (isDeny(headers)) return this.#refuse(res, c, id, headers, 502);
+    // Write-ahead: the decision is on disk before the call leaves; without that it does not leave.
+    if (!(await this.#recorder.intent(c, outcome.decision, outcome.rule, extraAudit)))
+      return this.#auditRefused(res, c, id);
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -333,7 +345,7 @@ export class OutboundHandler {
     } catch (e) {
       const kind = upstreamErrorKind(e);
       this.#ctx.metrics.upstreamErrors.inc({ kind });
-      this.#recorder.record(c, outcome.decision, outcome.rule, {
+      this.#recorder.outcome(c, outcome.decision, outcome.rule, {
         ...extraAudit,
         detail: { upstreamError: (e as Error).message },
       });
@@ -348,7 +360,7 @@ export class OutboundHandler {
     }
     if (up.statusCode >= 500) this.#ctx.metrics.upstreamErrors.inc({ kind: "status" });
     const done = () =>
-      this.#recorder.record(c, outcome.decision, outcome.rule, {
+      this.#recorder.outcome(c, outcome.decision, outcome.rule, {
         ...extraAudit,
         upstreamStatus: up.statusCode,
       });
@@ -609,6 +621,7 @@ export class OutboundHandler {
       method === "GET" ? { accept: "text/event-stream" } : {},
     );
     if (isDeny(headers)) return this.#refuse(res, c, null, headers, 502);
+    if (!(await this.#recorder.intent(c, "allow", "Granted"))) return this.#auditRefused(res, c, null);
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -631,7 +644,7 @@ export class OutboundHandler {
         502,
       );
     }
-    this.#recorder.record(c, "allow", "Granted", { upstreamStatus: up.statusCode });
+    this.#recorder.outcome(c, "allow", "Granted", { upstreamStatus: up.statusCode });
     if (method === "DELETE" && c.sessionId) this.#sessions.close(manifest, c.sessionId);
     const ctype = String(up.headers["content-type"] ?? "");
     const out: Record<string, string> = {};

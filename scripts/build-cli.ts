@@ -8,16 +8,16 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { build, type Metafile } from "esbuild";
 import { parse as parseYaml } from "yaml";
 import { gitCommit } from "../cli/provenance.ts";
 import { CRD_DIR, drift } from "./gen-crds.ts";
+import { bundle, packageOf } from "./images/bundle.ts";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 export const CLI_PACKAGE_DIR = join(ROOT, "packages", "cli");
 export const CLI_ENTRY = join(ROOT, "cli", "warden.ts");
 /** The oldest Node the package supports; the packed-tarball test runs it on this and on 24. */
-export const CLI_NODE_TARGET = "node20";
+export const CLI_NODE_VERSION = 20;
 
 export interface CliBuild {
   outfile: string;
@@ -42,17 +42,22 @@ export function committedCrds(): unknown[] {
     .map((f) => parseYaml(readFileSync(join(CRD_DIR, f), "utf8")) as unknown);
 }
 
-/** node_modules/<name> (or @scope/name) directories that the bundle took code from. */
-function bundledPackages(meta: Metafile): string[] {
-  const dirs = new Set<string>();
-  for (const input of Object.keys(meta.inputs)) {
-    const parts = input.split(/[/\\]/);
-    const i = parts.lastIndexOf("node_modules");
-    if (i < 0) continue;
-    const name = parts[i + 1]?.startsWith("@") ? parts.slice(i + 1, i + 3) : parts.slice(i + 1, i + 2);
-    dirs.add(join(ROOT, ...parts.slice(0, i + 1), ...name));
-  }
-  return [...dirs].sort();
+/** node_modules/<name> (or @scope/name) directories the bundle took code from. */
+function bundledPackages(inputs: string[]): string[] {
+  const names = new Set(inputs.map(packageOf).filter((n): n is string => n !== undefined));
+  return [...names].sort().map((n) => join(ROOT, "node_modules", ...n.split("/")));
+}
+
+/**
+ * What a CLI bundle bakes in (esbuild `define`s): version and commit for `warden version` and SARIF,
+ * and the CRDs `warden check` validates warden objects against. The CLI image uses them too.
+ */
+export function cliBuildDefines(root: string = ROOT): Record<string, string> {
+  const version = readJson<{ version: string }>(join(root, "package.json")).version;
+  return {
+    __WARDEN_BUILD__: JSON.stringify({ version, commit: gitCommit(root) }),
+    __WARDEN_CRDS__: JSON.stringify(committedCrds()),
+  };
 }
 
 function notices(dirs: string[]): { text: string; bundled: CliBuild["bundled"] } {
@@ -81,36 +86,21 @@ export async function buildCli(outDir = join(CLI_PACKAGE_DIR, "dist")): Promise<
       `packages/cli/package.json version ${cliVersion} differs from the project's ${version}: set them equal`,
     );
   }
-  const commit = gitCommit(ROOT);
+  const defines = cliBuildDefines(ROOT);
+  const { commit } = JSON.parse(defines.__WARDEN_BUILD__!) as { commit: string };
   mkdirSync(outDir, { recursive: true });
   const outfile = join(outDir, "warden.js");
-  const result = await build({
-    absWorkingDir: ROOT,
-    entryPoints: [CLI_ENTRY],
+  // The project's one bundling path (scripts/images/bundle.ts), as the CLI image is built.
+  const result = await bundle({
+    entry: CLI_ENTRY,
     outfile,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: CLI_NODE_TARGET,
-    minify: true,
-    legalComments: "none",
-    metafile: true,
-    logLevel: "warning",
-    // CommonJS dependencies call require() for Node built-ins; an ESM bundle has no require.
-    // (esbuild keeps bin.ts's #! line first.)
-    banner: {
-      js: [
-        'import { createRequire as __wardenCreateRequire } from "node:module";',
-        "const require = __wardenCreateRequire(import.meta.url);",
-      ].join("\n"),
-    },
-    define: {
-      __WARDEN_BUILD__: JSON.stringify({ version, commit }),
-      __WARDEN_CRDS__: JSON.stringify(committedCrds()),
-    },
+    nodeVersion: CLI_NODE_VERSION,
+    root: ROOT,
+    define: defines,
+    shebang: "#!/usr/bin/env node",
   });
   chmodSync(outfile, 0o755);
-  const { text, bundled } = notices(bundledPackages(result.metafile));
+  const { text, bundled } = notices(bundledPackages(result.inputs));
   writeFileSync(join(outDir, "THIRD-PARTY-NOTICES.txt"), text);
   return { outfile, bytes: readFileSync(outfile).length, version, commit, bundled };
 }

@@ -91,6 +91,28 @@ export class CallRecorder {
     return ok;
   }
 
+  /**
+   * The write-ahead record of a call about to be forwarded: resolves true once it is on disk. A
+   * call whose intent could not be made durable must not leave the gateway.
+   */
+  intent(
+    c: CallState,
+    decision: string,
+    rule: string,
+    extra: Partial<DecisionFields> = {},
+  ): Promise<boolean> {
+    const f = this.fields(c, decision, rule, { ...extra, detail: { ...extra.detail, phase: "intent" } });
+    return this.#d.audit.appendDurable(f).then((ok) => {
+      if (!ok) this.#d.onDropped(rule, decision);
+      return ok;
+    });
+  }
+
+  /** The outcome of a call whose intent was recorded: same decision, with the upstream's answer. */
+  outcome(c: CallState, decision: string, rule: string, extra: Partial<DecisionFields> = {}): boolean {
+    return this.record(c, decision, rule, { ...extra, detail: { ...extra.detail, phase: "outcome" } });
+  }
+
   /** A record that is not a client call (server→client messages, drift): no latency metric. */
   event(fields: DecisionFields): boolean {
     const ok = this.#d.audit.append(fields);
