@@ -161,7 +161,10 @@ async function userRepo(packed: PackedCli, rt: NodeRuntime, values: Record<strin
   return dir;
 }
 
-describe("CI recipes, run verbatim from the docs", () => {
+// npm, helm and Node start-up on a busy two-core machine: wait as long as it takes (no speed assumed).
+const SLOW = 900_000;
+
+describe("CI recipes, run verbatim from the docs", { timeout: SLOW }, () => {
   let packed: PackedCli;
   let runtimes: NodeRuntime[];
   let helmDir: string;
@@ -170,7 +173,7 @@ describe("CI recipes, run verbatim from the docs", () => {
     packed = await packCli();
     runtimes = nodeRuntimes();
     helmDir = dirname(await helmBinary(3));
-  });
+  }, SLOW);
 
   const github = () =>
     (yamlBlockAfter("docs/ci-usage.md", "## GitHub Actions") as { jobs: Record<string, { steps: GhStep[] }> })

@@ -177,7 +177,10 @@ const COMMANDS: { what: string; args: string[]; code: number; stdout: RegExp }[]
   },
 ];
 
-describe("the packed CLI package", () => {
+// npm and Node start-up on a busy two-core machine: wait as long as it takes (no speed assumed).
+const SLOW = 900_000;
+
+describe("the packed CLI package", { timeout: SLOW }, () => {
   let packed: PackedCli;
   let runtimes: NodeRuntime[];
   let inputs: { log: string; bundle: string };
@@ -203,7 +206,7 @@ describe("the packed CLI package", () => {
         }),
       );
     }
-  });
+  }, SLOW);
 
   it("holds the bundle, its notices and package.json only, and is small", () => {
     expect(packed.files).toEqual([
@@ -237,7 +240,7 @@ describe("the packed CLI package", () => {
         dir = (await installCli(packed, rt)).dir;
         writeInputs(dir, inputs);
         writeFileSync(join(dir, "compliant.yaml"), readFileSync(join(repoDir, "compliant.yaml")));
-      });
+      }, SLOW);
 
       it("installs only the CLI itself (no dependency tree), with node_modules/.bin/warden", () => {
         expect(Number(rt.version.match(/^v(\d+)/)?.[1])).toBeGreaterThanOrEqual(20);
