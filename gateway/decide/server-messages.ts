@@ -63,10 +63,11 @@ export function decideServerMessage(
   version: ProtocolVersion,
   manifest: string,
   maxDepth = 32,
+  maxBytes = 16 * 1024 * 1024,
 ): ServerVerdict {
   let msg: unknown;
   try {
-    msg = parseStrictJson(text, { maxBytes: 16 * 1024 * 1024, maxDepth });
+    msg = parseStrictJson(text, { maxBytes, maxDepth });
   } catch (e) {
     const rule = e instanceof JsonRejected ? e.reason : "ParseError";
     return {
