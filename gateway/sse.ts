@@ -47,17 +47,18 @@ export class SseByteParser {
     let start = 0;
     if (this.#afterCR && chunk[0] === LF) start = 1;
     this.#afterCR = false;
-    for (let i = start; i < chunk.length; i++) {
+    // Line ends are found with the native indexOf (a 20 MiB line is scanned at memchr speed).
+    let nextLF = chunk.indexOf(LF, start);
+    let nextCR = chunk.indexOf(CR, start);
+    while (nextLF !== -1 || nextCR !== -1) {
+      const i = nextLF === -1 ? nextCR : nextCR === -1 ? nextLF : Math.min(nextLF, nextCR);
       const b = chunk[i];
-      if (b !== LF && b !== CR) continue;
       this.#append(chunk.subarray(start, i));
       this.#endLine(out);
-      if (b === CR) {
-        if (i + 1 < chunk.length) {
-          if (chunk[i + 1] === LF) i++;
-        } else this.#afterCR = true;
-      }
-      start = i + 1;
+      if (b === CR && i + 1 === chunk.length) this.#afterCR = true;
+      start = b === CR && chunk[i + 1] === LF ? i + 2 : i + 1;
+      if (nextLF !== -1 && nextLF < start) nextLF = chunk.indexOf(LF, start);
+      if (nextCR !== -1 && nextCR < start) nextCR = chunk.indexOf(CR, start);
     }
     if (start < chunk.length) this.#append(chunk.subarray(start));
     return out;
