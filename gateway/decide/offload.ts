@@ -25,6 +25,7 @@ export class ServerMessageWorkers {
     manifest: string,
     maxDepth: number,
     maxBytes: number,
+    allowedRequests: string[],
   ): Promise<SlimVerdict> {
     const slot = this.#next;
     this.#next = (this.#next + 1) % POOL_SIZE;
@@ -32,7 +33,7 @@ export class ServerMessageWorkers {
     const seq = ++this.#seq;
     return new Promise<SlimVerdict>((resolve) => {
       this.#pending[slot]!.set(seq, { resolve, manifest });
-      w.postMessage({ seq, bytes, version, manifest, maxDepth, maxBytes });
+      w.postMessage({ seq, bytes, version, manifest, maxDepth, maxBytes, allowedRequests });
     });
   }
 

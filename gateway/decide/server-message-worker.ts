@@ -14,12 +14,13 @@ export interface WorkerRequest {
   manifest: string;
   maxDepth: number;
   maxBytes: number;
+  allowedRequests: string[];
 }
 
 parentPort?.on("message", (m: WorkerRequest) => {
   try {
     const text = Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength).toString("utf8");
-    const v = decideServerMessage(text, m.version, m.manifest, m.maxDepth, m.maxBytes);
+    const v = decideServerMessage(text, m.version, m.manifest, m.maxDepth, m.maxBytes, m.allowedRequests);
     parentPort!.postMessage({ seq: m.seq, verdict: slimVerdict(v) });
   } catch (e) {
     parentPort!.postMessage({ seq: m.seq, error: (e as Error).message });

@@ -11,6 +11,7 @@ import type { ProtocolVersion } from "../decide/methods.ts";
 import type { ServerMessageWorkers } from "../decide/offload.ts";
 import { decideServerMessage } from "../decide/server-messages.ts";
 import type { SlimVerdict } from "../decide/slim-verdict.ts";
+import { serverRequestGranted } from "../decide/surface.ts";
 import { type SseData, type StreamInspector, streamInspector, UNCHANGED } from "../sse-relay.ts";
 import { SERVER_MESSAGE_MAX_DEPTH } from "./definitions.ts";
 
@@ -87,6 +88,9 @@ export function serverStream(d: ServerStreamDeps): ServerStreamInspectors {
     return UNCHANGED;
   };
 
+  const allowed = ["ping", "sampling/createMessage", "elicitation/create", "roots/list"].filter((m) =>
+    serverRequestGranted(d.server, m),
+  );
   const inline = (text: string): string | null | typeof UNCHANGED => {
     const v = decideServerMessage(
       text,
@@ -94,6 +98,7 @@ export function serverStream(d: ServerStreamDeps): ServerStreamInspectors {
       d.server.manifest,
       SERVER_MESSAGE_MAX_DEPTH,
       MAX_SERVER_MESSAGE_BYTES,
+      allowed,
     );
     // The full parsed message is at hand: it is what gets inspected.
     return apply(v as SlimVerdict, () => (v.action === "pass" ? v.message : {}));
@@ -125,6 +130,7 @@ export function serverStream(d: ServerStreamDeps): ServerStreamInspectors {
       d.server.manifest,
       SERVER_MESSAGE_MAX_DEPTH,
       MAX_SERVER_MESSAGE_BYTES,
+      allowed,
     );
     // A large list result that must be filtered is parsed here in full (it passed the strict
     // parser on the worker, so JSON.parse reads the same object).
