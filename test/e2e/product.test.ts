@@ -65,8 +65,10 @@ if (!node) {
   let api: { ip: string; port: number };
   let agentCreatedAt = 0;
 
+  // kubectl exec runs a command, not the image's entrypoint: name the tools' entrypoint.
+  const TOOLS = ["/usr/bin/node", "/app/e2e-tools.mjs"];
   const tools = (argv: string[], timeoutMs?: number) =>
-    execJson<Record<string, unknown>>(NS, agent.metadata.name, "agent", argv, timeoutMs);
+    execJson<Record<string, unknown>>(NS, agent.metadata.name, "agent", [...TOOLS, ...argv], timeoutMs);
   const call = (tool: string, args: Record<string, unknown> = {}) =>
     tools(["call", GATEWAY_URL, tool, JSON.stringify(args)]) as Promise<{
       ok: boolean;
@@ -75,6 +77,7 @@ if (!node) {
     }>;
   const tcpFrom = async (ns: string, pod: string, container: string, host: string, port: number) =>
     execJson<{ connected: boolean; error?: string; ms: number }>(ns, pod, container, [
+      ...TOOLS,
       "tcp",
       host,
       String(port),
