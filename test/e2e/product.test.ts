@@ -440,8 +440,9 @@ if (!node) {
       const ungranted = await call(UNLISTED_TOOL.name);
       expect(ungranted.ok).toBe(false);
       expect(ungranted.error?.code).toBe(-32001);
+      // The SDK client prefixes "MCP error -32001: " to the gateway's documented message.
       expect(ungranted.error?.message).toMatch(
-        /^warden: denied by ToolManifest "search", rule ToolNotGranted/,
+        /warden: denied by ToolManifest "search", rule ToolNotGranted/,
       );
       expect(ungranted.error?.data?.rule).toBe("ToolNotGranted");
       const tooLong = await call(SEARCH_TOOL.name, { query: "x".repeat(41) });
@@ -744,12 +745,9 @@ if (!node) {
         TTL_S * 1000 + 60_000,
       );
       const elapsed = refusedAt - started;
-      measure("suspension → calls refused (ms)", {
-        elapsed,
-        ttlMs: TTL_S * 1000,
-        rule: denied.error?.data?.rule,
-      });
-      expect(["AgentSuspended", "SvidExpired"]).toContain(denied.error?.data?.rule);
+      measure("suspension → calls refused (ms)", { elapsed, ttlMs: TTL_S * 1000, error: denied.error });
+      // The session's initialize may be the refused message: the rule is then in the message.
+      expect(JSON.stringify(denied.error)).toMatch(/AgentSuspended|SvidExpired/);
       // Within one TTL: the issuer refuses renewal at once (its identity cache holds ≤ 2 s), so
       // the last SVID dies at most one TTL later; the policy ConfigMap may say so sooner.
       expect(elapsed).toBeLessThanOrEqual(TTL_S * 1000 + 2000);
