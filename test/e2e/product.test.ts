@@ -746,8 +746,11 @@ if (!node) {
       );
       const elapsed = refusedAt - started;
       measure("suspension → calls refused (ms)", { elapsed, ttlMs: TTL_S * 1000, error: denied.error });
-      // The session's initialize may be the refused message: the rule is then in the message.
-      expect(JSON.stringify(denied.error)).toMatch(/AgentSuspended|SvidExpired/);
+      // Whichever layer learns first refuses: the agent's sidecar (its policy says suspended:
+      // AgentSuspended; its SVID not renewed: SvidExpired) or the tool server's inbound gateway (the
+      // operator dropped the agent from its allowed callers: CallerNotAllowed, seen as the HTTP
+      // 403 of the session's initialize).
+      expect(JSON.stringify(denied.error)).toMatch(/AgentSuspended|SvidExpired|CallerNotAllowed/);
       // Within one TTL: the issuer refuses renewal at once (its identity cache holds ≤ 2 s), so
       // the last SVID dies at most one TTL later; the policy ConfigMap may say so sooner.
       expect(elapsed).toBeLessThanOrEqual(TTL_S * 1000 + 2000);
