@@ -3,6 +3,7 @@
 // DNS goes to kube-dns only; agent pods reach only the enclave's tool servers and egress CIDRs;
 // tool-server pods accept only the enclave's agent pods on their port; an exemption's extra egress
 // is a policy of its own that exists only until expiresAt.
+import { exemptionInForce } from "../../api/v1alpha1/exemptions.ts";
 import type { AgentEnclave, ToolManifest } from "../../api/v1alpha1/index.ts";
 import {
   LABEL_AGENT,
@@ -163,7 +164,8 @@ export function enclaveNetwork(
   let nextExpiryMs: number | undefined;
   for (const ex of enclave.spec.exemptions ?? []) {
     const left = Date.parse(ex.expiresAt) - now.getTime();
-    if (!(left > 0)) continue;
+    // Only inside its window, and never when the window exceeds the cap (exemptions.ts).
+    if (!exemptionInForce(ex, now)) continue;
     activeExemptions.push(ex.name);
     nextExpiryMs = nextExpiryMs === undefined ? left : Math.min(nextExpiryMs, left);
     if (!ex.egress?.length) continue;
