@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Enclave } from "./caches.ts";
-import { desiredRoleBinding, roleBindingMatches } from "./enclave.ts";
+import { desiredRoleBinding, enclaveNamespaceLabels, roleBindingMatches } from "./enclave.ts";
 
 const enclave = {
   apiVersion: "warden.dev/v1alpha1",
@@ -42,5 +42,38 @@ describe("roleBindingMatches", () => {
     const relabelled = JSON.parse(JSON.stringify(desired));
     delete relabelled.metadata.labels["warden.dev/enclave"];
     expect(roleBindingMatches(desired, relabelled)).toBe(false);
+  });
+});
+
+describe("enclave namespace labels (Pod Security as defence in depth)", () => {
+  const NOW = new Date("2026-06-01T12:00:00Z");
+  const withExemption = (rules: string[], startsAt: string, expiresAt: string) =>
+    ({
+      ...enclave,
+      spec: { exemptions: [{ name: "x", rules, startsAt, expiresAt, reason: "a reason for it" }] },
+    }) as unknown as Enclave;
+
+  it("enforces restricted at the latest version, beside the enclave label", () => {
+    expect(enclaveNamespaceLabels(enclave, NOW)).toEqual({
+      "warden.dev/enclave": "proj",
+      "pod-security.kubernetes.io/enforce": "restricted",
+      "pod-security.kubernetes.io/enforce-version": "latest",
+    });
+  });
+
+  it("follows an exemption in force that waives a control of the profile, and only while it lasts", () => {
+    const level = (e: Enclave, at = NOW) =>
+      enclaveNamespaceLabels(e, at)["pod-security.kubernetes.io/enforce"];
+    const live = ["2026-05-20T00:00:00Z", "2026-06-10T00:00:00Z"] as const;
+    expect(level(withExemption(["container.readOnlyRootFilesystem"], ...live))).toBe("restricted");
+    expect(level(withExemption(["pod.runAsNonRoot"], ...live))).toBe("baseline");
+    expect(level(withExemption(["container.capabilities"], ...live))).toBe("privileged");
+    expect(level(withExemption(["container.capabilities"], ...live), new Date("2026-06-11T00:00:00Z"))).toBe(
+      "restricted",
+    );
+    // A window longer than the cap is never in force, so it lowers nothing.
+    expect(
+      level(withExemption(["container.capabilities"], "2026-05-01T00:00:00Z", "2027-05-01T00:00:00Z")),
+    ).toBe("restricted");
   });
 });
