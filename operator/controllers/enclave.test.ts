@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { Enclave } from "./caches.ts";
-import { desiredRoleBinding, enclaveNamespaceLabels, roleBindingMatches } from "./enclave.ts";
+import type { ControllerContext } from "./context.ts";
+import {
+  desiredRoleBinding,
+  enclaveNamespaceLabels,
+  reconcileEnclave,
+  roleBindingMatches,
+} from "./enclave.ts";
 
 const enclave = {
   apiVersion: "warden.dev/v1alpha1",
@@ -75,5 +81,68 @@ describe("enclave namespace labels (Pod Security as defence in depth)", () => {
     expect(
       level(withExemption(["container.capabilities"], "2026-05-01T00:00:00Z", "2027-05-01T00:00:00Z")),
     ).toBe("restricted");
+  });
+});
+
+describe("reconcileEnclave in a namespace no enclave may claim", () => {
+  // The webhook never sees kube-system & co. or the operator's namespace (its registrations exclude
+  // them), so the operator is the one that refuses an enclave there: status only, nothing else.
+  function fakeContext(namespace: string) {
+    const writes: string[] = [];
+    const statuses: unknown[] = [];
+    const e = {
+      ...enclave,
+      metadata: { ...enclave.metadata, namespace, generation: 1 },
+    } as unknown as Enclave;
+    const record = (what: string) => async () => {
+      writes.push(what);
+    };
+    const ctx = {
+      caches: {
+        enclaves: { get: () => e, list: () => [e] },
+        namespaces: { get: () => ({ metadata: { name: namespace, labels: {} } }) },
+        manifests: { list: () => [] },
+        networkPolicies: { get: () => undefined, list: () => [] },
+        roleBindings: { get: () => undefined },
+        identities: { list: () => [] },
+      },
+      writer: {
+        applyNamespace: record("namespace"),
+        applyRoleBinding: record("rolebinding"),
+        applyNetworkPolicy: record("networkpolicy"),
+        deleteNetworkPolicy: record("delete networkpolicy"),
+        applyStatus: async (_p: string, _ns: string, _n: string, _k: string, status: unknown) => {
+          statuses.push(status);
+        },
+      },
+      metrics: { writesSkipped: { inc: () => {} } },
+      settings: { ...settings, trustDomain: "td", namespaces: new Set<string>() },
+      now: () => new Date("2026-06-01T12:00:00Z"),
+    } as unknown as ControllerContext;
+    return { ctx, writes, statuses };
+  }
+
+  it.each([["kube-system"], ["kube-public"], ["kube-node-lease"], ["sys (the operator's own namespace)"]])(
+    "refuses an AgentEnclave in %s: Ready=False ProtectedNamespace, no label, binding or policy",
+    async (where) => {
+      const namespace = where.split(" ")[0]!;
+      const { ctx, writes, statuses } = fakeContext(namespace);
+      await reconcileEnclave(ctx, `${namespace}/proj`);
+      expect(writes).toEqual([]);
+      const conds = (statuses[0] as { conditions: { type: string; status: string; reason: string }[] })
+        .conditions;
+      expect(conds.find((c) => c.type === "Ready")).toMatchObject({
+        status: "False",
+        reason: "ProtectedNamespace",
+      });
+    },
+  );
+
+  it("reconciles an ordinary namespace (labels, binding, policies)", async () => {
+    const { ctx, writes } = fakeContext("team-a");
+    await reconcileEnclave(ctx, "team-a/proj");
+    expect(writes).toContain("namespace");
+    expect(writes).toContain("rolebinding");
+    expect(writes).toContain("networkpolicy");
   });
 });

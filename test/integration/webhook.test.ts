@@ -500,6 +500,7 @@ describe("admission webhook on a real API server", () => {
           {
             name: "short",
             rules: ["pod.hostPath"],
+            startsAt: new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d+Z$/, "Z"),
             expiresAt: soon,
             reason: "migration window for the log collector",
           },
