@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // warden — the agent-warden command line. Subcommands live in cli/commands/; each returns an exit
 // code (0 ok, 1 findings/denied, 2 usage or unreadable input).
-import { readFileSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -46,6 +46,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+// Run as a program (not imported). Compared by real path: `warden` is usually a symlink to this file
+// (node_modules/.bin/warden, /usr/local/bin/warden in the image), and Node reports the module by
+// its real path but argv[1] as invoked.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   process.exitCode = await main(process.argv.slice(2));
 }

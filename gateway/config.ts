@@ -53,6 +53,25 @@ const base = z.object({
   auditCheckpointEvery: z.number().int().min(1).default(1000),
   auditCheckpointIntervalMs: z.number().int().min(100).default(60_000),
   upstreamTimeoutMs: z.number().int().min(100).default(300_000),
+  allowedOrigins: z
+    .array(
+      z.string().regex(/^https?:\/\/[^/\s]+$/, {
+        message: `${GATEWAY_ENV.allowedOrigins} entries must be origins like http://localhost:3000`,
+      }),
+    )
+    .default([]),
+  allowedHosts: z
+    .array(
+      z.string().regex(/^[A-Za-z0-9.-]+$/, {
+        message: `${GATEWAY_ENV.allowedHosts} entries must be host names without port`,
+      }),
+    )
+    .default([]),
+  drainTimeoutMs: z
+    .number({ message: `${GATEWAY_ENV.drainTimeoutMs} must be a number of milliseconds` })
+    .int()
+    .min(0)
+    .default(20_000),
 });
 
 export const gatewayConfig = z.discriminatedUnion("mode", [
@@ -71,6 +90,11 @@ export type GatewayConfigInput = z.input<typeof gatewayConfig>;
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const e = (k: keyof typeof GATEWAY_ENV) => env[GATEWAY_ENV[k]] || undefined;
   const num = (k: string) => (env[k] ? Number(env[k]) : undefined);
+  const list = (v: string | undefined) =>
+    v
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
   const raw = {
     mode: e("mode"),
     listen: e("listen"),
@@ -90,6 +114,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
       .map((s) => s.trim())
       .filter(Boolean),
     taskTokenAudience: e("taskTokenAudience"),
+    allowedOrigins: list(e("allowedOrigins")),
+    allowedHosts: list(e("allowedHosts")),
+    drainTimeoutMs: e("drainTimeoutMs") === undefined ? undefined : Number(e("drainTimeoutMs")),
     // Number("x") is NaN, which the schema refuses (never silently defaulted); unset means 0.5.
     svidRenewAt: e("svidRenewAt") === undefined ? undefined : Number(e("svidRenewAt")),
     upstream: e("upstream"),

@@ -67,8 +67,21 @@ export function sendJson(
  * the message); without one (malformed input, notifications) HTTP `status` with an id-less error.
  */
 export function sendDeny(res: ServerResponse, id: string | number | null, d: Deny, status = 400): void {
-  sendJson(res, id === null ? status : 200, denyError(id, d));
+  sendJson(res, id === null || TRANSPORT_RULES.has(d.rule) ? status : 200, denyError(id, d));
 }
+
+/**
+ * Refusals the transport spec answers with an HTTP status whatever the message: an unknown session
+ * is 404 (the client then starts a new one), a forbidden Origin/Host 403, a method the revision
+ * does not have 405.
+ */
+const TRANSPORT_RULES = new Set([
+  "SessionNotFound",
+  "SessionRequired",
+  "OriginNotAllowed",
+  "HostNotAllowed",
+  "MethodNotAllowed",
+]);
 
 export function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];

@@ -10,7 +10,8 @@ import type { InboundPolicy } from "../api/v1alpha1/policy.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import { type Deny, deny } from "./decide/deny.ts";
-import { sendDeny } from "./http-util.ts";
+import { header, sendDeny } from "./http-util.ts";
+import { SessionOwners } from "./inbound-sessions.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import type { SvidSource } from "./svid/source.ts";
@@ -42,6 +43,7 @@ export interface InboundContext {
 export class InboundHandler {
   readonly #ctx: InboundContext;
   readonly #base: URL;
+  readonly #sessions = new SessionOwners();
 
   constructor(ctx: InboundContext) {
     this.#ctx = ctx;
@@ -65,9 +67,10 @@ export class InboundHandler {
     rule: string,
     upstreamStatus: number | null,
     constraint?: string,
-  ): void {
+    phase?: "intent" | "outcome",
+  ): Promise<boolean> {
     const latencyMs = Math.round((performance.now() - start) * 1000) / 1000;
-    this.#ctx.audit.append({
+    const fields = {
       time: new Date().toISOString(),
       agent: caller,
       taskId: null,
@@ -82,9 +85,13 @@ export class InboundHandler {
       latencyMs,
       upstreamStatus,
       traceId: null,
-    });
+      ...(phase ? { detail: { phase } } : {}),
+    };
+    // Write-ahead: the intent is awaited until it is on disk; other records are queued.
+    if (phase === "intent") return this.#ctx.audit.appendDurable(fields);
     this.#ctx.metrics.calls.inc({ decision, reason: rule, tool: "none" });
     this.#ctx.metrics.latency.observe({ decision }, latencyMs / 1000);
+    return Promise.resolve(this.#ctx.audit.append(fields));
   }
 
   #gate(caller: string | undefined): { deny: Deny; status: number } | { manifest: string } {
@@ -122,7 +129,7 @@ export class InboundHandler {
     if ("deny" in g) {
       req.resume();
       const st = this.#ctx.policy.state;
-      this.#record(
+      void this.#record(
         start,
         caller ?? "unauthenticated",
         method,
@@ -135,12 +142,37 @@ export class InboundHandler {
       sendDeny(res, null, g.deny, g.status);
       return;
     }
+    const sid = header(req, "mcp-session-id");
+    const notOwned = this.#sessions.check(caller!, sid, header(req, "last-event-id"), g.manifest);
+    if (notOwned) {
+      req.resume();
+      void this.#record(start, caller!, method, g.manifest, "deny", notOwned.rule, null, notOwned.constraint);
+      sendDeny(res, null, notOwned, notOwned.rule === "SessionNotFound" ? 404 : 400);
+      return;
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
       if (v === undefined || HOP_BY_HOP.has(k)) continue;
       headers[k] = Array.isArray(v) ? v.join(",") : v;
     }
     headers[CALLER_HEADER] = caller!;
+    if (
+      !(await this.#record(
+        start,
+        caller!,
+        method,
+        g.manifest,
+        "allow",
+        "CallerAllowed",
+        null,
+        undefined,
+        "intent",
+      ))
+    ) {
+      req.resume();
+      sendDeny(res, null, deny("AuditUnavailable", this.#ctx.audit.refusal(), g.manifest), 503);
+      return;
+    }
     const target = new URL(req.url ?? "/", this.#base);
     const abort = new AbortController();
     res.on("close", () => {
@@ -156,7 +188,17 @@ export class InboundHandler {
       });
     } catch (e) {
       this.#ctx.metrics.upstreamErrors.inc({ kind: "connect" });
-      this.#record(start, caller!, method, g.manifest, "allow", "CallerAllowed", null);
+      void this.#record(
+        start,
+        caller!,
+        method,
+        g.manifest,
+        "allow",
+        "CallerAllowed",
+        null,
+        undefined,
+        "outcome",
+      );
       sendDeny(
         res,
         null,
@@ -170,6 +212,8 @@ export class InboundHandler {
       );
       return;
     }
+    this.#sessions.learn(caller!, sid, up.headers["mcp-session-id"]);
+    if (req.method === "DELETE" && sid && up.statusCode < 300) this.#sessions.forget(sid);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(up.headers)) {
       if (v === undefined || HOP_BY_HOP.has(k) || k === "set-cookie") continue;
@@ -177,7 +221,17 @@ export class InboundHandler {
     }
     res.writeHead(up.statusCode, out);
     res.flushHeaders();
-    this.#record(start, caller!, method, g.manifest, "allow", "CallerAllowed", up.statusCode);
+    void this.#record(
+      start,
+      caller!,
+      method,
+      g.manifest,
+      "allow",
+      "CallerAllowed",
+      up.statusCode,
+      undefined,
+      "outcome",
+    );
     try {
       for await (const chunk of up.body) res.write(chunk);
     } catch {

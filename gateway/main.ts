@@ -14,8 +14,11 @@ try {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info("shutting down", { signal });
-    await gw.close(); // seals the audit log with a final checkpoint
+    log.info("shutting down: draining calls in flight", { signal, deadlineMs: config.drainTimeoutMs });
+    // Calls already forwarded finish and get their outcome record; then the audit log is sealed
+    // with a final checkpoint.
+    const { leftInFlight } = await gw.drain(config.drainTimeoutMs);
+    if (leftInFlight > 0) log.warn("drain deadline passed with calls still in flight", { leftInFlight });
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -57,6 +57,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly unsolicited = new Counter({
+    name: "warden_gateway_unsolicited_responses_total",
+    help: "JSON-RPC responses dropped because nobody asked for them, by direction (from_server, from_agent).",
+    labelNames: ["direction"] as const,
+    registers: [this.registry],
+  });
+
   setPolicy(version: string | undefined): void {
     this.policyInfo.reset();
     this.policyInfo.set({ version: version ?? "", loaded: version ? "true" : "false" }, 1);

@@ -1,12 +1,8 @@
-// Outbound mode: the agent's loopback endpoint. Each POST is decided message by message (envelope,
-// policy, task token, constraints, limits, approval) and only then forwarded over mTLS with the
-// agent's SVID; responses (JSON or SSE) are inspected so tools/list results are filtered and
-// pinned digests checked. Every decision is audited; any missing precondition fails closed.
-import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+// Outbound mode: the agent's loopback endpoint. Wires the pieces in gateway/outbound/: the route
+// and gate, the envelope, the decision pipeline, forwarding over mTLS with the agent's SVID, the
+// server stream (every server→client message decided), response inspection (tools/list filtered,
+// pinned digests checked, sessions recorded) and the audit record. Fails closed throughout.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { type Dispatcher, request as undiciRequest } from "undici";
 import type { CompiledServer, GatewayPolicy } from "../api/v1alpha1/policy.ts";
 import type { Logger } from "../lib/log.ts";
@@ -14,38 +10,36 @@ import type { ApprovalBroker } from "./approvals.ts";
 import type { DecisionFields } from "./audit/chain.ts";
 import { redact } from "./audit/redact.ts";
 import type { AuditWriter } from "./audit/writer.ts";
-import { decideMessage, rateLimitDeny, type TaskTokenState, type Verdict } from "./decide/decide.ts";
-import { DENY_CODE, type Deny, deny, denyError } from "./decide/deny.ts";
+import type { TaskTokenState } from "./decide/decide.ts";
+import { type Deny, deny, denyError } from "./decide/deny.ts";
 import { argsHash } from "./decide/digest.ts";
-import { checkEnvelope } from "./decide/envelope.ts";
-import { parseStrictJson } from "./decide/json.ts";
+import { checkEnvelope, type Envelope } from "./decide/envelope.ts";
 import { isDeny } from "./decide/jsonrpc.ts";
-import { filterToolList } from "./decide/listfilter.ts";
-import { isSupportedVersion, type ProtocolVersion } from "./decide/methods.ts";
+import { hasSessions, isSupportedVersion, type ProtocolVersion } from "./decide/methods.ts";
 import type { RateLimiter } from "./decide/ratelimit.ts";
-import { decideServerMessage, type ServerVerdict } from "./decide/server-messages.ts";
+import type { ServerVerdict } from "./decide/server-messages.ts";
 import { PROMPT_HASH_HEADER, TASK_TOKEN_HEADER, type TaskTokenVerifier } from "./decide/tasktoken.ts";
 import { BodyTooLarge, header, readBody, sendDeny, sendJson } from "./http-util.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { DefinitionTracker } from "./outbound/definitions.ts";
+import {
+  dispatcherFor,
+  MAX_RESPONSE_BYTES,
+  readLimited,
+  upstreamErrorKind,
+  upstreamHeaders,
+} from "./outbound/forward.ts";
+import { type OriginPolicy, originDeny } from "./outbound/origin.ts";
+import { checkOwnership, createdTask, type Owned, ownTasks, sessionNotFound } from "./outbound/ownership.ts";
+import { decideRequest, type PipelineResult } from "./outbound/pipeline.ts";
+import { CallRecorder, type CallState, newCall } from "./outbound/record.ts";
+import { auditRefusal, gate, isRefusal, routeOf } from "./outbound/route.ts";
+import { type ReplyTrack, serverStream } from "./outbound/server-stream.ts";
+import { expectAnswer, idKey, type Session, SessionTable } from "./outbound/sessions.ts";
 import type { PolicyStore } from "./policy-store.ts";
-import { SseParser } from "./sse.ts";
-import { relaySse, type SseInspector } from "./sse-relay.ts";
+import { relaySse } from "./sse-relay.ts";
 import type { SvidSource } from "./svid/source.ts";
 import type { UpstreamClients } from "./upstream.ts";
-
-const ROUTE = /^\/servers\/([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)\/mcp\/?$/;
-const MAX_SESSIONS = 10_000;
-const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
-/** Tool results may nest deeper than requests may; still bounded (the parser recurses). */
-const SERVER_MESSAGE_MAX_DEPTH = 128;
-
-/** Whether the reply to the agent's request came through a server stream. */
-interface ReplyTrack {
-  id: string | number;
-  answered: boolean;
-  /** The first malformed message dropped (could have been the reply). */
-  dropped?: Deny;
-}
 
 export interface OutboundContext {
   maxBodyBytes: number;
@@ -62,34 +56,60 @@ export interface OutboundContext {
   /** Task-token verifier for the policy in force (rebuilt when the policy changes). */
   taskTokens: () => TaskTokenVerifier | undefined;
   redactFields: ReadonlySet<string>;
+  /** Host and Origin allowlists (DNS rebinding protection). */
+  origin: OriginPolicy;
   log: Logger;
 }
 
-interface CallState {
-  start: number;
-  manifest: string;
+/** The agent request a response belongs to (for inspection and reply tracking). */
+interface SentRequest {
+  id: string | number;
   method: string;
-  tool: string | null;
-  args: Record<string, unknown> | undefined;
-  taskId: string | null;
-  traceId: string | null;
-  toolLabel: string;
 }
 
 export class OutboundHandler {
   readonly #ctx: OutboundContext;
-  /** Tools whose live definition drifted, per manifest. */
-  readonly drift = new Map<string, Set<string>>();
-  /**
-   * Pinned tools whose live definition was seen matching its digest, per manifest (tool → digest).
-   * Cleared for a manifest by notifications/tools/list_changed: the next call re-verifies.
-   */
-  readonly verified = new Map<string, Map<string, string>>();
-  /** Protocol version negotiated per MCP session (seen in initialize responses). */
-  readonly #sessions = new Map<string, ProtocolVersion>();
+  readonly #sessions = new SessionTable();
+  readonly #definitions: DefinitionTracker;
+  readonly #recorder: CallRecorder;
 
   constructor(ctx: OutboundContext) {
     this.#ctx = ctx;
+    this.#recorder = new CallRecorder({
+      audit: ctx.audit,
+      metrics: ctx.metrics,
+      redactFields: ctx.redactFields,
+      agentID: () => this.#agentID(),
+      onDropped: (rule, decision) => ctx.log.error("audit record dropped", { rule, decision }),
+    });
+    this.#definitions = new DefinitionTracker({
+      onDrift: (server, d, method) => {
+        ctx.metrics.drift.inc({ tool: this.#toolLabel(server.manifest, d.tool) });
+        this.#recorder.event({
+          time: new Date().toISOString(),
+          agent: this.#agentID(),
+          taskId: null,
+          manifest: server.manifest,
+          method,
+          tool: d.tool,
+          argsHash: null,
+          args: null,
+          decision: "drift",
+          rule: "DefinitionDrift",
+          constraint: `live definition ${d.live} differs from pinned ${d.pinned}; the tool is hidden and calls to it are denied`,
+          latencyMs: 0,
+          upstreamStatus: null,
+          traceId: null,
+          detail: { pinned: d.pinned, live: d.live },
+        });
+      },
+      onUpstreamError: (kind) => ctx.metrics.upstreamErrors.inc({ kind }),
+    });
+  }
+
+  /** Pinned tools seen matching their digest, per manifest (tool → digest). */
+  get verified(): ReadonlyMap<string, Map<string, string>> {
+    return this.#definitions.verified;
   }
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -106,58 +126,23 @@ export class OutboundHandler {
   };
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? "").split("?")[0] ?? "";
-    const m = ROUTE.exec(path);
-    if (!m) {
-      sendDeny(
-        res,
-        null,
-        deny("UnknownRoute", `no tool server at ${path.slice(0, 200)}; use /servers/<ToolManifest>/mcp`),
-        404,
-      );
+    const route = routeOf(req.url);
+    if (isRefusal(route)) {
+      req.resume();
+      sendDeny(res, null, route.deny, route.status);
       return;
     }
-    const manifest = m[1]!;
-    if (req.method === "POST") return this.#post(req, res, manifest);
-    if (req.method === "GET") return this.#getOrDelete(req, res, manifest, "GET");
-    if (req.method === "DELETE") return this.#getOrDelete(req, res, manifest, "DELETE");
+    const bad = originDeny(header(req, "host"), header(req, "origin"), this.#ctx.origin);
+    if (bad) {
+      req.resume();
+      const c = newCall(req, route.manifest, `(HTTP ${String(req.method).slice(0, 16)})`);
+      return this.#refuse(res, c, null, { ...bad, manifest: route.manifest }, 403);
+    }
+    if (req.method === "POST") return this.#post(req, res, route.manifest);
+    if (req.method === "GET" || req.method === "DELETE")
+      return this.#getOrDelete(req, res, route.manifest, req.method);
+    req.resume();
     res.writeHead(405, { allow: "GET, POST, DELETE" }).end();
-  }
-
-  /** Conditions without which nothing is forwarded: policy, identity, audit, route. */
-  #gate(
-    manifest: string,
-  ): { deny: Deny; status: number } | { policy: GatewayPolicy; server: CompiledServer } {
-    const st = this.#ctx.policy.state;
-    if (!st.ok) return { deny: deny("PolicyUnavailable", st.reason, manifest), status: 503 };
-    if (st.policy.agent.suspended) {
-      return {
-        deny: deny(
-          "AgentSuspended",
-          `agent ${st.policy.agent.namespace}/${st.policy.agent.name} is suspended`,
-          manifest,
-        ),
-        status: 403,
-      };
-    }
-    if (this.#ctx.svid.secondsLeft() <= 0) {
-      return {
-        deny: deny("SvidExpired", "the gateway has no valid SVID (expired or not yet issued)", manifest),
-        status: 503,
-      };
-    }
-    if (!this.#ctx.audit.accepting()) {
-      const reason = this.#ctx.audit.refusal();
-      this.#ctx.metrics.auditRefusals.inc({ reason: reason.includes("full") ? "queue_full" : "write_error" });
-      return { deny: deny("AuditUnavailable", reason, manifest), status: 503 };
-    }
-    const server = st.policy.servers.find((s) => s.manifest === manifest);
-    if (!server)
-      return {
-        deny: deny("UnknownServer", `ToolManifest ${manifest} is not granted to this agent`, manifest),
-        status: 404,
-      };
-    return { policy: st.policy, server };
   }
 
   #agentID(): string {
@@ -173,29 +158,6 @@ export class OutboundHandler {
     return granted ? tool : "other";
   }
 
-  #record(c: CallState, decision: string, rule: string, extra: Partial<DecisionFields> = {}): void {
-    const latencyMs = Math.round((performance.now() - c.start) * 1000) / 1000;
-    const fields: DecisionFields = {
-      time: new Date().toISOString(),
-      agent: this.#agentID(),
-      taskId: c.taskId,
-      manifest: c.manifest,
-      method: c.method,
-      tool: c.tool,
-      argsHash: c.args ? argsHash(c.args) : null,
-      args: c.args ? redact(c.args, this.#ctx.redactFields) : null,
-      decision,
-      rule,
-      latencyMs,
-      upstreamStatus: null,
-      traceId: c.traceId,
-      ...extra,
-    };
-    if (!this.#ctx.audit.append(fields)) this.#ctx.log.error("audit record dropped", { rule, decision });
-    this.#ctx.metrics.calls.inc({ decision, reason: rule, tool: c.toolLabel });
-    this.#ctx.metrics.latency.observe({ decision }, latencyMs / 1000);
-  }
-
   #refuse(
     res: ServerResponse,
     c: CallState,
@@ -204,8 +166,17 @@ export class OutboundHandler {
     status = 400,
     extra: Partial<DecisionFields> = {},
   ): void {
-    this.#record(c, "deny", d.rule, { constraint: d.constraint, ...extra });
+    this.#recorder.record(c, "deny", d.rule, { constraint: d.constraint, ...extra });
     sendDeny(res, id, d, status);
+  }
+
+  /** The call could not be recorded: it is refused (and counted), never forwarded unrecorded. */
+  #auditRefused(res: ServerResponse, c: CallState, id: string | number | null): void {
+    const r = auditRefusal(this.#ctx, c.manifest);
+    const d =
+      r?.deny ?? deny("AuditUnavailable", "the audit record of this call could not be written", c.manifest);
+    this.#ctx.metrics.calls.inc({ decision: "deny", reason: d.rule, tool: c.toolLabel });
+    sendDeny(res, id, d, 503);
   }
 
   async #taskToken(req: IncomingMessage): Promise<TaskTokenState> {
@@ -220,37 +191,26 @@ export class OutboundHandler {
     }
   }
 
-  async #post(req: IncomingMessage, res: ServerResponse, manifest: string): Promise<void> {
-    const c: CallState = {
-      start: performance.now(),
-      manifest,
-      method: "(unparsed)",
-      tool: null,
-      args: undefined,
-      taskId: null,
-      traceId: traceIdOf(req),
-      toolLabel: "none",
-    };
+  /** Reads and checks the body: media type, size, strict JSON-RPC, protocol version and headers. */
+  async #envelope(
+    req: IncomingMessage,
+    c: CallState,
+  ): Promise<{ env: Envelope; text: string } | { deny: Deny; status: number }> {
     const ctype = header(req, "content-type") ?? "";
     if (!/^application\/json\b/i.test(ctype)) {
       req.resume();
-      return this.#refuse(
-        res,
-        c,
-        null,
-        deny("UnsupportedMediaType", "POST bodies must be application/json", manifest),
-        415,
-      );
+      return {
+        deny: deny("UnsupportedMediaType", "POST bodies must be application/json", c.manifest),
+        status: 415,
+      };
     }
     let text: string;
     try {
       text = await readBody(req, this.#ctx.maxBodyBytes);
     } catch (e) {
-      if (e instanceof BodyTooLarge)
-        return this.#refuse(res, c, null, deny("TooLarge", e.message, manifest), 413);
+      if (e instanceof BodyTooLarge) return { deny: deny("TooLarge", e.message, c.manifest), status: 413 };
       throw e;
     }
-    const sessionId = header(req, "mcp-session-id");
     const env = checkEnvelope(
       text,
       {
@@ -261,207 +221,83 @@ export class OutboundHandler {
       {
         maxBytes: this.#ctx.maxBodyBytes,
         maxDepth: this.#ctx.maxDepth,
-        negotiated: sessionId ? this.#sessions.get(sessionId) : undefined,
+        negotiated: this.#sessions.get(c.manifest, c.sessionId)?.version,
       },
     );
-    if (isDeny(env)) return this.#refuse(res, c, null, { ...env, manifest }, 400);
+    if (isDeny(env)) return { deny: { ...env, manifest: c.manifest }, status: 400 };
+    return { env, text };
+  }
+
+  async #post(req: IncomingMessage, res: ServerResponse, manifest: string): Promise<void> {
+    const c = newCall(req, manifest, "(unparsed)");
+    const read = await this.#envelope(req, c);
+    if ("deny" in read) return this.#refuse(res, c, null, read.deny, read.status);
+    const { env, text } = read;
     const msg = env.message;
     const id = msg.kind === "request" ? msg.id : null;
     c.method = msg.kind === "response" ? "(response)" : msg.method;
-    const g = this.#gate(manifest);
-    if ("deny" in g) return this.#refuse(res, c, id, g.deny, g.status);
+    const g = gate(this.#ctx, manifest);
+    if (isRefusal(g)) return this.#refuse(res, c, id, g.deny, g.status);
     const { policy, server } = g;
-
-    let decision = "allow";
-    let rule = "Granted";
-    let approver: string | undefined;
-    let release: (() => void) | undefined;
-    if (msg.kind !== "response") {
-      const task = msg.method === "tools/call" ? await this.#taskToken(req) : ({ state: "absent" } as const);
-      if (task.state === "valid") c.taskId = task.token.taskId;
-      const verdict: Verdict = decideMessage({
-        server,
-        method: msg.method,
-        params: msg.params,
-        task,
-        taskTokenRequired: policy.taskTokens.required,
-        drifted: this.drift.get(manifest) ?? new Set(),
-        promptHash: header(req, PROMPT_HASH_HEADER),
-      });
-      c.tool = verdict.toolName ?? null;
-      c.args = verdict.args;
-      c.toolLabel = this.#toolLabel(manifest, c.tool);
-      const dryRun = server.mode === "DryRun";
-      let refusal = verdict.outcome === "deny" ? verdict.deny : undefined;
-      // A pinned tool whose definition this gateway has not seen (since start, or since the server
-      // announced tools/list_changed) is verified with a tools/list upstream before the call.
-      if (
-        !refusal &&
-        verdict.tool?.digest &&
-        !this.#isVerified(manifest, verdict.tool.name, verdict.tool.digest)
-      )
-        refusal = await this.#verifyDefinition(
-          req,
-          server,
-          verdict.tool.name,
-          verdict.tool.digest,
-          c,
-          env.version,
-        );
-      if (!refusal && verdict.tool) refusal = rateLimitDeny(this.#ctx.limiter, manifest, verdict.tool);
-      if (!refusal && verdict.tool) {
-        const slot = this.#ctx.limiter.acquire(
-          `${manifest}/${verdict.tool.name}`,
-          verdict.tool.maxConcurrent,
-        );
-        if (typeof slot === "string")
-          refusal = deny("ConcurrencyLimit", `tool ${verdict.tool.name}: ${slot}`, manifest);
-        else release = slot.release;
-      }
-      if (refusal) {
-        // DryRun lets policy refusals through (recorded as would-deny); malformed input never passes.
-        if (!(dryRun && refusal.code === DENY_CODE)) return this.#refuse(res, c, id, refusal, 403);
-        decision = "would-deny";
-        rule = refusal.rule;
-      } else if (verdict.outcome === "hold" && verdict.tool && c.tool && c.args) {
-        if (dryRun) {
-          decision = "would-hold";
-          rule = "ApprovalRequired";
-        } else {
-          const a = verdict.tool.approval!;
-          const held = this.#ctx.approvals.hold(
-            {
-              manifest,
-              tool: c.tool,
-              argsHash: argsHash(c.args),
-              args: redact(c.args, this.#ctx.redactFields),
-              agent: this.#agentID(),
-              taskId: c.taskId,
-              approvers: a.approvers,
-            },
-            a.timeoutSeconds * 1000,
+    const owned = checkOwnership(this.#sessions, manifest, c.sessionId, env.version, msg);
+    if (isRefusal(owned)) return this.#refuse(res, c, id, owned.deny, owned.status);
+    if (owned.answers !== undefined) c.method = `${owned.answers} (response)`;
+    const outcome: PipelineResult =
+      msg.kind === "response"
+        ? { kind: "forward", decision: "allow", rule: "AnswersServerRequest" }
+        : await decideRequest(
+            c,
+            policy,
+            server,
+            msg.method,
+            msg.params,
+            this.#ports(req, server, env.version),
           );
-          if (!held) {
-            release?.();
-            return this.#refuse(
-              res,
-              c,
-              id,
-              deny("ApprovalUnavailable", "too many calls are waiting for approval", manifest),
-              503,
-            );
-          }
-          this.#ctx.metrics.pendingApprovals.inc();
-          const outcome = await held.outcome.finally(() => this.#ctx.metrics.pendingApprovals.dec());
-          if (outcome.decision !== "approve") {
-            release?.();
-            const d =
-              outcome.decision === "deny"
-                ? deny(
-                    "ApprovalDenied",
-                    `approver ${outcome.approver} denied the call (approval ${held.id})`,
-                    manifest,
-                  )
-                : deny(
-                    "ApprovalTimeout",
-                    `no approver answered within ${a.timeoutSeconds}s (approval ${held.id})`,
-                    manifest,
-                  );
-            return this.#refuse(
-              res,
-              c,
-              id,
-              d,
-              403,
-              outcome.decision === "deny" ? { approver: outcome.approver } : {},
-            );
-          }
-          approver = outcome.approver;
-          rule = "Approved";
-          // The audit may have failed while the call was held: re-check before forwarding.
-          if (!this.#ctx.audit.accepting()) {
-            release?.();
-            return this.#refuse(
-              res,
-              c,
-              id,
-              deny("AuditUnavailable", this.#ctx.audit.refusal(), manifest),
-              503,
-            );
-          }
-        }
-      }
-    }
+    if (outcome.kind === "refuse")
+      return this.#refuse(res, c, id, outcome.deny, outcome.status, outcome.extra);
+    if (msg.kind === "response" && msg.id !== null) owned.scope.serverRequests.delete(idKey(msg.id));
+    const sent = msg.kind === "request" ? { id: msg.id, method: msg.method } : undefined;
+    if (sent) owned.scope.agentRequests.add(idKey(sent.id));
     try {
-      await this.#forwardPost(req, res, c, server, text, msg.kind === "request" ? msg : undefined, {
-        decision,
-        rule,
-        approver,
-      });
+      await this.#forwardPost(req, res, c, server, text, sent, owned, env.version, outcome);
     } finally {
-      release?.();
+      if (sent) owned.scope.agentRequests.delete(idKey(sent.id));
+      outcome.release?.();
     }
   }
 
-  #upstreamHeaders(
-    req: IncomingMessage,
-    server: CompiledServer,
-    extra: Record<string, string>,
-  ): Record<string, string> | Deny {
-    // Only MCP transport headers pass; the agent's Authorization, cookies and anything else stay here.
-    const h: Record<string, string> = { ...extra };
-    for (const name of [
-      "mcp-session-id",
-      "mcp-protocol-version",
-      "last-event-id",
-      "mcp-method",
-      "mcp-name",
-      "traceparent",
-      "tracestate",
-    ]) {
-      const v = header(req, name);
-      if (v !== undefined) h[name] = v;
-    }
-    if (server.credential) {
-      const cred = server.credential;
-      if (!this.#ctx.credentialsDir)
-        return deny(
-          "CredentialUnavailable",
-          `no credentials directory is mounted for Secret ${cred.secretName}`,
-          server.manifest,
+  #ports(req: IncomingMessage, server: CompiledServer, version: ProtocolVersion) {
+    const m = server.manifest;
+    return {
+      limiter: this.#ctx.limiter,
+      taskToken: () => this.#taskToken(req),
+      verifyDefinition: (tool: string, digest: string) =>
+        this.#definitions.verify(this.#ctx, req, server, tool, digest, version),
+      isVerified: (tool: string, digest: string) => this.#definitions.isVerified(m, tool, digest),
+      drifted: this.#definitions.driftedOf(m),
+      promptHash: header(req, PROMPT_HASH_HEADER),
+      holdForApproval: (call: CallState, approvers: string[], timeoutMs: number) => {
+        const held = this.#ctx.approvals.hold(
+          {
+            manifest: m,
+            tool: call.tool!,
+            argsHash: argsHash(call.args!),
+            args: redact(call.args!, this.#ctx.redactFields),
+            agent: this.#agentID(),
+            taskId: call.taskId,
+            approvers,
+          },
+          timeoutMs,
         );
-      if (/[/\\]|^\.\.?$/.test(cred.secretName) || /[/\\]|^\.\.?$/.test(cred.key)) {
-        return deny(
-          "CredentialUnavailable",
-          "credential secretName/key must be plain names",
-          server.manifest,
-        );
-      }
-      let value: string;
-      try {
-        value = readFileSync(join(this.#ctx.credentialsDir, cred.secretName, cred.key), "utf8").trim();
-      } catch {
-        return deny(
-          "CredentialUnavailable",
-          `credential ${cred.secretName}/${cred.key} is not mounted`,
-          server.manifest,
-        );
-      }
-      h[cred.header.toLowerCase()] = cred.scheme ? `${cred.scheme} ${value}` : value;
-    }
-    return h;
-  }
-
-  #dispatcher(server: CompiledServer): Dispatcher | Deny {
-    if (!server.endpoint.startsWith("https://")) {
-      return deny(
-        "InsecureEndpoint",
-        `endpoint ${server.endpoint} is not https: tool servers are reached over mTLS only`,
-        server.manifest,
-      );
-    }
-    const d = this.#ctx.upstream.get(server.serverSpiffeID);
-    return d ?? deny("SvidExpired", "no SVID or trust bundle to call the tool server with", server.manifest);
+        if (!held) return undefined;
+        this.#ctx.metrics.pendingApprovals.inc();
+        return held.outcome
+          .finally(() => this.#ctx.metrics.pendingApprovals.dec())
+          .then((o) => ({ ...o, id: held.id }));
+      },
+      auditRefusal: () => auditRefusal(this.#ctx, m)?.deny,
+      toolLabel: (tool: string | null) => this.#toolLabel(m, tool),
+    };
   }
 
   async #forwardPost(
@@ -470,18 +306,29 @@ export class OutboundHandler {
     c: CallState,
     server: CompiledServer,
     body: string,
-    request: { id: string | number; method: string } | undefined,
-    outcome: { decision: string; rule: string; approver: string | undefined },
+    request: SentRequest | undefined,
+    owned: Owned,
+    version: ProtocolVersion,
+    outcome: { decision: string; rule: string; approver?: string | undefined },
   ): Promise<void> {
     const id = request?.id ?? null;
     const extraAudit: Partial<DecisionFields> = outcome.approver ? { approver: outcome.approver } : {};
-    const disp = this.#dispatcher(server);
+    const disp = dispatcherFor(this.#ctx, server);
     if (isDeny(disp)) return this.#refuse(res, c, id, disp, 502);
-    const headers = this.#upstreamHeaders(req, server, {
-      "content-type": "application/json",
-      accept: header(req, "accept") ?? "application/json, text/event-stream",
-    });
+    const headers = upstreamHeaders(
+      this.#ctx,
+      req,
+      server,
+      {
+        "content-type": "application/json",
+        accept: header(req, "accept") ?? "application/json, text/event-stream",
+      },
+      { withoutSession: owned.withoutSession },
+    );
     if (isDeny(headers)) return this.#refuse(res, c, id, headers, 502);
+    // Write-ahead: the decision is on disk before the call leaves; without that it does not leave.
+    if (!(await this.#recorder.intent(c, outcome.decision, outcome.rule, extraAudit)))
+      return this.#auditRefused(res, c, id);
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -498,202 +345,153 @@ export class OutboundHandler {
     } catch (e) {
       const kind = upstreamErrorKind(e);
       this.#ctx.metrics.upstreamErrors.inc({ kind });
-      this.#record(c, outcome.decision, outcome.rule, {
+      this.#recorder.outcome(c, outcome.decision, outcome.rule, {
         ...extraAudit,
         detail: { upstreamError: (e as Error).message },
       });
-      sendDeny(
-        res,
-        id,
-        deny(
-          "UpstreamUnavailable",
-          `the tool server could not be reached (${kind}): ${(e as Error).message}`,
-          server.manifest,
-          -32002,
-        ),
-        502,
+      const d = deny(
+        "UpstreamUnavailable",
+        `the tool server could not be reached (${kind}): ${(e as Error).message}`,
+        server.manifest,
+        -32002,
       );
+      sendDeny(res, id, d, 502);
       return;
     }
     if (up.statusCode >= 500) this.#ctx.metrics.upstreamErrors.inc({ kind: "status" });
+    const done = () =>
+      this.#recorder.outcome(c, outcome.decision, outcome.rule, {
+        ...extraAudit,
+        upstreamStatus: up.statusCode,
+      });
     const ctype = String(up.headers["content-type"] ?? "");
-    const sid = typeof up.headers["mcp-session-id"] === "string" ? up.headers["mcp-session-id"] : undefined;
+    // A session id is taken from the upstream only when it answers an initialize (the session it
+    // opens); on any other reply it would let the server move the agent into another session.
+    const sid =
+      request?.method === "initialize" &&
+      !owned.withoutSession &&
+      typeof up.headers["mcp-session-id"] === "string"
+        ? up.headers["mcp-session-id"]
+        : undefined;
     const out: Record<string, string> = {};
     if (ctype) out["content-type"] = ctype;
     if (sid) out["mcp-session-id"] = sid;
-    const inspect = (msg: unknown): unknown => this.#inspectResponse(msg, request, server, sid, c);
+    const track: ReplyTrack = { id: request?.id ?? "", answered: false };
+    let scope = owned.scope;
+    const inspector = this.#serverStream(req, server, c, version, () => scope, {
+      inspect: (msg) => {
+        const r = this.#inspectResponse(msg, request, server, sid, scope);
+        // Once the initialize result opened the session, what follows on this stream belongs to it.
+        if (sid && request?.method === "initialize")
+          scope = this.#sessions.get(server.manifest, sid) ?? scope;
+        return r;
+      },
+      // An error with a null id answers this POST (the server could not read its id).
+      solicited: (rid) => rid === null || (request !== undefined && rid === request.id),
+      track,
+    });
+    const droppedReply = () =>
+      JSON.stringify(
+        denyError(
+          request?.id ?? null,
+          deny(
+            "UpstreamReplyRefused",
+            `the tool server's reply was dropped: ${
+              track.dropped?.constraint ?? "the reply was a server→client request the policy does not grant"
+            }`,
+            server.manifest,
+            -32002,
+          ),
+        ),
+      );
     if (/^text\/event-stream/i.test(ctype)) {
       res.writeHead(up.statusCode, { ...out, "cache-control": "no-cache" });
-      const version = this.#versionFor(
-        sid ?? header(req, "mcp-session-id"),
-        header(req, "mcp-protocol-version"),
-      );
       // If the reply to this request was malformed and dropped, the agent gets an error for its id
       // instead of waiting forever.
-      const track: ReplyTrack | undefined = request ? { id: request.id, answered: false } : undefined;
-      await relaySse(up.body, res, this.#serverStream(req, server, c, version, inspect, sid, track), () => {
+      await relaySse(up.body, res, inspector, () => {
         // Recorded before the agent sees the stream end, so the record is queued by the time the
         // agent has its result.
-        this.#record(c, outcome.decision, outcome.rule, { ...extraAudit, upstreamStatus: up.statusCode });
-        return track?.dropped && !track.answered
-          ? JSON.stringify(
-              denyError(
-                track.id,
-                deny(
-                  "UpstreamReplyRefused",
-                  `the tool server's reply was dropped: ${track.dropped.constraint}`,
-                  server.manifest,
-                  -32002,
-                ),
-              ),
-            )
-          : null;
+        done();
+        return request && track.dropped && !track.answered ? droppedReply() : null;
       });
       return;
     }
     if (/^application\/json/i.test(ctype)) {
       const raw = await readLimited(up.body, MAX_RESPONSE_BYTES);
-      let text = raw;
-      if (raw.trim() !== "") {
-        // The reply is decided like a stream event: strict parse, no batches, no server requests.
-        const track: ReplyTrack = { id: request?.id ?? "", answered: false };
-        const version = this.#versionFor(
-          sid ?? header(req, "mcp-session-id"),
-          header(req, "mcp-protocol-version"),
-        );
-        const decided = this.#serverStream(req, server, c, version, inspect, sid, track)(raw);
-        if (decided === null) {
-          const why =
-            track.dropped?.constraint ?? "the reply was a server→client request the policy does not grant";
-          text = JSON.stringify(
-            denyError(
-              request?.id ?? null,
-              deny(
-                "UpstreamReplyRefused",
-                `the tool server's reply was dropped: ${why}`,
-                server.manifest,
-                -32002,
-              ),
-            ),
-          );
-        } else text = decided;
-      }
+      // The reply is decided like a stream event: strict parse, no batches, no server requests.
+      const text = raw.trim() === "" ? raw : (inspector(raw) ?? droppedReply());
       res.writeHead(up.statusCode, { ...out, "content-length": String(Buffer.byteLength(text)) });
       res.end(text);
-      this.#record(c, outcome.decision, outcome.rule, { ...extraAudit, upstreamStatus: up.statusCode });
+      done();
       return;
     }
     res.writeHead(up.statusCode, out);
     for await (const chunk of up.body) res.write(chunk);
     res.end();
-    this.#record(c, outcome.decision, outcome.rule, { ...extraAudit, upstreamStatus: up.statusCode });
+    done();
   }
 
-  /** Returns a rewritten message, or undefined to pass `msg` through unchanged. */
-  #inspectResponse(
-    msg: unknown,
-    request: { id: string | number; method: string } | undefined,
-    server: CompiledServer,
-    sid: string | undefined,
-    c: CallState,
-  ): unknown {
-    if (!request || typeof msg !== "object" || msg === null) return undefined;
-    const m = msg as { id?: unknown; result?: unknown };
-    if (m.id !== request.id || typeof m.result !== "object" || m.result === null) return undefined;
-    const result = m.result as Record<string, unknown>;
-    if (request.method === "initialize" && sid && isSupportedVersion(result.protocolVersion as string)) {
-      if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
-      this.#sessions.set(sid, result.protocolVersion as ProtocolVersion);
-      return undefined;
-    }
-    if (
-      (request.method === "tools/list" || request.method === "server/discover") &&
-      Array.isArray(result.tools)
-    ) {
-      const f = filterToolList(result, server);
-      let set = this.drift.get(server.manifest);
-      if (!set) {
-        set = new Set();
-        this.drift.set(server.manifest, set);
-      }
-      let ok = this.verified.get(server.manifest);
-      if (!ok) {
-        ok = new Map();
-        this.verified.set(server.manifest, ok);
-      }
-      for (const name of f.shown) {
-        set.delete(name);
-        const digest = server.tools.find((t) => t.name === name)?.digest;
-        if (digest) ok.set(name, digest);
-      }
-      for (const d of f.drifted) {
-        set.add(d.tool);
-        ok.delete(d.tool);
-        this.#ctx.metrics.drift.inc({ tool: this.#toolLabel(server.manifest, d.tool) });
-        this.#ctx.audit.append({
-          time: new Date().toISOString(),
-          agent: this.#agentID(),
-          taskId: c.taskId,
-          manifest: server.manifest,
-          method: request.method,
-          tool: d.tool,
-          argsHash: null,
-          args: null,
-          decision: "drift",
-          rule: "DefinitionDrift",
-          constraint: `live definition ${d.live} differs from pinned ${d.pinned}; the tool is hidden and calls to it are denied`,
-          latencyMs: 0,
-          upstreamStatus: null,
-          traceId: c.traceId,
-          detail: { pinned: d.pinned, live: d.live },
-        });
-      }
-      return { ...m, result: f.result };
-    }
-    return undefined;
-  }
-
-  #versionFor(sid: string | undefined, pv: string | undefined): ProtocolVersion {
-    // Unknown session and no usable header: the oldest revision, whose notification set is smallest.
-    return (sid ? this.#sessions.get(sid) : undefined) ?? (isSupportedVersion(pv) ? pv : "2025-06-18");
-  }
-
-  #isVerified(manifest: string, tool: string, digest: string): boolean {
-    return this.verified.get(manifest)?.get(tool) === digest;
-  }
-
-  /**
-   * The inspector for a server→client SSE stream: every event is decided by decideServerMessage;
-   * refused ones are dropped and audited (requests are answered upstream with the JSON-RPC error),
-   * tools/list_changed marks the manifest's verified definitions stale, and responses go through
-   * `inspect` (tools/list filtering and digests).
-   */
+  /** The server-stream inspector for one stream, with this gateway's ownership bookkeeping. */
   #serverStream(
     req: IncomingMessage,
     server: CompiledServer,
     c: CallState,
     version: ProtocolVersion,
-    inspect: (msg: unknown) => unknown,
-    sid?: string,
-    track?: ReplyTrack,
-  ): SseInspector {
-    return (data) => {
-      const v = decideServerMessage(data, version, server.manifest, SERVER_MESSAGE_MAX_DEPTH);
-      if (v.action === "refuse") {
-        this.#refuseServerMessage(req, server, c, v, sid);
-        // Malformed messages have no usable method ("(malformed)", "(batch)", "(invalid)").
-        if (track && v.id === undefined && v.method.startsWith("(")) track.dropped ??= v.deny;
-        return null;
-      }
-      if (track && v.kind === "response" && v.message.id === track.id) track.answered = true;
-      if (v.kind === "notification" && v.message.method === "notifications/tools/list_changed")
-        this.verified.delete(server.manifest);
-      if (v.kind === "response") {
-        const rewritten = inspect(v.message);
-        if (rewritten !== undefined) return JSON.stringify(rewritten);
-      }
-      return data;
-    };
+    scope: () => Session,
+    extra: Pick<Parameters<typeof serverStream>[0], "inspect" | "solicited" | "track">,
+  ) {
+    return serverStream({
+      server,
+      version,
+      ...extra,
+      refuse: (v) => this.#refuseServerMessage(req, server, c, v, scope().id || undefined),
+      toolsChanged: () => this.#definitions.markStale(server.manifest),
+      unsolicited: (rid) => {
+        this.#ctx.metrics.unsolicited.inc({ direction: "from_server" });
+        const d = deny(
+          "UnsolicitedResponse",
+          `the tool server sent a response with id ${JSON.stringify(rid)} that answers no request of the agent; dropped`,
+          server.manifest,
+        );
+        this.#refuseServerMessage(
+          req,
+          server,
+          c,
+          { action: "refuse", method: "(response)", deny: d },
+          undefined,
+        );
+      },
+      passedRequest: (rid, method) => expectAnswer(scope(), rid, method),
+      notificationAllowed: (method, params) =>
+        method !== "notifications/tasks/status" || scope().tasks.has(String(params?.taskId)),
+    });
+  }
+
+  /** Returns a rewritten message, or undefined to pass `msg` through unchanged. */
+  #inspectResponse(
+    msg: Record<string, unknown>,
+    request: SentRequest | undefined,
+    server: CompiledServer,
+    sid: string | undefined,
+    scope: Session,
+  ): unknown {
+    if (!request || msg.id !== request.id || typeof msg.result !== "object" || msg.result === null)
+      return undefined;
+    const result = msg.result as Record<string, unknown>;
+    if (request.method === "initialize") {
+      if (sid && isSupportedVersion(result.protocolVersion as string))
+        this.#sessions.open(server.manifest, sid, result.protocolVersion as ProtocolVersion);
+      return undefined;
+    }
+    const task = createdTask(result);
+    if (task !== undefined) scope.tasks.add(task);
+    if (request.method === "tasks/list") return { ...msg, result: ownTasks(result, scope) };
+    if (
+      (request.method === "tools/list" || request.method === "server/discover") &&
+      Array.isArray(result.tools)
+    )
+      return { ...msg, result: this.#definitions.observeList(result, server, request.method) };
+    return undefined;
   }
 
   #refuseServerMessage(
@@ -703,7 +501,7 @@ export class OutboundHandler {
     v: Extract<ServerVerdict, { action: "refuse" }>,
     sid: string | undefined,
   ): void {
-    const appended = this.#ctx.audit.append({
+    this.#recorder.event({
       time: new Date().toISOString(),
       agent: this.#agentID(),
       taskId: c.taskId,
@@ -720,7 +518,6 @@ export class OutboundHandler {
       traceId: c.traceId,
       detail: { direction: "server-to-client", ...(v.id !== undefined ? { id: v.id } : {}) },
     });
-    if (!appended) this.#ctx.log.error("audit record dropped", { rule: v.deny.rule, decision: "deny" });
     this.#ctx.metrics.calls.inc({ decision: "deny", reason: v.deny.rule, tool: "none" });
     if (v.id !== undefined) void this.#answerServer(req, server, v.id, v.deny, sid);
   }
@@ -733,8 +530,8 @@ export class OutboundHandler {
     d: Deny,
     sid: string | undefined,
   ): Promise<void> {
-    const disp = this.#dispatcher(server);
-    const headers = this.#upstreamHeaders(req, server, {
+    const disp = dispatcherFor(this.#ctx, server);
+    const headers = upstreamHeaders(this.#ctx, req, server, {
       "content-type": "application/json",
       accept: "application/json, text/event-stream",
     });
@@ -758,73 +555,40 @@ export class OutboundHandler {
   }
 
   /**
-   * Lists the server's tools (following nextCursor, at most 10 pages) to check a pinned tool's live
-   * definition before its first call. Returns the refusal, or undefined when the definition matches.
+   * GET (the server stream, or resuming one with Last-Event-ID) and DELETE act on a session: it must
+   * be one this gateway opened on this tool server, in a revision that has sessions.
    */
-  async #verifyDefinition(
+  #streamScope(
     req: IncomingMessage,
-    server: CompiledServer,
-    tool: string,
-    digest: string,
-    c: CallState,
-    version: ProtocolVersion,
-  ): Promise<Deny | undefined> {
-    const m = server.manifest;
-    const unverified = (why: string) =>
-      deny(
-        "DefinitionUnverified",
-        `tool ${tool}'s live definition could not be checked against the pinned digest ${digest}: ${why}`,
-        m,
-      );
-    const disp = this.#dispatcher(server);
-    if (isDeny(disp)) return disp;
-    const headers = this.#upstreamHeaders(req, server, {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-    });
-    if (isDeny(headers)) return headers;
-    delete headers["last-event-id"];
-    delete headers["mcp-name"];
-    if (headers["mcp-method"] !== undefined) headers["mcp-method"] = "tools/list";
-    headers["mcp-protocol-version"] = version;
-    let cursor: string | undefined;
-    for (let page = 0; page < 10; page++) {
-      const id = `warden-verify-${randomUUID()}`;
-      const body = JSON.stringify({
-        jsonrpc: "2.0",
-        id,
-        method: "tools/list",
-        ...(cursor ? { params: { cursor } } : {}),
-      });
-      let result: Record<string, unknown> | undefined;
-      try {
-        const up = await undiciRequest(server.endpoint, { method: "POST", headers, body, dispatcher: disp });
-        const text = await readLimited(up.body, MAX_RESPONSE_BYTES);
-        if (up.statusCode !== 200) return unverified(`tools/list answered HTTP ${up.statusCode}`);
-        result = resultOf(text, String(up.headers["content-type"] ?? ""), id, SERVER_MESSAGE_MAX_DEPTH);
-      } catch (e) {
-        this.#ctx.metrics.upstreamErrors.inc({ kind: upstreamErrorKind(e) });
-        return unverified(`tools/list failed: ${(e as Error).message}`);
-      }
-      if (!result) return unverified("tools/list returned no result");
-      this.#inspectResponse(
-        { jsonrpc: "2.0", id, result },
-        { id, method: "tools/list" },
-        server,
-        undefined,
-        c,
-      );
-      if (this.drift.get(m)?.has(tool))
-        return deny(
-          "DefinitionDrift",
-          `tool ${tool}'s live definition differs from the pinned digest ${digest}`,
-          m,
-        );
-      if (this.#isVerified(m, tool, digest)) return undefined;
-      cursor = typeof result.nextCursor === "string" ? result.nextCursor : undefined;
-      if (!cursor) break;
+    manifest: string,
+  ): { session: Session; version: ProtocolVersion } | { deny: Deny; status: number } {
+    const sid = header(req, "mcp-session-id");
+    const pv = header(req, "mcp-protocol-version");
+    const session = this.#sessions.get(manifest, sid);
+    const version = session?.version ?? (isSupportedVersion(pv) ? pv : "2025-03-26");
+    if (!hasSessions(version))
+      return {
+        deny: deny(
+          "MethodNotAllowed",
+          `MCP ${version} has no GET stream and no sessions: use POST`,
+          manifest,
+        ),
+        status: 405,
+      };
+    if (sid === undefined) {
+      if (req.method === "DELETE" || header(req, "last-event-id") !== undefined)
+        return {
+          deny: deny(
+            "SessionRequired",
+            `${req.method === "DELETE" ? "DELETE" : "resuming a stream (Last-Event-ID)"} needs the Mcp-Session-Id of a session this agent opened`,
+            manifest,
+          ),
+          status: 400,
+        };
+      return { session: this.#sessions.scope(manifest, undefined)!, version };
     }
-    return unverified("the tool server does not list it");
+    if (!session) return { deny: sessionNotFound(manifest, sid), status: 404 };
+    return { session, version };
   }
 
   async #getOrDelete(
@@ -833,41 +597,31 @@ export class OutboundHandler {
     manifest: string,
     method: "GET" | "DELETE",
   ): Promise<void> {
-    const c: CallState = {
-      start: performance.now(),
-      manifest,
-      method: method === "GET" ? "(GET stream)" : "(DELETE session)",
-      tool: null,
-      args: undefined,
-      taskId: null,
-      traceId: traceIdOf(req),
-      toolLabel: "none",
-    };
+    const c = newCall(req, manifest, method === "GET" ? "(GET stream)" : "(DELETE session)");
     req.resume();
     const pv = header(req, "mcp-protocol-version");
     if (pv !== undefined && !isSupportedVersion(pv)) {
-      return this.#refuse(
-        res,
-        c,
-        null,
-        deny(
-          "UnsupportedProtocolVersion",
-          `MCP-Protocol-Version ${pv.slice(0, 32)} is not supported`,
-          manifest,
-        ),
-        400,
+      const d = deny(
+        "UnsupportedProtocolVersion",
+        `MCP-Protocol-Version ${pv.slice(0, 32)} is not supported`,
+        manifest,
       );
+      return this.#refuse(res, c, null, d, 400);
     }
-    const g = this.#gate(manifest);
-    if ("deny" in g) return this.#refuse(res, c, null, g.deny, g.status);
-    const disp = this.#dispatcher(g.server);
+    const g = gate(this.#ctx, manifest);
+    if (isRefusal(g)) return this.#refuse(res, c, null, g.deny, g.status);
+    const scoped = this.#streamScope(req, manifest);
+    if (isRefusal(scoped)) return this.#refuse(res, c, null, scoped.deny, scoped.status);
+    const disp = dispatcherFor(this.#ctx, g.server);
     if (isDeny(disp)) return this.#refuse(res, c, null, disp, 502);
-    const headers = this.#upstreamHeaders(
+    const headers = upstreamHeaders(
+      this.#ctx,
       req,
       g.server,
       method === "GET" ? { accept: "text/event-stream" } : {},
     );
     if (isDeny(headers)) return this.#refuse(res, c, null, headers, 502);
+    if (!(await this.#recorder.intent(c, "allow", "Granted"))) return this.#auditRefused(res, c, null);
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -890,84 +644,25 @@ export class OutboundHandler {
         502,
       );
     }
-    this.#record(c, "allow", "Granted", { upstreamStatus: up.statusCode });
-    const sid = header(req, "mcp-session-id");
-    if (method === "DELETE" && sid) this.#sessions.delete(sid);
+    this.#recorder.outcome(c, "allow", "Granted", { upstreamStatus: up.statusCode });
+    if (method === "DELETE" && c.sessionId) this.#sessions.close(manifest, c.sessionId);
     const ctype = String(up.headers["content-type"] ?? "");
     const out: Record<string, string> = {};
     if (ctype) out["content-type"] = ctype;
     if (/^text\/event-stream/i.test(ctype)) {
       res.writeHead(up.statusCode, { ...out, "cache-control": "no-cache" });
       res.flushHeaders();
-      const version = this.#versionFor(sid, header(req, "mcp-protocol-version"));
-      await relaySse(
-        up.body,
-        res,
-        this.#serverStream(req, g.server, c, version, () => undefined),
-      );
+      // Responses on the GET stream are legitimate only when they answer the session's own
+      // outstanding requests (a resumed stream); anything else is unsolicited.
+      const inspector = this.#serverStream(req, g.server, c, scoped.version, () => scoped.session, {
+        inspect: () => undefined,
+        solicited: (rid) => rid !== null && scoped.session.agentRequests.has(idKey(rid)),
+      });
+      await relaySse(up.body, res, inspector);
       return;
     }
     res.writeHead(up.statusCode, out);
     for await (const chunk of up.body) res.write(chunk);
     res.end();
   }
-}
-
-/** The `result` of the JSON-RPC response with `id` in a JSON or SSE body (strictly parsed). */
-function resultOf(
-  text: string,
-  ctype: string,
-  id: string,
-  maxDepth: number,
-): Record<string, unknown> | undefined {
-  const bodies = /^text\/event-stream/i.test(ctype)
-    ? new SseParser().push(`${text}\n\n`).map((e) => e.data)
-    : [text];
-  for (const b of bodies) {
-    if (b === "") continue;
-    let msg: unknown;
-    try {
-      msg = parseStrictJson(b, { maxBytes: MAX_RESPONSE_BYTES, maxDepth });
-    } catch {
-      continue;
-    }
-    const r = msg as { id?: unknown; result?: unknown } | null;
-    if (
-      r &&
-      typeof r === "object" &&
-      !Array.isArray(r) &&
-      r.id === id &&
-      typeof r.result === "object" &&
-      r.result !== null
-    )
-      return r.result as Record<string, unknown>;
-  }
-  return undefined;
-}
-
-/** W3C traceparent's trace id, when the agent sent one. */
-function traceIdOf(req: IncomingMessage): string | null {
-  const tp = header(req, "traceparent");
-  const m = tp ? /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(tp) : null;
-  return m ? m[1]! : null;
-}
-
-function upstreamErrorKind(e: unknown): string {
-  const code = (e as { code?: string }).code ?? "";
-  const msg = (e as Error).message ?? "";
-  if (code.includes("TIMEOUT") || /timeout/i.test(msg)) return "timeout";
-  if (code.startsWith("ERR_TLS") || /certificate|SPIFFE|tls|handshake|expected spiffe/i.test(msg))
-    return "tls";
-  return "connect";
-}
-
-async function readLimited(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    if (n > limit) throw new Error(`upstream response larger than ${limit} bytes`);
-    chunks.push(Buffer.from(c));
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }

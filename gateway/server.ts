@@ -18,6 +18,7 @@ import { AuditWriter } from "./audit/writer.ts";
 import type { GatewayConfig } from "./config.ts";
 import { RateLimiter } from "./decide/ratelimit.ts";
 import { TaskTokenVerifier } from "./decide/tasktoken.ts";
+import { Drainer } from "./drain.ts";
 import { InboundHandler } from "./inbound.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { OutboundHandler } from "./outbound.ts";
@@ -35,6 +36,11 @@ export interface RunningGateway {
   metrics: GatewayMetrics;
   audit: AuditWriter;
   outbound?: OutboundHandler;
+  /**
+   * Graceful stop: refuses new calls, ends server streams, waits (at most `deadlineMs`) for the
+   * calls in flight to finish, then closes. Resolves with how many calls were still running.
+   */
+  drain(deadlineMs: number): Promise<{ leftInFlight: number }>;
   close(): Promise<void>;
 }
 
@@ -101,6 +107,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   readBundle();
 
   const closers: (() => Promise<void> | void)[] = [];
+  const drainer = new Drainer();
   let main: Server | HttpsServer;
   let outbound: OutboundHandler | undefined;
   const approvals = config.mode === "outbound" ? new ApprovalBroker(config.approvalTokensFile) : undefined;
@@ -183,9 +190,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         upstream,
         taskTokens: () => verifier,
         redactFields: redactSet(config.auditRedact),
+        origin: { allowedOrigins: config.allowedOrigins, allowedHosts: config.allowedHosts },
         log,
       });
-      main = createHttpServer({ keepAliveTimeout: 30_000 }, outbound.handle);
+      main = createHttpServer({ keepAliveTimeout: 30_000 }, drainer.wrap(outbound.handle));
       policyReady = () => (policy.state.ok ? undefined : policy.state.reason);
       closers.push(
         () => policy.close(),
@@ -220,7 +228,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
           minVersion: "TLSv1.2",
           keepAliveTimeout: 30_000,
         },
-        inbound.handle,
+        drainer.wrap(inbound.handle),
       );
       const refresh = () => {
         readBundle();
@@ -260,6 +268,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   mainListening = true;
   log.info("gateway listening", { listen: mainAddr.port, admin: adminAddr.port });
 
+  const close = async () => {
+    await Promise.all([closeServer(main), closeServer(admin)]);
+    for (const c of closers) await c();
+    await audit.close();
+    if (!opts.svid) svid.close();
+  };
   return {
     mode: config.mode,
     url: `${scheme}://${hostForURL(config.listen.host)}:${mainAddr.port}`,
@@ -267,12 +281,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     metrics,
     audit,
     ...(outbound ? { outbound } : {}),
-    async close() {
-      await Promise.all([closeServer(main), closeServer(admin)]);
-      for (const c of closers) await c();
-      await audit.close();
-      if (!opts.svid) svid.close();
+    async drain(deadlineMs) {
+      const left = await drainer.drain(deadlineMs);
+      await close();
+      return left;
     },
+    close,
   };
 }
 

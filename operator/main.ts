@@ -20,12 +20,8 @@ import { admissionSettings, controllerSettings, identityDeps } from "./wiring.ts
 
 const log = createLogger("operator");
 
-// The identity services live in operator/identity/index.ts (contract: ./identity/contract.ts).
-// Imported by path at run time so that `--identity=off` runs without loading them at all.
-const IDENTITY_MODULE = "./identity/index.ts";
-
 async function main(config: OperatorConfig): Promise<void> {
-  const kc = config.kubeconfig ? loadKubeConfig(config.kubeconfig) : inClusterOrDefault();
+  const kc = loadKubeConfig(config.kubeconfig);
   const metrics = createMetrics();
   const limiter = new TokenBucket(config["kube-api-qps"], config["kube-api-burst"]);
   const clients = rateLimitedClients(kc, limiter, metrics);
@@ -100,7 +96,10 @@ async function main(config: OperatorConfig): Promise<void> {
   process.on("SIGINT", () => void shutdown(0, "SIGINT"));
 
   if (config.identity) {
-    const mod = (await import(IDENTITY_MODULE)) as { startIdentityServices: StartIdentityServices };
+    // The identity services (operator/identity/index.ts, contract: ./identity/contract.ts) load only
+    // when enabled, so `--identity=off` runs without them. A literal specifier, so the image bundler
+    // sees and includes the module.
+    const mod: { startIdentityServices: StartIdentityServices } = await import("./identity/index.ts");
     identity = await mod.startIdentityServices(
       identityDeps(config, {
         kc,
@@ -144,12 +143,6 @@ async function main(config: OperatorConfig): Promise<void> {
   } else lead(true);
 }
 
-function inClusterOrDefault(): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  return kc;
-}
-
 let config: OperatorConfig;
 try {
   config = loadConfig(process.argv.slice(2));
@@ -161,6 +154,10 @@ try {
   throw err;
 }
 main(config).catch((err: unknown) => {
+  if (err instanceof ValidationError) {
+    process.stderr.write(`agent-warden operator: ${err.message}\n`);
+    process.exit(2);
+  }
   log.error("operator failed to start", { err: err instanceof Error ? err : new Error(String(err)) });
   process.exit(1);
 });

@@ -49,6 +49,12 @@ export const GATEWAY_ENV = {
   taskTokenAudience: "WARDEN_TASK_TOKEN_AUDIENCE",
   /** Issuer mode: fraction of the SVID lifetime after which to renew, 0.1–0.9 (default 0.5). */
   svidRenewAt: "WARDEN_SVID_RENEW_AT",
+  /** Outbound: comma-separated Origins allowed to call the loopback listener (default none). */
+  allowedOrigins: "WARDEN_ALLOWED_ORIGINS",
+  /** Outbound: comma-separated Host names allowed besides the loopback names. */
+  allowedHosts: "WARDEN_ALLOWED_HOSTS",
+  /** Milliseconds a stopping gateway waits for in-flight calls before it exits (default 20000). */
+  drainTimeoutMs: "WARDEN_DRAIN_TIMEOUT_MS",
 } as const;
 
 /**

@@ -2,6 +2,9 @@
 // order of decisions), queues the line, and appends batches to the file in the background. The
 // queue is bounded: when it is full, or when a write has failed, `accepting()` turns false and the
 // gateway refuses new calls (fail closed) instead of deciding without a record.
+// Write-ahead: `appendDurable` resolves only once the record's batch is written and synced to
+// the disk (group commit: one datasync covers every record queued meanwhile), so a call's
+// decision is on disk before the call leaves the gateway.
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import {
@@ -55,6 +58,8 @@ export class AuditWriter {
   #seq = 0;
   #head = GENESIS_HASH;
   #queue: string[] = [];
+  /** Waiters for records in the queue (resolved with true once their batch is synced). */
+  #waiters: ((ok: boolean) => void)[] = [];
   #sinceCheckpoint = 0;
   #fh: FileHandle | undefined;
   #flushing: Promise<void> | undefined;
@@ -127,6 +132,24 @@ export class AuditWriter {
     return true;
   }
 
+  /**
+   * Chains and queues one decision, resolving true once it is on disk (written and synced), false
+   * when it could not be accepted or written. What the gateway awaits before forwarding a call.
+   */
+  appendDurable(fields: DecisionFields): Promise<boolean> {
+    // The waiter goes in before the record so that the batch taking the record takes its waiter.
+    let settle!: (ok: boolean) => void;
+    const done = new Promise<boolean>((r) => {
+      settle = r;
+    });
+    this.#waiters.push(settle);
+    if (!this.append(fields)) {
+      this.#waiters = this.#waiters.filter((w) => w !== settle);
+      return Promise.resolve(false);
+    }
+    return done;
+  }
+
   /** Signs the current head now (no-op without a signer or without new records). */
   checkpoint(): boolean {
     const signer = this.#opts.signer();
@@ -148,15 +171,21 @@ export class AuditWriter {
     try {
       while (this.#queue.length > 0 && this.#fh) {
         const batch = this.#queue;
+        const waiters = this.#waiters;
         this.#queue = [];
+        this.#waiters = [];
         try {
           await this.#fh.write(`${batch.join("\n")}\n`);
+          if (waiters.length > 0) await this.#fh.datasync();
         } catch (e) {
           this.#failure = (e as Error).message;
           this.#queue = batch.concat(this.#queue);
+          for (const w of waiters.concat(this.#waiters)) w(false);
+          this.#waiters = [];
           this.#opts.onState?.({ ok: false, reason: "write_error", queued: this.#queue.length });
           return;
         }
+        for (const w of waiters) w(true);
       }
     } finally {
       this.#flushing = undefined;

@@ -41,7 +41,10 @@ describe("checkEnvelope", () => {
       rule({ jsonrpc: "2.0", id: 1, method: "tasks/get", params: {} }, { protocolVersion: "2025-11-25" }),
     ).toBe("ok:request");
     expect(
-      rule({ jsonrpc: "2.0", id: 1, method: "server/discover" }, { protocolVersion: "2026-07-28" }),
+      rule(
+        { jsonrpc: "2.0", id: 1, method: "server/discover" },
+        { protocolVersion: "2026-07-28", mcpMethod: "server/discover" },
+      ),
     ).toBe("ok:request");
     expect(
       rule({ jsonrpc: "2.0", id: 1, method: "server/discover" }, { protocolVersion: "2025-11-25" }),
@@ -49,24 +52,131 @@ describe("checkEnvelope", () => {
     expect(rule({ jsonrpc: "2.0", id: 1, method: "admin/exec" })).toBe("UnknownMethod");
     expect(rule({ jsonrpc: "2.0", method: "notifications/whatever" })).toBe("UnknownMethod");
   });
-  it("checks protocol versions and headers against the body", () => {
-    expect(rule(call("x"), {})).toBe("MissingProtocolVersion");
-    expect(rule(call("x"), { protocolVersion: "2025-03-26" })).toBe("UnsupportedProtocolVersion");
-    expect(rule(call("x"), { protocolVersion: V }, { ...opts, negotiated: "2025-06-18" } as never)).toBe(
-      "ProtocolVersionMismatch",
-    );
-    expect(
-      rule(
-        { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: V } },
-        { protocolVersion: "2025-06-18" },
-      ),
-    ).toBe("HeaderMismatch");
-    expect(rule(call("search"), { protocolVersion: V, mcpMethod: "tools/list" })).toBe("HeaderMismatch");
-    expect(rule(call("search"), { protocolVersion: V, mcpName: "delete" })).toBe("HeaderMismatch");
-    expect(rule(call("search"), { protocolVersion: V, mcpMethod: "tools/call", mcpName: "search" })).toBe(
+  // Header/body agreement per protocol version: one named row per attack (or accepted form).
+  const meta = (v: string) => ({ _meta: { "io.modelcontextprotocol/protocolVersion": v } });
+  const rows: [string, unknown, Record<string, string>, { negotiated?: string }, string][] = [
+    ["no version header on a 2025-11-25 session", call("x"), {}, { negotiated: V }, "MissingProtocolVersion"],
+    ["no version header, session unknown (server assumes 2025-03-26)", call("x"), {}, {}, "ok:request"],
+    ["no version header on a 2025-03-26 session", call("x"), {}, { negotiated: "2025-03-26" }, "ok:request"],
+    [
+      "2025-03-26 header (the SDK still negotiates it)",
+      call("x"),
+      { protocolVersion: "2025-03-26" },
+      {},
       "ok:request",
-    );
-  });
+    ],
+    ["2024-11-05 header", call("x"), { protocolVersion: "2024-11-05" }, {}, "ok:request"],
+    [
+      "a version nobody speaks",
+      call("x"),
+      { protocolVersion: "2023-01-01" },
+      {},
+      "UnsupportedProtocolVersion",
+    ],
+    [
+      "header differs from the session's version",
+      call("x"),
+      { protocolVersion: V },
+      { negotiated: "2025-06-18" },
+      "ProtocolVersionMismatch",
+    ],
+    [
+      "initialize header disagrees with params.protocolVersion",
+      { jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: V } },
+      { protocolVersion: "2025-06-18" },
+      {},
+      "HeaderMismatch",
+    ],
+    [
+      "_meta protocolVersion disagrees with the header",
+      { ...call("x"), params: { name: "x", ...meta("2025-06-18") } },
+      { protocolVersion: V },
+      {},
+      "HeaderMismatch",
+    ],
+    [
+      "_meta protocolVersion agrees",
+      { ...call("x"), params: { name: "x", ...meta(V) } },
+      { protocolVersion: V },
+      {},
+      "ok:request",
+    ],
+    [
+      "Mcp-Method names another method",
+      call("search"),
+      { protocolVersion: V, mcpMethod: "tools/list" },
+      {},
+      "HeaderMismatch",
+    ],
+    [
+      "Mcp-Name names another tool",
+      call("search"),
+      { protocolVersion: V, mcpName: "delete" },
+      {},
+      "HeaderMismatch",
+    ],
+    [
+      "Mcp-Name on tools/call carries a URI instead of the name",
+      { ...call("search"), params: { name: "search", uri: "file:///x" } },
+      { protocolVersion: V, mcpName: "file:///x" },
+      {},
+      "HeaderMismatch",
+    ],
+    [
+      "both routing headers agree",
+      call("search"),
+      { protocolVersion: V, mcpMethod: "tools/call", mcpName: "search" },
+      {},
+      "ok:request",
+    ],
+    [
+      "2026-07-28 without Mcp-Method",
+      call("search"),
+      { protocolVersion: "2026-07-28", mcpName: "search" },
+      {},
+      "MissingHeader",
+    ],
+    [
+      "2026-07-28 tools/call without Mcp-Name",
+      call("search"),
+      { protocolVersion: "2026-07-28", mcpMethod: "tools/call" },
+      {},
+      "MissingHeader",
+    ],
+    [
+      "2026-07-28 resources/read without Mcp-Name",
+      { jsonrpc: "2.0", id: 1, method: "resources/read", params: { uri: "file:///a" } },
+      { protocolVersion: "2026-07-28", mcpMethod: "resources/read" },
+      {},
+      "MissingHeader",
+    ],
+    [
+      "2026-07-28 resources/read with the URI mirrored",
+      { jsonrpc: "2.0", id: 1, method: "resources/read", params: { uri: "file:///a" } },
+      { protocolVersion: "2026-07-28", mcpMethod: "resources/read", mcpName: "file:///a" },
+      {},
+      "ok:request",
+    ],
+    [
+      "2026-07-28 tools/call with both headers",
+      call("search"),
+      { protocolVersion: "2026-07-28", mcpMethod: "tools/call", mcpName: "search" },
+      {},
+      "ok:request",
+    ],
+    [
+      "2025-11-25 tools/call without routing headers (not required yet)",
+      call("search"),
+      { protocolVersion: V },
+      {},
+      "ok:request",
+    ],
+  ];
+  for (const [name, body, headers, o, expected] of rows) {
+    it(`header/body agreement: ${name}`, () => {
+      expect(rule(body, headers, { ...opts, ...o } as never)).toBe(expected);
+    });
+  }
   it("maps parser refusals to rules", () => {
     expect(rule('{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}')).toBe("DuplicateKey");
     expect(

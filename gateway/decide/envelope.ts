@@ -8,8 +8,17 @@ import {
   hasInitialize,
   isSupportedVersion,
   type ProtocolVersion,
+  requiresRoutingHeaders,
+  requiresVersionHeader,
   SUPPORTED_PROTOCOL_VERSIONS,
+  VERSION_WITHOUT_HEADER,
 } from "./methods.ts";
+
+/** Where a request's params carry the protocol version (2026-07-28 _meta). */
+export const META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion";
+/** Methods whose Mcp-Name header mirrors params.name, and those where it mirrors params.uri. */
+const NAMED_BY_NAME = new Set(["tools/call", "prompts/get"]);
+const NAMED_BY_URI = new Set(["resources/read", "resources/subscribe", "resources/unsubscribe"]);
 
 export interface EnvelopeHeaders {
   /** MCP-Protocol-Version header. */
@@ -79,36 +88,64 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
     version = asked;
   } else {
     if (h.protocolVersion === undefined) {
-      // Without the header a server assumes 2025-03-26, which this gateway does not speak.
-      return deny(
-        "MissingProtocolVersion",
-        `the MCP-Protocol-Version header is required (supported: ${supported})`,
-        "",
-        INVALID_REQUEST,
-      );
-    }
-    if (!isSupportedVersion(h.protocolVersion)) {
+      // Clients of revisions before 2025-06-18 send no header; a server then assumes 2025-03-26.
+      // From 2025-06-18 on the header is required on every request after initialize.
+      const assumed = opts.negotiated ?? VERSION_WITHOUT_HEADER;
+      if (requiresVersionHeader(assumed)) {
+        return deny(
+          "MissingProtocolVersion",
+          `the MCP-Protocol-Version header is required from MCP 2025-06-18 on (this session negotiated ${assumed})`,
+          "",
+          INVALID_REQUEST,
+        );
+      }
+      version = assumed;
+    } else if (!isSupportedVersion(h.protocolVersion)) {
       return deny(
         "UnsupportedProtocolVersion",
         `MCP-Protocol-Version ${JSON.stringify(h.protocolVersion.slice(0, 32))} is not supported (supported: ${supported})`,
         "",
         INVALID_REQUEST,
       );
-    }
-    if (opts.negotiated && opts.negotiated !== h.protocolVersion) {
+    } else if (opts.negotiated && opts.negotiated !== h.protocolVersion) {
       return deny(
         "ProtocolVersionMismatch",
         `MCP-Protocol-Version ${h.protocolVersion} differs from the version negotiated on this session (${opts.negotiated})`,
         "",
         INVALID_REQUEST,
       );
-    }
-    version = h.protocolVersion;
+    } else version = h.protocolVersion;
   }
   const v = version as ProtocolVersion;
   const message = classifyClientMessage(body, v);
   if (isDeny(message)) return message;
   if (message.kind !== "response") {
+    const meta = (message.params?._meta ?? undefined) as Record<string, unknown> | undefined;
+    const metaVersion = meta && typeof meta === "object" ? meta[META_PROTOCOL_VERSION] : undefined;
+    if (metaVersion !== undefined && metaVersion !== v) {
+      return deny(
+        "HeaderMismatch",
+        `params._meta["${META_PROTOCOL_VERSION}"] ${JSON.stringify(String(metaVersion).slice(0, 32))} disagrees with the protocol version in force (${v})`,
+        "",
+        INVALID_REQUEST,
+      );
+    }
+    if (requiresRoutingHeaders(v)) {
+      if (h.mcpMethod === undefined)
+        return deny(
+          "MissingHeader",
+          `MCP ${v} requires the Mcp-Method header on every POST`,
+          "",
+          INVALID_REQUEST,
+        );
+      if (h.mcpName === undefined && (NAMED_BY_NAME.has(message.method) || NAMED_BY_URI.has(message.method)))
+        return deny(
+          "MissingHeader",
+          `MCP ${v} requires the Mcp-Name header on ${message.method}`,
+          "",
+          INVALID_REQUEST,
+        );
+    }
     if (h.mcpMethod !== undefined && h.mcpMethod !== message.method) {
       return deny(
         "HeaderMismatch",
@@ -119,7 +156,12 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
     }
     if (h.mcpName !== undefined) {
       const p = message.params ?? {};
-      const named = typeof p.name === "string" ? p.name : typeof p.uri === "string" ? p.uri : undefined;
+      const key = NAMED_BY_URI.has(message.method)
+        ? "uri"
+        : NAMED_BY_NAME.has(message.method)
+          ? "name"
+          : undefined;
+      const named = key && typeof p[key] === "string" ? (p[key] as string) : undefined;
       if (named !== h.mcpName) {
         return deny(
           "HeaderMismatch",

@@ -4,7 +4,17 @@
 // unions), and the 2026-07-28 revision, which removed the initialize handshake (server/discover
 // replaces it) and resources/subscribe (subscriptions/listen replaces it).
 
-export const SUPPORTED_PROTOCOL_VERSIONS = ["2025-06-18", "2025-11-25", "2026-07-28"] as const;
+// Every revision the official TypeScript SDK negotiates (its SUPPORTED_PROTOCOL_VERSIONS) is
+// accepted; the oldest three share the 2025-06-18 method sets (the client→server surface is the
+// same; they differ in transport details the gateway handles: no MCP-Protocol-Version header).
+export const SUPPORTED_PROTOCOL_VERSIONS = [
+  "2024-10-07",
+  "2024-11-05",
+  "2025-03-26",
+  "2025-06-18",
+  "2025-11-25",
+  "2026-07-28",
+] as const;
 export type ProtocolVersion = (typeof SUPPORTED_PROTOCOL_VERSIONS)[number];
 
 const BASE_REQUESTS = [
@@ -31,6 +41,9 @@ const BASE_NOTIFICATIONS = [
 const TASKS = ["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"];
 
 export const CLIENT_REQUESTS: Record<ProtocolVersion, ReadonlySet<string>> = {
+  "2024-10-07": new Set(BASE_REQUESTS),
+  "2024-11-05": new Set(BASE_REQUESTS),
+  "2025-03-26": new Set(BASE_REQUESTS),
   "2025-06-18": new Set(BASE_REQUESTS),
   "2025-11-25": new Set([...BASE_REQUESTS, ...TASKS]),
   "2026-07-28": new Set([
@@ -44,6 +57,9 @@ export const CLIENT_REQUESTS: Record<ProtocolVersion, ReadonlySet<string>> = {
 };
 
 export const CLIENT_NOTIFICATIONS: Record<ProtocolVersion, ReadonlySet<string>> = {
+  "2024-10-07": new Set(BASE_NOTIFICATIONS),
+  "2024-11-05": new Set(BASE_NOTIFICATIONS),
+  "2025-03-26": new Set(BASE_NOTIFICATIONS),
   "2025-06-18": new Set(BASE_NOTIFICATIONS),
   "2025-11-25": new Set([...BASE_NOTIFICATIONS, "notifications/tasks/status"]),
   "2026-07-28": new Set(
@@ -59,3 +75,21 @@ export function isSupportedVersion(v: string | undefined): v is ProtocolVersion 
 export function hasInitialize(v: ProtocolVersion): boolean {
   return v !== "2026-07-28";
 }
+
+/** Revisions with protocol-level sessions (Mcp-Session-Id) and the GET stream; 2026-07-28 has neither. */
+export function hasSessions(v: ProtocolVersion): boolean {
+  return v !== "2026-07-28";
+}
+
+/** Revisions whose clients send MCP-Protocol-Version on every request after initialize (2025-06-18 on). */
+export function requiresVersionHeader(v: ProtocolVersion): boolean {
+  return v >= "2025-06-18";
+}
+
+/** Revisions that require Mcp-Method (and Mcp-Name where a name applies) on every POST (SEP-2243). */
+export function requiresRoutingHeaders(v: ProtocolVersion): boolean {
+  return v >= "2026-07-28";
+}
+
+/** The version a server assumes when a request carries no MCP-Protocol-Version header. */
+export const VERSION_WITHOUT_HEADER: ProtocolVersion = "2025-03-26";

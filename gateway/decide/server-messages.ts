@@ -25,6 +25,9 @@ const BASE_SERVER_NOTIFICATIONS = [
 
 /** Notifications a server may send, per revision (MCP schema ServerNotification unions). */
 export const SERVER_NOTIFICATIONS: Record<ProtocolVersion, ReadonlySet<string>> = {
+  "2024-10-07": new Set(BASE_SERVER_NOTIFICATIONS),
+  "2024-11-05": new Set(BASE_SERVER_NOTIFICATIONS),
+  "2025-03-26": new Set(BASE_SERVER_NOTIFICATIONS),
   "2025-06-18": new Set(BASE_SERVER_NOTIFICATIONS),
   "2025-11-25": new Set([
     ...BASE_SERVER_NOTIFICATIONS,

@@ -1,13 +1,12 @@
-// Which cluster tests and the demo use: KUBECONFIG if set, else k3s through testcontainers when a
-// container runtime answers, else the local control plane (reused when `npm run cluster:up` left
-// one running).
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// Which cluster tests and the demo use: KUBECONFIG if set, else the local control plane (reused when
+// `npm run cluster:up` left one running). There is no container-engine branch: docs/adr/0012 says why.
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { cacheDir, defaultStateDir, startLocalCluster } from "./local-cluster.ts";
 
 export interface Cluster {
-  source: "kubeconfig" | "k3s" | "local" | "local-reused";
+  source: "kubeconfig" | "local" | "local-reused";
   kubeconfig: string;
   /** kubectl matching the server: [binary, ...leading args]. */
   kubectl: string[];
@@ -30,24 +29,6 @@ export async function chooseCluster(log: (line: string) => void = console.error)
   if (reused) {
     log(`[cluster] reusing the local control plane at ${reused.kubeconfig}`);
     return reused;
-  }
-  if (await containerRuntimeAnswers()) {
-    log("[cluster] a container runtime answers: starting k3s through testcontainers");
-    const { K3sContainer } = await import("@testcontainers/k3s");
-    const container = await new K3sContainer(
-      process.env.WARDEN_K3S_IMAGE ?? "rancher/k3s:v1.36.3-k3s1",
-    ).start();
-    const dir = await mkdtemp(join(cacheDir(), "k3s-"));
-    const kubeconfig = join(dir, "kubeconfig");
-    writeFileSync(kubeconfig, container.getKubeConfig(), { mode: 0o600 });
-    return {
-      source: "k3s",
-      kubeconfig,
-      kubectl: kubectlFromEnv(),
-      stop: async () => {
-        await container.stop();
-      },
-    };
   }
   mkdirSync(join(cacheDir(), "runs"), { recursive: true });
   const dir = await mkdtemp(join(cacheDir(), "runs", "cluster-"));
@@ -95,20 +76,4 @@ async function reuseRunningLocalCluster(): Promise<Cluster | undefined> {
     return undefined;
   }
   return { source: "local-reused", kubeconfig, kubectl: info.kubectl, stop: async () => {} };
-}
-
-async function containerRuntimeAnswers(): Promise<boolean> {
-  if (process.env.WARDEN_NO_CONTAINERS === "1") return false;
-  const socket = process.env.DOCKER_HOST ?? "/var/run/docker.sock";
-  if (!process.env.DOCKER_HOST && !existsSync(socket)) return false;
-  try {
-    const { getContainerRuntimeClient } = await import("testcontainers");
-    const client = await Promise.race([
-      getContainerRuntimeClient(),
-      new Promise<never>((_, rej) => setTimeout(() => rej(new Error("timeout")), 10_000)),
-    ]);
-    return Boolean(client);
-  } catch {
-    return false;
-  }
 }

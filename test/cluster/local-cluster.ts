@@ -2,8 +2,16 @@
 // inputs), start, wait for a kubeconfig, stop. See ../../../shared/LOCAL-CLUSTER.md for the why.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const KUBERNETES_VERSION = "v1.36.3";
@@ -38,6 +46,70 @@ function minor(v: string): string {
 export async function buildClusterBinary(log: (line: string) => void = console.error): Promise<string> {
   const out = clusterBinaryPath();
   if (existsSync(out)) return out;
+  // Several test runs (worktrees, CI steps) may ask for the same binary at once: one builds, the
+  // others wait for it instead of compiling the same ~1,500 packages again on the same cores.
+  mkdirSync(dirname(out), { recursive: true });
+  const release = await acquireBuildLock(`${out}.lock`, () => existsSync(out), log);
+  if (release === "built-by-other") return out;
+  try {
+    return await buildUnlocked(out, log);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * A lock directory holding the builder's pid. Returns "built-by-other" when another process
+ * finished the build while we waited; a lock whose pid is gone is taken over.
+ */
+export async function acquireBuildLock(
+  lockDir: string,
+  done: () => boolean,
+  log: (line: string) => void,
+): Promise<(() => void) | "built-by-other"> {
+  let announced = false;
+  for (;;) {
+    if (done()) return "built-by-other";
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(join(lockDir, "pid"), String(process.pid));
+      return () => rmSync(lockDir, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+    const holder = Number(readFileIfExists(join(lockDir, "pid")));
+    if (holder > 0 && !processAlive(holder)) {
+      rmSync(lockDir, { recursive: true, force: true });
+      continue;
+    }
+    if (!announced) {
+      log(
+        `[cluster] another process (pid ${holder || "?"}) is building ${basename(lockDir)}; waiting for it`,
+      );
+      announced = true;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function readFileIfExists(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    return "";
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function buildUnlocked(out: string, log: (line: string) => void): Promise<string> {
   const goVersion = spawnSync("go", ["version"], { encoding: "utf8" });
   if (goVersion.error || goVersion.status !== 0) {
     throw new Error(

@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cacheDir } from "../cluster/local-cluster.ts";
+import { acquireBuildLock, cacheDir } from "../cluster/local-cluster.ts";
 
 /**
  * The versions the chart is tested with. Helm 3: v3.21.4, because v3.22.0 (the only 3.22 release the
@@ -50,6 +50,17 @@ export function helmBinary(major: HelmMajor, log: (line: string) => void = conso
 async function build(major: HelmMajor, log: (line: string) => void): Promise<string> {
   const out = helmBinaryPath(major);
   if (existsSync(out)) return out;
+  mkdirSync(join(out, ".."), { recursive: true });
+  const release = await acquireBuildLock(`${out}.lock`, () => existsSync(out), log);
+  if (release === "built-by-other") return out;
+  try {
+    return await buildUnlocked(major, out, log);
+  } finally {
+    release();
+  }
+}
+
+async function buildUnlocked(major: HelmMajor, out: string, log: (line: string) => void): Promise<string> {
   const version = HELM_VERSIONS[major];
   const goVersion = spawnSync("go", ["version"], { encoding: "utf8" });
   if (goVersion.error || goVersion.status !== 0) {

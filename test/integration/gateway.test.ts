@@ -291,7 +291,9 @@ describe("gateway: MCP through outbound + inbound gateways", () => {
     expect(transport.sessionId).toBeTruthy();
     const sid = transport.sessionId!;
     await transport.terminateSession();
-    // The server ended the session: the same id is now unknown upstream (404 passed through).
+    await c.close(); // no reconnecting GET stream from this client in later tests' windows
+    // The session ended: the gateway forgot it, so the same id is refused with 404 before the upstream.
+    const upstreamBefore = h.mcp.requests;
     const r = await request(h.route(), {
       method: "POST",
       headers: {
@@ -303,7 +305,8 @@ describe("gateway: MCP through outbound + inbound gateways", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
     });
     expect(r.statusCode).toBe(404);
-    expect(await r.body.text()).toMatch(/Session not found/);
+    expect(await r.body.text()).toMatch(/rule SessionNotFound/);
+    expect(h.mcp.requests).toBe(upstreamBefore);
     await expectAudit((r) => r.method === "(DELETE session)", { decision: "allow" });
     await expectAudit((r) => r.method === "(GET stream)", { decision: "allow" });
   });
@@ -444,7 +447,7 @@ describe("gateway: adversarial JSON-RPC sent raw at the outbound gateway", () =>
   it("refuses an MCP-Protocol-Version the gateway does not speak and a Mcp-Method header that disagrees", async () => {
     const before = h.mcp.requests;
     expect(
-      (await send(call("search", { q: "x" }), { "mcp-protocol-version": "2024-11-05" })).body.error?.data
+      (await send(call("search", { q: "x" }), { "mcp-protocol-version": "2023-01-01" })).body.error?.data
         ?.rule,
     ).toBe("UnsupportedProtocolVersion");
     expect(

@@ -1,0 +1,110 @@
+// Forwarding to the tool server: which agent headers may pass (MCP transport headers only, never
+// the agent's own credentials), the tool server's credential substituted from the mounted Secret,
+// and the mTLS dispatcher that pins the server's SPIFFE ID. Nothing here decides policy.
+import { readFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
+import { join } from "node:path";
+import type { Dispatcher } from "undici";
+import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
+import { type Deny, deny } from "../decide/deny.ts";
+import { header } from "../http-util.ts";
+import type { UpstreamClients } from "../upstream.ts";
+
+/** The MCP transport headers an agent request may carry upstream; everything else stays here. */
+const PASSED_HEADERS = [
+  "mcp-session-id",
+  "mcp-protocol-version",
+  "last-event-id",
+  "mcp-method",
+  "mcp-name",
+  "traceparent",
+  "tracestate",
+] as const;
+
+export const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+export interface ForwardDeps {
+  credentialsDir: string | undefined;
+  upstream: UpstreamClients;
+}
+
+export interface HeaderOptions {
+  /** Drop the session header (protocol revisions without sessions). */
+  withoutSession?: boolean;
+}
+
+/**
+ * Headers for an upstream request: `extra`, the agent's MCP transport headers and the substituted
+ * credential.
+ */
+export function upstreamHeaders(
+  deps: ForwardDeps,
+  req: IncomingMessage,
+  server: CompiledServer,
+  extra: Record<string, string>,
+  opts: HeaderOptions = {},
+): Record<string, string> | Deny {
+  const h: Record<string, string> = { ...extra };
+  for (const name of PASSED_HEADERS) {
+    const v = header(req, name);
+    if (v !== undefined) h[name] = v;
+  }
+  if (opts.withoutSession) delete h["mcp-session-id"];
+  if (server.credential) {
+    const cred = server.credential;
+    if (!deps.credentialsDir)
+      return deny(
+        "CredentialUnavailable",
+        `no credentials directory is mounted for Secret ${cred.secretName}`,
+        server.manifest,
+      );
+    if (/[/\\]|^\.\.?$/.test(cred.secretName) || /[/\\]|^\.\.?$/.test(cred.key)) {
+      return deny("CredentialUnavailable", "credential secretName/key must be plain names", server.manifest);
+    }
+    let value: string;
+    try {
+      value = readFileSync(join(deps.credentialsDir, cred.secretName, cred.key), "utf8").trim();
+    } catch {
+      return deny(
+        "CredentialUnavailable",
+        `credential ${cred.secretName}/${cred.key} is not mounted`,
+        server.manifest,
+      );
+    }
+    h[cred.header.toLowerCase()] = cred.scheme ? `${cred.scheme} ${value}` : value;
+  }
+  return h;
+}
+
+/** The mTLS dispatcher for a tool server, or why there is none. */
+export function dispatcherFor(deps: ForwardDeps, server: CompiledServer): Dispatcher | Deny {
+  if (!server.endpoint.startsWith("https://")) {
+    return deny(
+      "InsecureEndpoint",
+      `endpoint ${server.endpoint} is not https: tool servers are reached over mTLS only`,
+      server.manifest,
+    );
+  }
+  const d = deps.upstream.get(server.serverSpiffeID);
+  return d ?? deny("SvidExpired", "no SVID or trust bundle to call the tool server with", server.manifest);
+}
+
+export function upstreamErrorKind(e: unknown): string {
+  const code = (e as { code?: string }).code ?? "";
+  const msg = (e as Error).message ?? "";
+  if (code.includes("TIMEOUT") || /timeout/i.test(msg)) return "timeout";
+  if (code.startsWith("ERR_TLS") || /certificate|SPIFFE|tls|handshake|expected spiffe/i.test(msg))
+    return "tls";
+  return "connect";
+}
+
+export async function readLimited(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of body) {
+    n += c.length;
+    if (n > limit) throw new Error(`upstream response larger than ${limit} bytes`);
+    chunks.push(Buffer.from(c));
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}

@@ -1,0 +1,202 @@
+// `npm run images` end to end: the four images are built twice from the same tree (bundles and
+// layers made afresh each time; the Debian packages and the compressed runtime layer come from the
+// content-addressed cache) and must match digest for digest and byte for byte; each image is then
+// read back, checked for what it holds, and its entrypoint run from its own files, read-only, as
+// its own user. Needs root (mount namespace + chroot) and a Debian mirror on first use.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { type BuildResult, buildImages } from "./build.ts";
+import { COMPONENT_IMAGES } from "./definitions.ts";
+import { type InspectedImage, inspectOciArchive } from "./inspect.ts";
+import { runImage, unpackImage } from "./rootfs.ts";
+import { NONROOT } from "./runtime.ts";
+
+const ROOT = resolve(import.meta.dirname, "..", "..");
+const CACHE = join(process.env.WARDEN_CACHE_DIR ?? join(ROOT, ".cache"), "images");
+// On disk, not in /tmp (often memory): two builds and four unpacked images take about 1 GB.
+mkdirSync(CACHE, { recursive: true });
+const work = mkdtempSync(join(CACHE, "test-"));
+const log = () => {};
+
+let first: BuildResult;
+let second: BuildResult;
+const inspected = new Map<string, InspectedImage>();
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      "scripts/images/build.test.ts needs root: it runs each image in a mount namespace with chroot",
+    );
+  }
+  const opts = { registry: "ghcr.io/agent-warden", tag: "0.1.0", cacheDir: CACHE, root: ROOT, log };
+  first = await buildImages({ ...opts, out: join(work, "a") });
+  second = await buildImages({ ...opts, out: join(work, "b") });
+  for (const img of first.images) inspected.set(img.name, inspectOciArchive(img.archive));
+}, 900_000);
+
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe("npm run images", () => {
+  it("builds every image the definitions list", () => {
+    expect(first.images.map((i) => i.name)).toEqual(COMPONENT_IMAGES.map((c) => c.name));
+  });
+
+  it("is reproducible: a second build has the same digests and byte-identical archives", () => {
+    expect(second.images.map((i) => i.digest)).toEqual(first.images.map((i) => i.digest));
+    for (const [i, img] of first.images.entries()) {
+      expect(readFileSync(second.images[i]!.archive).equals(readFileSync(img.archive)), img.name).toBe(true);
+    }
+  });
+
+  it("shares one runtime layer (same digest) between all images", () => {
+    const runtimeDigests = new Set(first.images.map((i) => i.layers[0]!.digest));
+    expect(runtimeDigests.size).toBe(1);
+    expect(first.images.every((i) => i.layers.length === 2)).toBe(true);
+  });
+
+  it("pins the chart's images by digest in values-digests.yaml", () => {
+    const values = parseYaml(readFileSync(join(work, "a", "values-digests.yaml"), "utf8")) as Record<
+      string,
+      { image: { repository: string; digest: string } }
+    >;
+    for (const key of ["operator", "webhook", "gateway"] as const) {
+      const img = first.images.find((i) => i.name === key)!;
+      expect(values[key]!.image).toEqual({ repository: `ghcr.io/agent-warden/${key}`, digest: img.digest });
+    }
+    expect(Object.keys(values).sort()).toEqual(["gateway", "operator", "webhook"]);
+  });
+});
+
+describe.each(COMPONENT_IMAGES.map((c) => ({ name: c.name, def: c })))("image $name", ({ name, def }) => {
+  const img = () => inspected.get(name)!;
+
+  it("records the name containerd imports it under, and runs as the non-root user", () => {
+    expect(img().name).toBe(`ghcr.io/agent-warden/${name}:0.1.0`);
+    expect(img().tag).toBe("0.1.0");
+    expect(img().config.config.User).toBe(`${NONROOT}:${NONROOT}`);
+    expect(img().config.config.Entrypoint).toEqual(def.entrypoint);
+    expect(img().config.config.WorkingDir).toBe("/app");
+  });
+
+  it("holds only root-owned, non-writable files outside the nonroot home and /tmp", () => {
+    for (const layer of img().layers) {
+      for (const e of layer.entries) {
+        if (e.path === "tmp/") {
+          expect(e.mode).toBe(0o1777);
+          continue;
+        }
+        if (e.path === "home/nonroot/") {
+          expect([e.uid, e.gid]).toEqual([NONROOT, NONROOT]);
+          continue;
+        }
+        expect([e.path, e.uid, e.gid]).toEqual([e.path, 0, 0]);
+        if (e.type !== "symlink") expect(e.mode & 0o022, `${e.path} is group/other-writable`).toBe(0);
+        expect(e.mode & 0o6000, `${e.path} is setuid/setgid`).toBe(0);
+      }
+    }
+  });
+
+  it("has no shell and no binary besides node in the runtime layer", () => {
+    const files = img().layers.flatMap((l) => l.entries.filter((e) => e.type === "file" && e.mode & 0o111));
+    expect(files.map((f) => f.path).sort()).toEqual(
+      [
+        "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        "usr/bin/node",
+        ...(def.shebang ? [`app/${def.bundle.out}`] : []),
+      ].sort(),
+    );
+  });
+
+  it("holds exactly its bundle and package.json in the app layer", () => {
+    const app = img()
+      .layers[1]!.entries.filter((e) => e.type !== "dir")
+      .map((e) => e.path);
+    expect(app.sort()).toEqual(
+      ["app/package.json", `app/${def.bundle.out}`, ...(def.extra ?? []).map((e) => e.path)].sort(),
+    );
+  });
+});
+
+describe("the gateway image (the sidecar in every agent pod)", () => {
+  it("holds no operator, webhook, CLI or Kubernetes client code", () => {
+    const gw = first.images.find((i) => i.name === "gateway")!;
+    const foreign = gw.bundle.inputs.filter(
+      (f) => /^(operator|webhook|cli)\//.test(f) || f.includes("node_modules/@kubernetes/"),
+    );
+    expect(foreign).toEqual([]);
+    const paths = inspected.get("gateway")!.layers.flatMap((l) => l.entries.map((e) => e.path));
+    expect(paths.filter((p) => /operator|webhook|kubernetes/.test(p))).toEqual([]);
+    const text = inspected
+      .get("gateway")!
+      .layers[1]!.entries.find((e) => e.path === "app/gateway/main.mjs")!
+      .data.toString("utf8");
+    // Names only the client library, the operator and the webhook define.
+    for (const marker of [
+      "KubeConfig",
+      "CoordinationV1Api",
+      "LeaderElector",
+      "startIdentityServices",
+      "AdmissionReview",
+    ]) {
+      expect(text.includes(marker), marker).toBe(false);
+    }
+    // The same markers are found where they belong, so the check can see them.
+    const op = inspected.get("operator")!.layers[1]!.entries.find((e) => e.path === "app/operator/main.mjs")!;
+    expect(op.data.toString("utf8")).toContain("CoordinationV1Api");
+  });
+});
+
+describe("each image runs from its own files, read-only, as 65532", () => {
+  const roots = new Map<string, string>();
+  const rootfs = (name: string) => {
+    let dir = roots.get(name);
+    if (!dir) {
+      dir = mkdtempSync(join(work, `rootfs-${name}-`));
+      unpackImage(inspected.get(name)!, dir);
+      roots.set(name, dir);
+    }
+    return dir;
+  };
+
+  it("operator: without a cluster, a configuration error that names KUBECONFIG (exit 2)", async () => {
+    const r = await runImage(inspected.get("operator")!, rootfs("operator"));
+    expect(r.stderr).toMatch(/^agent-warden operator: Kubernetes API connection is invalid: KUBECONFIG: /);
+    expect(r.code).toBe(2);
+  }, 120_000);
+
+  it("webhook: without a cluster, a configuration error that names KUBECONFIG (exit 1)", async () => {
+    const r = await runImage(inspected.get("webhook")!, rootfs("webhook"));
+    expect(r.stderr).toMatch(/^webhook: Kubernetes API connection is invalid: KUBECONFIG: /);
+    expect(r.code).toBe(1);
+  }, 120_000);
+
+  it("gateway: without configuration, an error that names WARDEN_GATEWAY_MODE (exit 2)", async () => {
+    const r = await runImage(inspected.get("gateway")!, rootfs("gateway"));
+    const line = JSON.parse(r.stdout.trim().split("\n")[0] || r.stderr.trim().split("\n")[0]!) as {
+      level: string;
+      issues: { path: string }[];
+    };
+    expect(line.level).toBe("error");
+    expect(line.issues.map((i) => i.path)).toContain("WARDEN_GATEWAY_MODE");
+    expect(r.code).toBe(2);
+  }, 120_000);
+
+  it("cli: `warden version` and `warden check -` on a manifest from stdin", async () => {
+    const cli = inspected.get("cli")!;
+    const version = await runImage(cli, rootfs("cli"), { args: ["version"] });
+    expect(version.stdout).toMatch(/^warden 0\.1\.0 .*node v24\./);
+    expect(version.code).toBe(0);
+    const pod = [
+      "apiVersion: v1",
+      "kind: Pod",
+      "metadata: {name: p, labels: {warden.dev/agent: a}}",
+      "spec: {containers: [{name: c, image: x}]}",
+      "",
+    ].join("\n");
+    const check = await runImage(cli, rootfs("cli"), { args: ["check", "-"], stdin: pod });
+    expect(check.stdout).toContain("[pod.automountToken]");
+    expect(check.code).toBe(1);
+  }, 120_000);
+});
