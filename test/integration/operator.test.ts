@@ -427,10 +427,11 @@ describe("AgentEnclave", () => {
         await core.createNamespacedPod({ namespace: ns, body: body as k8s.V1Pod, dryRun: "All" });
         return "admitted";
       } catch (err) {
-        return String((err as { body?: string }).body ?? err);
+        const body = (err as { body?: string }).body;
+        return body ? (JSON.parse(body) as { message: string }).message : String(err);
       }
     };
-    expect(await refusal(pod("privileged", { ...hardened, privileged: true }))).toMatch(
+    expect(await refusal(pod("privileged", { capabilities: { drop: ["ALL"] }, privileged: true }))).toMatch(
       /violates PodSecurity "restricted/,
     );
     expect(await refusal(pod("selinux", hardened, { seLinuxOptions: { type: "spc_t" } }))).toMatch(

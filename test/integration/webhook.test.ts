@@ -143,7 +143,7 @@ beforeAll(async () => {
       spec: {
         endpoint: "https://search.example.svc:15443/mcp",
         // The tool server's own port; its inbound gateway listens on 15443 and forwards here.
-        server: { port: 8080 },
+        server: { port: 8080, serviceAccountName: "search" },
         tools: [{ name: "web_search" }],
       },
     },
