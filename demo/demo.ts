@@ -454,6 +454,7 @@ try {
       trustDomain: TRUST_DOMAIN,
       readToken: async () => token,
       requestSVID: transport.x509,
+      trustBundle: async () => readFileSync(bundleFile, "utf8"),
     });
     await withTimeout(client.start(), 30_000, `the issuer to answer ${label}'s CSR`);
     const svid = client.current();

@@ -1,12 +1,19 @@
-// Inbound mode: in front of a tool server. The TLS layer (node:https with requestCert and
-// rejectUnauthorized) has already verified the caller's chain against the trust bundle; here the
+// Inbound mode: in front of a tool server. Every TLS connection is judged once, right after the
+// handshake (onSecureConnection): OpenSSL's chain check against the trust bundle, then the
+// X.509-SVID leaf profile on the caller's DER (lib/identity/tls.ts); a refused peer is counted,
+// logged and audited with its reason and the connection closed before any HTTP is read. Then the
 // caller's SPIFFE ID must be one the InboundPolicy admits. This is what makes skipping the
 // outbound sidecar useless: the tool server is reachable only with a gateway SVID.
+//
+// What reaches the tool server is built, not copied: the request-target must be origin-form
+// (a path on the one configured upstream, never another host), and caller-supplied identity and
+// hop-by-hop headers are dropped; the only identity header is the one the gateway asserts.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { TLSSocket } from "node:tls";
 import { type Dispatcher, request as undiciRequest } from "undici";
 import type { InboundPolicy } from "../api/v1alpha1/policy.ts";
+import { checkPeerSocket, type PeerRefusal } from "../lib/identity/tls.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AuditWriter } from "./audit/writer.ts";
 import { type Deny, deny } from "./decide/deny.ts";
@@ -15,9 +22,9 @@ import { SessionOwners } from "./inbound-sessions.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import type { SvidSource } from "./svid/source.ts";
-import { peerSpiffeID } from "./upstream.ts";
 
 export const CALLER_HEADER = "x-warden-caller-spiffe-id";
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and others that describe this connection, not the call. */
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -26,10 +33,60 @@ const HOP_BY_HOP = new Set([
   "te",
   "trailer",
   "proxy-authorization",
+  "proxy-authenticate",
   "proxy-connection",
   "host",
-  CALLER_HEADER,
 ]);
+/** Headers through which a caller could claim an identity or origin that only a proxy may assert. */
+const IDENTITY_HEADERS = new Set(["x-forwarded-client-cert", "x-spiffe-id", "x-client-cert", "forwarded"]);
+
+/** Whether a request header must not reach the tool server. */
+export function droppedRequestHeader(name: string, connectionTokens: ReadonlySet<string>): boolean {
+  return (
+    HOP_BY_HOP.has(name) ||
+    IDENTITY_HEADERS.has(name) ||
+    name.startsWith("x-warden-") ||
+    name.startsWith("x-forwarded-") ||
+    connectionTokens.has(name)
+  );
+}
+
+/** Header names listed in Connection (RFC 9110 §7.6.1: those are hop-by-hop too). */
+export function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const v = Array.isArray(value) ? value.join(",") : (value ?? "");
+  return new Set(
+    v
+      .split(",")
+      .map((t) => t.trim().toLowerCase())
+      .filter(Boolean),
+  );
+}
+
+/** RFC 3986 path and query characters, with "%" only as the start of a %XX escape. */
+const ORIGIN_FORM =
+  /^\/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*(?:\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*)?$/;
+
+/**
+ * The request-target if it is a plain origin-form path (RFC 9112 §3.2.1), else why not. Refused:
+ * "//host/x" (a network-path reference), absolute-form ("http://host/x"), authority-form
+ * ("host:443"), asterisk-form ("*"), backslashes and whitespace (URL parsers read "\\" as "/"),
+ * dot segments and percent-encoded "/", "\\" or "." (decoded by some servers into the above).
+ */
+export function originFormProblem(target: string | undefined): string | undefined {
+  if (target === undefined || target === "") return "the request has no target";
+  if (target.length > 8192) return "the request-target is longer than 8192 bytes";
+  if (!target.startsWith("/")) return "only origin-form request-targets (/path?query) are accepted";
+  if (target.startsWith("//"))
+    return "a request-target must not start with '//' (it would name another host)";
+  if (!ORIGIN_FORM.test(target))
+    return "the request-target has characters outside RFC 3986 (backslash, whitespace, non-ASCII or a bare '%')";
+  const path = target.split("?")[0]!;
+  if (/%(2[fF]|5[cC]|2[eE])/.test(path))
+    return "percent-encoded '/', '\\' or '.' is not accepted in the path";
+  if (path.split("/").some((seg) => seg === "." || seg === ".."))
+    return "dot segments are not accepted in the path";
+  return undefined;
+}
 
 export interface InboundContext {
   upstream: string;
@@ -38,16 +95,59 @@ export interface InboundContext {
   audit: AuditWriter;
   metrics: GatewayMetrics;
   log: Logger;
+  /** Callers must be in this trust domain. */
+  trustDomain?: string | undefined;
 }
 
 export class InboundHandler {
   readonly #ctx: InboundContext;
   readonly #base: URL;
+  /** The verified caller of each TLS connection that passed onSecureConnection. */
+  readonly #callers = new WeakMap<TLSSocket, string>();
   readonly #sessions = new SessionOwners();
 
   constructor(ctx: InboundContext) {
     this.#ctx = ctx;
     this.#base = new URL(ctx.upstream);
+  }
+
+  /**
+   * Judges a TLS connection right after its handshake (registered first on `secureConnection`, so
+   * it runs before HTTP reads a byte): a peer that fails the chain or the SVID profile is counted,
+   * logged, audited and disconnected.
+   */
+  onSecureConnection = (socket: TLSSocket): void => {
+    const v = checkPeerSocket(socket, this.#ctx.trustDomain);
+    if (v.ok) {
+      this.#callers.set(socket, v.spiffeID);
+      return;
+    }
+    this.refusePeer(v.refusal, v.message, socket.remoteAddress);
+    socket.destroy();
+  };
+
+  /** Counts, logs and audits a TLS-level refusal (also used for handshake errors). */
+  refusePeer(refusal: PeerRefusal, message: string, remoteAddress: string | undefined): void {
+    this.#ctx.metrics.peerRefusals.inc({ side: "inbound", reason: refusal });
+    this.#ctx.log.warn("TLS peer refused", { reason: refusal, message, remoteAddress });
+    const st = this.#ctx.policy.state;
+    this.#ctx.audit.append({
+      time: new Date().toISOString(),
+      agent: "unauthenticated",
+      taskId: null,
+      manifest: st.ok ? st.policy.manifest : "",
+      method: "tls:handshake",
+      tool: null,
+      argsHash: null,
+      args: null,
+      decision: "deny",
+      rule: "PeerRefused",
+      constraint: refusal,
+      latencyMs: 0,
+      upstreamStatus: null,
+      traceId: null,
+      detail: { message: message.slice(0, 500), remoteAddress: remoteAddress ?? null },
+    });
   }
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -122,8 +222,8 @@ export class InboundHandler {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const start = performance.now();
-    const sock = req.socket as TLSSocket;
-    const caller = sock.authorized ? peerSpiffeID(sock.getPeerCertificate()) : undefined;
+    // Only a connection onSecureConnection accepted has a caller; any other is refused (fail closed).
+    const caller = this.#callers.get(req.socket as TLSSocket);
     const method = `http:${req.method}`;
     const g = this.#gate(caller);
     if ("deny" in g) {
@@ -142,6 +242,13 @@ export class InboundHandler {
       sendDeny(res, null, g.deny, g.status);
       return;
     }
+    const targetProblem = originFormProblem(req.url);
+    if (targetProblem) {
+      req.resume();
+      void this.#record(start, caller!, method, g.manifest, "deny", "BadRequestTarget", null);
+      sendDeny(res, null, deny("BadRequestTarget", targetProblem, g.manifest), 400);
+      return;
+    }
     const sid = header(req, "mcp-session-id");
     const notOwned = this.#sessions.check(caller!, sid, header(req, "last-event-id"), g.manifest);
     if (notOwned) {
@@ -150,9 +257,10 @@ export class InboundHandler {
       sendDeny(res, null, notOwned, notOwned.rule === "SessionNotFound" ? 404 : 400);
       return;
     }
+    const dropped = connectionTokens(req.headers.connection);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k)) continue;
+      if (v === undefined || droppedRequestHeader(k, dropped)) continue;
       headers[k] = Array.isArray(v) ? v.join(",") : v;
     }
     headers[CALLER_HEADER] = caller!;
@@ -173,7 +281,8 @@ export class InboundHandler {
       sendDeny(res, null, deny("AuditUnavailable", this.#ctx.audit.refusal(), g.manifest), 503);
       return;
     }
-    const target = new URL(req.url ?? "/", this.#base);
+    // The origin is the configured upstream's, always; the caller contributes only a checked path.
+    const target = `${this.#base.origin}${req.url!}`;
     const abort = new AbortController();
     res.on("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -215,8 +324,9 @@ export class InboundHandler {
     this.#sessions.learn(caller!, sid, up.headers["mcp-session-id"]);
     if (req.method === "DELETE" && sid && up.statusCode < 300) this.#sessions.forget(sid);
     const out: Record<string, string> = {};
+    const upDropped = connectionTokens(up.headers.connection);
     for (const [k, v] of Object.entries(up.headers)) {
-      if (v === undefined || HOP_BY_HOP.has(k) || k === "set-cookie") continue;
+      if (v === undefined || HOP_BY_HOP.has(k) || upDropped.has(k) || k === "set-cookie") continue;
       out[k] = Array.isArray(v) ? v.join(",") : v;
     }
     res.writeHead(up.statusCode, out);

@@ -23,6 +23,12 @@ export class GatewayMetrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  readonly peerRefusals = new Counter({
+    name: "warden_gateway_peer_refusals_total",
+    help: "TLS peers refused (inbound: callers; outbound: tool servers), by side and reason (lib/identity/tls.ts PEER_REFUSALS).",
+    labelNames: ["side", "reason"] as const,
+    registers: [this.registry],
+  });
   readonly policyInfo = new Gauge({
     name: "warden_gateway_policy_info",
     help: "1 for the policy version in force; loaded=false when the policy is missing or invalid.",

@@ -10,6 +10,8 @@ import {
   type InboundPolicy,
   inboundPolicy,
 } from "../api/v1alpha1/policy.ts";
+import { parseBundlePem } from "../lib/identity/bundle.ts";
+import { PeerRefusedError } from "../lib/identity/tls.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { createAdminServer } from "./admin.ts";
 import { ApprovalBroker } from "./approvals.ts";
@@ -97,7 +99,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const readBundle = () => {
     if (config.bundleFile) {
       try {
-        bundlePem = readText(config.bundleFile);
+        const text = readText(config.bundleFile);
+        parseBundlePem(text, `trust bundle ${config.bundleFile}`); // corrupt or partial: trust nothing
+        bundlePem = text;
       } catch (e) {
         log.error("trust bundle unreadable; peers cannot be verified", { err: e });
         bundlePem = "";
@@ -146,7 +150,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   try {
     if (config.mode === "outbound") {
       const policy = new PolicyStore<GatewayPolicy>(config.policyFile, gatewayPolicy);
-      const upstream = new UpstreamClients(config.trustDomain, config.upstreamTimeoutMs);
+      const upstream = new UpstreamClients(
+        config.trustDomain,
+        config.upstreamTimeoutMs,
+        (refusal, server) => {
+          // The call it failed is audited by the outbound handler (UpstreamUnavailable, with this message).
+          metrics.peerRefusals.inc({ side: "outbound", reason: refusal.refusal });
+          log.warn("tool server refused at TLS", {
+            reason: refusal.refusal,
+            message: refusal.message,
+            server,
+          });
+        },
+      );
       let verifier: TaskTokenVerifier | undefined;
       const onPolicy = () => {
         const st = policy.state;
@@ -156,10 +172,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         const audiences = [svid.current()?.spiffeID, config.taskTokenAudience].filter(
           (a): a is string => !!a,
         );
-        verifier =
-          st.ok && st.policy.taskTokens.issuers.length > 0
-            ? new TaskTokenVerifier(st.policy.taskTokens.issuers, audiences)
-            : undefined;
+        try {
+          verifier =
+            st.ok && st.policy.taskTokens.issuers.length > 0
+              ? new TaskTokenVerifier(st.policy.taskTokens.issuers, {
+                  audiences,
+                  subject: st.policy.agent.spiffeID,
+                })
+              : undefined;
+        } catch (e) {
+          // An agent SPIFFE ID that does not parse: no task token can be honoured (fail closed).
+          verifier = undefined;
+          log.error("task tokens cannot be verified for this policy", { err: e });
+        }
       };
       policy.onChange(onPolicy);
       policy.watch();
@@ -219,17 +244,33 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         key: svid.current()!.keyPem,
         ca: bundlePem || s.bundlePem,
       });
-      const inbound = new InboundHandler({ upstream: config.upstream, policy, svid, audit, metrics, log });
+      const inbound = new InboundHandler({
+        upstream: config.upstream,
+        policy,
+        svid,
+        audit,
+        metrics,
+        log,
+        trustDomain: config.trustDomain,
+      });
       const server = createHttpsServer(
         {
           ...tls(),
           requestCert: true,
-          rejectUnauthorized: true,
+          // The handshake completes whatever the client presents, so that every refusal is judged
+          // (and counted, logged, audited) by inbound.onSecureConnection, which runs before HTTP and
+          // closes the connection of any client whose chain or SVID profile fails.
+          rejectUnauthorized: false,
           minVersion: "TLSv1.2",
           keepAliveTimeout: 30_000,
         },
         drainer.wrap(inbound.handle),
       );
+      server.prependListener("secureConnection", inbound.onSecureConnection);
+      server.on("tlsClientError", (err, socket) => {
+        const refusal = err instanceof PeerRefusedError ? err.refusal : "Handshake";
+        inbound.refusePeer(refusal, err.message, socket.remoteAddress);
+      });
       const refresh = () => {
         readBundle();
         try {

@@ -1,30 +1,25 @@
 // mTLS clients for calling tool servers with the agent's SVID. One undici Agent per expected
 // server SPIFFE ID (the identity check is part of the connection options); all are rebuilt when
-// the SVID rotates or the trust bundle changes, and the old ones are closed once idle.
-import type { PeerCertificate } from "node:tls";
-import { Agent } from "undici";
+// the SVID rotates or the trust bundle changes, and the old ones are closed once idle. The server
+// is checked by lib/identity/tls.ts: chain by OpenSSL, then the X.509-SVID profile on its DER.
+import { Agent, buildConnector } from "undici";
+import { checkSpiffeServer, type PeerRefusedError, peerRefusalOf } from "../lib/identity/tls.ts";
 import type { Svid } from "./svid/source.ts";
 
-export function peerSpiffeID(cert: PeerCertificate | undefined): string | undefined {
-  const uris = [...(cert?.subjectaltname ?? "").matchAll(/URI:([^,\s]+)/g)].map((m) => m[1]!);
-  return uris.length === 1 && uris[0]!.startsWith("spiffe://") ? uris[0] : undefined;
-}
+/** Told about every tool server refused at the TLS level (chain, SVID profile, or wrong ID). */
+export type OnPeerRefused = (refusal: PeerRefusedError, server: string | undefined) => void;
 
 /**
- * The server-identity check for SPIFFE mTLS: hostnames mean nothing, the peer's SPIFFE ID does.
- * With an expected ID it must match exactly; without one it must at least be in our trust domain.
+ * The server-identity check for SPIFFE mTLS: hostnames mean nothing, the peer's SVID does. The
+ * certificate must pass the X.509-SVID profile as a TLS server and be in our trust domain; with an
+ * expected ID it must be exactly that one.
  */
 export function serverIdentityCheck(expected: string | undefined, trustDomain: string | undefined) {
-  return (_host: string, cert: PeerCertificate): Error | undefined => {
-    const id = peerSpiffeID(cert);
-    if (!id) return new Error("the tool server's certificate has no single SPIFFE ID");
-    if (expected !== undefined && id !== expected)
-      return new Error(`the tool server is ${id}, expected ${expected}`);
-    if (expected === undefined && trustDomain && !id.startsWith(`spiffe://${trustDomain}/`)) {
-      return new Error(`the tool server ${id} is outside trust domain ${trustDomain}`);
-    }
-    return undefined;
-  };
+  return checkSpiffeServer({
+    trustDomain,
+    allow: (id) => expected === undefined || id === expected,
+    describeExpected: expected,
+  });
 }
 
 export class UpstreamClients {
@@ -33,10 +28,12 @@ export class UpstreamClients {
   #bundlePem = "";
   readonly #trustDomain: string | undefined;
   readonly #timeoutMs: number;
+  readonly #onRefused: OnPeerRefused;
 
-  constructor(trustDomain: string | undefined, timeoutMs: number) {
+  constructor(trustDomain: string | undefined, timeoutMs: number, onRefused: OnPeerRefused = () => {}) {
     this.#trustDomain = trustDomain;
     this.#timeoutMs = timeoutMs;
+    this.#onRefused = onRefused;
   }
 
   /** New credentials: later requests use fresh connections; in-flight ones finish on the old. */
@@ -55,15 +52,27 @@ export class UpstreamClients {
     const key = serverSpiffeID ?? "";
     let a = this.#agents.get(key);
     if (!a) {
+      const connect = buildConnector({
+        cert: this.#svid.certChainPem,
+        key: this.#svid.keyPem,
+        ca: this.#bundlePem,
+        minVersion: "TLSv1.2",
+        rejectUnauthorized: true,
+        checkServerIdentity: serverIdentityCheck(serverSpiffeID, this.#trustDomain),
+        // No TLS session resumption: Node skips checkServerIdentity on a resumed session, and the
+        // SVID profile check must run on every connection.
+        maxCachedSessions: 0,
+      });
       a = new Agent({
-        connect: {
-          cert: this.#svid.certChainPem,
-          key: this.#svid.keyPem,
-          ca: this.#bundlePem,
-          minVersion: "TLSv1.2",
-          rejectUnauthorized: true,
-          checkServerIdentity: serverIdentityCheck(serverSpiffeID, this.#trustDomain),
-        },
+        // Refusals of the server's certificate are told to onRefused (metric, log) before undici
+        // reports the connection error to the caller, which audits the call it failed.
+        connect: (opts, cb) =>
+          connect(opts, (err, socket) => {
+            const refusal = err ? peerRefusalOf(err) : undefined;
+            if (refusal) this.#onRefused(refusal, serverSpiffeID);
+            if (err) cb(err, null);
+            else cb(null, socket!);
+          }),
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
         keepAliveTimeout: 30_000,

@@ -69,7 +69,10 @@ export async function authzCommand(
   let task: TaskTokenState = { state: "absent" };
   if (typeof v["task-token"] === "string") {
     try {
-      const verifier = new TaskTokenVerifier(policy.taskTokens.issuers, [policy.agent.spiffeID]);
+      const verifier = new TaskTokenVerifier(policy.taskTokens.issuers, {
+        audiences: [policy.agent.spiffeID],
+        subject: policy.agent.spiffeID,
+      });
       task = { state: "valid", token: await verifier.verify(v["task-token"]) };
     } catch (e) {
       task = { state: "invalid", reason: `task token rejected: ${(e as Error).message}` };

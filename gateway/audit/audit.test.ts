@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { attackLeaf, byoCA, type LeafAttack } from "../../lib/identity/attack-certs.ts";
 import { issueFor, testCA } from "../../lib/identity/testing.ts";
 import type { CheckpointSigner, DecisionFields } from "./chain.ts";
 import { verifyAuditText } from "./verify.ts";
@@ -96,4 +97,44 @@ describe("audit chain", () => {
     expect(w.append(fields(2))).toBe(false);
     await w.close().catch(() => {});
   });
+});
+
+describe("audit checkpoints signed by certificates that are not SVIDs (attack table)", () => {
+  // Each signer's certificate is issued by a CA in the verifier's bundle (a bring-your-own CA) and
+  // the checkpoint signature itself verifies: only the SVID profile of the signer can refuse it.
+  const AGENT = "spiffe://example.org/ns/a/sa/agent";
+  const ROWS: LeafAttack[] = [
+    "dns-san-with-uri-text",
+    "email-san-with-uri-text",
+    "ca-true-leaf",
+    "key-cert-sign-leaf",
+    "no-digital-signature",
+    "two-uri-sans",
+  ];
+  const logSignedBy = async (name: string, leaf: { chainPem: string; keyPem: string }) => {
+    const file = join(dir, name);
+    const w = new AuditWriter({
+      file,
+      signer: () => ({ spiffeID: AGENT, keyPem: leaf.keyPem, certChainPem: leaf.chainPem }),
+      checkpointEvery: 2,
+    });
+    await w.open();
+    for (let i = 0; i < 4; i++) expect(w.append(fields(i))).toBe(true);
+    await w.close();
+    return readFileSync(file, "utf8");
+  };
+  it("control: a valid SVID from the BYO CA signs checkpoints that verify", async () => {
+    const byo = await byoCA("byo");
+    const text = await logSignedBy("byo-valid.jsonl", await attackLeaf(byo, "valid", AGENT));
+    expect(verifyAuditText(text, { bundlePem: byo.certPem }).findings).toEqual([]);
+  });
+  for (const attack of ROWS) {
+    it(`flags checkpoints signed with a ${attack} certificate as UntrustedSigner`, async () => {
+      const byo = await byoCA("byo");
+      const text = await logSignedBy(`byo-${attack}.jsonl`, await attackLeaf(byo, attack, AGENT));
+      const findings = verifyAuditText(text, { bundlePem: byo.certPem }).findings;
+      expect(findings.map((f) => f.kind)).toContain("UntrustedSigner");
+      expect(findings.find((f) => f.kind === "UntrustedSigner")?.message).toMatch(/not an X\.509-SVID/);
+    });
+  }
 });

@@ -2,7 +2,9 @@
 // numbers, and checks each checkpoint's signature (and, with a trust bundle, its certificate
 // chain). Any edit, deletion or reordering breaks a hash link; truncation is visible as records
 // after the last checkpoint or a missing final checkpoint (the writer seals the file on close).
+
 import { verify as verifySig, X509Certificate } from "node:crypto";
+import { checkLeafProfile } from "../../lib/identity/svid-profile.ts";
 import { GENESIS_HASH, recordHash, signingInput } from "./chain.ts";
 
 export interface Finding {
@@ -52,9 +54,17 @@ function parseBundle(pem: string): X509Certificate[] {
   return out;
 }
 
-function spiffeIDOf(cert: X509Certificate): string | undefined {
-  const m = /URI:(spiffe:\/\/[^,\s]+)/.exec(cert.subjectAltName ?? "");
-  return m?.[1];
+/**
+ * The signer's SPIFFE ID: the one URI SAN of a certificate that passes the X.509-SVID profile,
+ * read from the DER (lib/identity/svid-profile.ts) — never from Node's subjectAltName text, where
+ * a DNS SAN "URI:spiffe://…" reads like a URI SAN.
+ */
+function spiffeIDOf(cert: X509Certificate): { id: string } | { problem: string } {
+  try {
+    return { id: checkLeafProfile(new Uint8Array(cert.raw), { purposes: [] }).spiffeID };
+  } catch (e) {
+    return { problem: (e as Error).message };
+  }
 }
 
 /** Checks a checkpoint's signature and (with roots) its chain; returns the problem or undefined. */
@@ -72,7 +82,10 @@ function checkpointProblem(
     return "checkpoint certificate chain does not parse";
   }
   const leaf = chain[0]!;
-  if (spiffeIDOf(leaf) !== rec.signer)
+  const signer = spiffeIDOf(leaf);
+  if ("problem" in signer)
+    return `UntrustedSigner:the signing certificate is not an X.509-SVID: ${signer.problem}`;
+  if (signer.id !== rec.signer)
     return `checkpoint signer ${String(rec.signer)} is not the certificate's SPIFFE ID`;
   const ok = verifySig(
     "sha256",

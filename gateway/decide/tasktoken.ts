@@ -1,15 +1,35 @@
-// Task tokens: an ES256 JWT, minted by a trusted orchestrator for one task, that narrows what the
-// agent may call while working on that task. Checked with jose plus the traps jose leaves open
-// (DESIGN.md §7): algorithms allowlist always passed; exp/iat/aud/sub required; a payload with
-// duplicate claim keys refused (jose keeps the last); one audience only; lifetime ≤ 15 minutes.
-import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose";
+// Task tokens: an ES256 JWT, minted by a trusted orchestrator for one task and one agent, that
+// narrows what that agent may call while working on that task. Verified per RFC 8725 with the
+// strict decoder shared with JWT-SVIDs (lib/identity/jws.ts): explicit `typ: warden-task+jwt` (so
+// no other JWT can pass for one), a header of only alg/typ/kid, strict base64url, no duplicate
+// members, a JSON object payload. Then, in a fixed order, each refusal naming its claim: iss
+// (trusted), signature (with that issuer's keys), sub (a SPIFFE ID, and the presenting agent's),
+// aud (one, ours), exp, nbf, iat, lifetime ≤ 15 minutes, task_id, allowed_tools, prompt_hash.
+import type { JWK } from "jose";
 import { z } from "zod";
+import {
+  decodeJws,
+  type JwsKind,
+  numericDate,
+  requireClaim,
+  selectVerificationKey,
+  verifyJwsSignature,
+} from "../../lib/identity/jws.ts";
+import { parseWorkloadID } from "../../lib/identity/spiffe-id.ts";
 import { sha256Hex } from "./digest.ts";
-import { parseStrictJson } from "./json.ts";
 
 export const MAX_TASK_TOKEN_LIFETIME_S = 15 * 60;
+export const MAX_TASK_TOKEN_BYTES = 8192;
 export const TASK_TOKEN_HEADER = "warden-task-token";
 export const PROMPT_HASH_HEADER = "warden-prompt-hash";
+/** The explicit JWT type of task tokens (RFC 8725 §3.11; media type application/warden-task+jwt). */
+export const TASK_TOKEN_TYP = "warden-task+jwt";
+export const TASK_TOKEN_KIND: JwsKind = {
+  what: "task token",
+  typ: [TASK_TOKEN_TYP, `application/${TASK_TOKEN_TYP}`],
+  maxBytes: MAX_TASK_TOKEN_BYTES,
+};
+const CLOCK_TOLERANCE_S = 30;
 
 export interface TaskToken {
   taskId: string;
@@ -20,95 +40,106 @@ export interface TaskToken {
   expiresAt: number;
 }
 
-const claims = z.object({
-  iss: z.string().min(1),
-  sub: z.string().min(1),
-  aud: z.union([z.string(), z.array(z.string()).length(1)]),
-  exp: z.number().int().positive(),
-  iat: z.number().int().positive(),
+const taskClaims = {
   task_id: z.string().min(1).max(256),
   allowed_tools: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/)).max(512),
   prompt_hash: z
     .string()
     .regex(/^sha256:[a-f0-9]{64}$/)
     .optional(),
-});
+};
 
 export interface TrustedIssuer {
   issuer: string;
   jwks: { keys: Record<string, unknown>[] };
 }
 
+export interface TaskTokenAudience {
+  /** Audiences this gateway answers to (the agent's SPIFFE ID, and an optional configured one). */
+  audiences: readonly string[];
+  /** The presenting agent's SPIFFE ID: a token's sub must be exactly this. */
+  subject: string;
+}
+
 export class TaskTokenVerifier {
-  readonly #issuers = new Map<string, ReturnType<typeof createLocalJWKSet>>();
+  readonly #issuers = new Map<string, readonly JWK[]>();
   readonly #audiences: string[];
+  readonly #subject: string;
   /** Verified tokens by sha256, until they expire: a tool-call burst verifies each token once. */
   readonly #cache = new Map<string, TaskToken>();
   readonly #now: () => number;
 
-  constructor(issuers: readonly TrustedIssuer[], audiences: readonly string[], now: () => number = Date.now) {
-    for (const i of issuers)
-      this.#issuers.set(i.issuer, createLocalJWKSet(i.jwks as unknown as JSONWebKeySet));
-    this.#audiences = [...audiences];
+  constructor(issuers: readonly TrustedIssuer[], who: TaskTokenAudience, now: () => number = Date.now) {
+    for (const i of issuers) this.#issuers.set(i.issuer, i.jwks.keys as unknown as JWK[]);
+    this.#audiences = [...who.audiences];
+    this.#subject = parseWorkloadID(who.subject).toString();
     this.#now = now;
   }
 
-  /** Verifies `token`; throws an Error whose message says which check failed. */
+  /** Verifies `token`; throws an Error whose message names the check (and claim) that failed. */
   async verify(token: string): Promise<TaskToken> {
-    if (token.length > 8192) throw new Error("task token is longer than 8192 bytes");
+    if (typeof token !== "string" || token.length > MAX_TASK_TOKEN_BYTES)
+      throw new Error(`task token is longer than ${MAX_TASK_TOKEN_BYTES} bytes`);
     const key = sha256Hex(token);
     const nowS = Math.floor(this.#now() / 1000);
     const hit = this.#cache.get(key);
     if (hit && hit.expiresAt > nowS) return hit;
-    const parts = token.split(".");
-    if (parts.length !== 3) throw new Error("task token is not a compact JWS");
-    const header = decodeProtectedHeader(token);
-    if (header.alg !== "ES256") throw new Error(`task token alg ${String(header.alg)} is not ES256`);
-    // Strict parse first: duplicate claim keys (jose keeps the last one) are refused outright.
-    let raw: unknown;
+    const what = TASK_TOKEN_KIND.what;
+    const { header, payload } = decodeJws(token, TASK_TOKEN_KIND);
+    const iss = requireClaim(payload, "iss", what);
+    if (typeof iss !== "string") throw new Error("the task token's iss claim must be a string");
+    const keys = this.#issuers.get(iss);
+    if (!keys)
+      throw new Error(
+        `the task token's iss ${JSON.stringify(iss.slice(0, 200))} is not trusted by this enclave`,
+      );
+    const jwk = selectVerificationKey(keys, header.kid, ["sig"]);
+    if (!jwk) throw new Error(`the task token's kid is not a verification key of issuer ${iss}`);
+    await verifyJwsSignature(token, jwk, what);
+
+    const sub = requireClaim(payload, "sub", what);
+    let subject: string;
     try {
-      raw = parseStrictJson(Buffer.from(parts[1]!, "base64url").toString("utf8"), {
-        maxDepth: 8,
-        maxBytes: 8192,
-      });
-    } catch (e) {
-      throw new Error(`task token payload: ${(e as Error).message}`);
+      subject = parseWorkloadID(String(typeof sub === "string" ? sub : "")).toString();
+    } catch {
+      throw new Error("the task token's sub claim must be the agent's SPIFFE ID");
     }
-    const iss = (raw as { iss?: unknown }).iss;
-    if (typeof iss !== "string") throw new Error("task token has no iss claim");
-    const jwks = this.#issuers.get(iss);
-    if (!jwks)
+    if (subject !== this.#subject)
+      throw new Error(`the task token's sub claim ${subject} is not the presenting agent ${this.#subject}`);
+    const aud = requireClaim(payload, "aud", what);
+    const audiences = typeof aud === "string" ? [aud] : aud;
+    if (!Array.isArray(audiences) || audiences.length !== 1 || typeof audiences[0] !== "string")
+      throw new Error("the task token's aud claim must name exactly one audience");
+    if (!this.#audiences.includes(audiences[0]))
+      throw new Error("the task token's aud claim does not name this agent");
+    requireClaim(payload, "exp", what);
+    const exp = numericDate(payload, "exp", what)!;
+    if (exp <= nowS - CLOCK_TOLERANCE_S) throw new Error("the task token has expired (exp)");
+    const nbf = numericDate(payload, "nbf", what);
+    if (nbf !== undefined && nbf > nowS + CLOCK_TOLERANCE_S)
+      throw new Error("the task token's nbf claim is in the future");
+    requireClaim(payload, "iat", what);
+    const iat = numericDate(payload, "iat", what)!;
+    if (iat > nowS + CLOCK_TOLERANCE_S) throw new Error("the task token's iat claim is in the future");
+    if (exp - iat > MAX_TASK_TOKEN_LIFETIME_S) {
       throw new Error(
-        `task token issuer ${JSON.stringify(iss.slice(0, 200))} is not trusted by this enclave`,
-      );
-    const { payload } = await jwtVerify(token, jwks, {
-      algorithms: ["ES256"],
-      issuer: iss,
-      audience: this.#audiences,
-      requiredClaims: ["exp", "iat", "aud", "sub"],
-      maxTokenAge: MAX_TASK_TOKEN_LIFETIME_S,
-      clockTolerance: 30,
-      currentDate: new Date(this.#now()),
-    });
-    const c = claims.safeParse(payload);
-    if (!c.success) {
-      throw new Error(
-        `task token claims: ${c.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+        `the task token's lifetime (exp - iat) ${exp - iat}s exceeds ${MAX_TASK_TOKEN_LIFETIME_S}s`,
       );
     }
-    if (c.data.exp - c.data.iat > MAX_TASK_TOKEN_LIFETIME_S) {
-      throw new Error(
-        `task token lifetime ${c.data.exp - c.data.iat}s exceeds ${MAX_TASK_TOKEN_LIFETIME_S}s`,
-      );
+    for (const [claim, schema] of Object.entries(taskClaims)) {
+      const r = schema.safeParse(payload[claim]);
+      if (!r.success)
+        throw new Error(
+          `the task token's ${claim} claim is invalid: ${r.error.issues[0]?.message ?? "bad value"}`,
+        );
     }
-    if (c.data.iat > nowS + 30) throw new Error("task token is issued in the future");
     const t: TaskToken = {
-      taskId: c.data.task_id,
-      allowedTools: c.data.allowed_tools,
-      promptHash: c.data.prompt_hash,
-      subject: c.data.sub,
-      issuer: c.data.iss,
-      expiresAt: c.data.exp,
+      taskId: payload.task_id as string,
+      allowedTools: payload.allowed_tools as string[],
+      promptHash: payload.prompt_hash as string | undefined,
+      subject,
+      issuer: iss,
+      expiresAt: exp,
     };
     if (this.#cache.size > 10_000) this.#cache.clear();
     this.#cache.set(key, t);

@@ -18,6 +18,7 @@ describe("issuer-mode SvidSource", () => {
       trustDomain: "example.org",
       expectedID: ID,
       readToken: async () => "projected-token",
+      trustBundle: async () => ca.certPem,
       // The issuer's signing step, in process (the HTTPS transport is lib/identity's concern).
       requestSVID: async (csrPem) => {
         const s = await signX509SVIDFromCSR({ ca, csrPem, spiffeID: ID, ttlMs: 15 * 60_000 });
@@ -77,6 +78,7 @@ describe("issuer-mode client options", () => {
         ...opts,
         expectedID: ID,
         readToken: async () => "projected-token",
+        trustBundle: async () => ca.certPem,
         clock,
         random: () => 0.5, // no jitter
         requestSVID: async (csrPem) => {

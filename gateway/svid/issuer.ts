@@ -53,6 +53,7 @@ export function issuerClientOptions(config: GatewayConfig, log?: Logger): SvidCl
   return {
     trustDomain: config.trustDomain,
     readToken: tokenFromFile(config.tokenFile),
+    trustBundle: () => readFile(bundleFile, "utf8"),
     requestSVID: transport.x509,
     renewAt: config.svidRenewAt,
     ...(log ? { log } : {}),

@@ -2,6 +2,7 @@
 // the issuer client of lib/identity (key made in memory, renewed at half-life) implements it in
 // issuer mode, and FileSvidSource implements it for Secret delivery and tests.
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { checkLeafProfile } from "../../lib/identity/svid-profile.ts";
 
 export interface Svid {
   /** Leaf first, then intermediates (PEM). */
@@ -26,11 +27,9 @@ export interface SvidSource {
   close(): void;
 }
 
-/** The SPIFFE ID in a certificate's URI SAN (exactly one is required by the X509-SVID spec). */
-export function spiffeIDOfCert(cert: X509Certificate): string | undefined {
-  const uris = [...(cert.subjectAltName ?? "").matchAll(/URI:([^,\s]+)/g)].map((m) => m[1]!);
-  if (uris.length !== 1 || !uris[0]!.startsWith("spiffe://")) return undefined;
-  return uris[0];
+/** The SPIFFE ID of our own SVID: the leaf must pass the full X.509-SVID profile (both TLS roles). */
+export function spiffeIDOfCert(cert: X509Certificate): string {
+  return checkLeafProfile(new Uint8Array(cert.raw), { purposes: ["serverAuth", "clientAuth"] }).spiffeID;
 }
 
 /** Checks a PEM chain + key pair and derives the SPIFFE ID and expiry. Throws on any mismatch. */
@@ -38,8 +37,12 @@ export function svidFromPem(certChainPem: string, keyPem: string, bundlePem: str
   const first = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(certChainPem);
   if (!first) throw new Error("the SVID certificate file has no PEM certificate");
   const leaf = new X509Certificate(first[0]);
-  const spiffeID = spiffeIDOfCert(leaf);
-  if (!spiffeID) throw new Error("the SVID certificate must carry exactly one spiffe:// URI SAN");
+  let spiffeID: string;
+  try {
+    spiffeID = spiffeIDOfCert(leaf);
+  } catch (e) {
+    throw new Error(`the SVID certificate is not a valid X.509-SVID: ${(e as Error).message}`);
+  }
   if (!leaf.checkPrivateKey(createPrivateKey(keyPem)))
     throw new Error("the SVID key does not match the certificate");
   return { certChainPem, keyPem, bundlePem, spiffeID, notAfter: new Date(leaf.validTo) };

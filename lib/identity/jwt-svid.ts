@@ -1,13 +1,21 @@
-// JWT-SVIDs (SPIFFE JWT-SVID spec) with jose: ES256 only, `typ: JWT`, `aud` required, lifetime ≤ TTL.
-// Verification never trusts the token's header: the algorithm allowlist is always passed, keys come
-// only from the trust bundle's `jwt-svid` entries, and the checks jose leaves out (DESIGN.md §7:
-// exp of Infinity, missing exp, multi-valued aud, absurd lifetimes, future iat) are made here.
+// JWT-SVIDs (SPIFFE JWT-SVID spec, RFC 8725): ES256 only, `typ: JWT`, `kid`, `aud` required,
+// lifetime ≤ TTL. Verification never trusts the token's header: jws.ts decodes strictly and admits
+// only alg/typ/kid, keys come only from the trust bundle's `jwt-svid` entries, and every claim is
+// checked here in a fixed order (DESIGN.md §7: exp of Infinity, missing exp, multi-valued aud,
+// absurd lifetimes, future iat), each refusal naming the claim.
 
 import { createHash } from "node:crypto";
 import * as jose from "jose";
 import { DeniedError, ValidationError } from "../errors.ts";
 import type { CryptoKey } from "./crypto.ts";
-import { hasDuplicateKeys } from "./json-duplicates.ts";
+import {
+  decodeJws,
+  type JwsKind,
+  numericDate,
+  requireClaim,
+  selectVerificationKey,
+  verifyJwsSignature,
+} from "./jws.ts";
 import { parseWorkloadID } from "./spiffe-id.ts";
 
 export const JWT_ALG = "ES256";
@@ -61,6 +69,10 @@ export interface VerifyJWTOptions {
   /** Public JWKs with `use: jwt-svid` (from the SPIFFE bundle). */
   keys: readonly jose.JWK[];
   trustDomain?: string;
+  /** When set, the token must carry exactly this `iss`. */
+  issuer?: string;
+  /** When set, `sub` must be exactly this SPIFFE ID (e.g. the peer already authenticated by mTLS). */
+  subject?: string;
   /** Longest exp - iat accepted. */
   maxLifetimeMs: number;
   /** Accept `aud` arrays with more than one entry (off by default: SPIFFE says SHOULD be one). */
@@ -78,106 +90,97 @@ export interface VerifiedJWTSVID {
   tokenHash: string;
 }
 
+/** JWT-SVID typing: the SPIFFE JWT-SVID spec allows `JWT` or `JOSE`; we require one of them. */
+export const JWT_SVID_KIND: JwsKind = { what: "JWT-SVID", typ: ["JWT", "JOSE"], maxBytes: MAX_JWT_BYTES };
+
+/**
+ * Verifies a JWT-SVID. Order: structure and header (jws.ts: strict base64url, header allowlist,
+ * ES256, typ, kid), the key from the bundle's jwt-svid entries, the signature, then the claims in
+ * a fixed order — iss (when required), sub, aud, exp, nbf, iat, lifetime — each refusal naming
+ * its claim.
+ */
 export async function verifyJWTSVID(token: string, opts: VerifyJWTOptions): Promise<VerifiedJWTSVID> {
-  if (typeof token !== "string" || token.length > MAX_JWT_BYTES) {
-    throw new DeniedError("JWTTooLarge", `a JWT-SVID must be at most ${MAX_JWT_BYTES} bytes`);
-  }
-  const parts = token.split(".");
-  if (parts.length !== 3) throw new DeniedError("JWTMalformed", "a JWT-SVID is a compact JWS of three parts");
-  let header: jose.ProtectedHeaderParameters;
-  try {
-    header = jose.decodeProtectedHeader(token);
-  } catch {
-    throw new DeniedError("JWTMalformed", "the JWT header is not valid base64url JSON");
-  }
-  const decoded = parts.slice(0, 2).map((p) => Buffer.from(p, "base64url").toString("utf8"));
-  if (decoded.some(hasDuplicateKeys)) {
-    throw new DeniedError(
-      "JWTDuplicateClaim",
-      "the JWT repeats a header parameter or claim; parsers disagree on which one wins",
-    );
-  }
-  // Checked before jose so `none`, HS256 and friends never reach a key lookup.
-  if (header.alg !== JWT_ALG)
-    throw new DeniedError("JWTAlgorithmNotAllowed", `only ${JWT_ALG} JWT-SVIDs are accepted`);
-  if (header.typ !== undefined && header.typ !== "JWT" && header.typ !== "JOSE") {
-    throw new DeniedError("JWTMalformed", "typ must be JWT or JOSE");
-  }
-  if (!header.kid)
-    throw new DeniedError("JWTUnknownKey", "the JWT has no kid; JWT-SVIDs must name their signing key");
-  const jwk = opts.keys.find((k) => k.kid === header.kid && (k.use === undefined || k.use === "jwt-svid"));
-  if (!jwk) throw new DeniedError("JWTUnknownKey", "the JWT's kid is not in the trust bundle");
-  if (jwk.kty !== "EC" || jwk.crv !== "P-256")
-    throw new DeniedError("JWTUnknownKey", "the bundle key for this kid is not P-256");
-  const key = await jose.importJWK({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }, JWT_ALG);
+  const what = JWT_SVID_KIND.what;
+  const { header, payload } = decodeJws(token, JWT_SVID_KIND);
+  const jwk = selectVerificationKey(opts.keys, header.kid, ["jwt-svid"]);
+  if (!jwk) throw new DeniedError("JWTUnknownKey", "the JWT's kid is not a jwt-svid key of the trust bundle");
+  await verifyJwsSignature(token, jwk, what);
+
   const tolerance = opts.clockToleranceS ?? DEFAULT_CLOCK_TOLERANCE_S;
-  const now = opts.now ?? new Date();
-  let payload: jose.JWTPayload;
-  try {
-    ({ payload } = await jose.jwtVerify(token, key, {
-      algorithms: [JWT_ALG],
-      audience: opts.audience,
-      requiredClaims: ["exp", "iat", "aud", "sub"],
-      clockTolerance: tolerance,
-      currentDate: now,
-    }));
-  } catch (err) {
-    throw mapJoseError(err);
+  const nowS = (opts.now ?? new Date()).getTime() / 1000;
+  if (opts.issuer !== undefined) {
+    const iss = requireClaim(payload, "iss", what);
+    if (iss !== opts.issuer)
+      throw new DeniedError(
+        "JWTWrongIssuer",
+        `the ${what}'s iss claim is not the expected issuer ${opts.issuer}`,
+      );
   }
-  const nowS = now.getTime() / 1000;
-  const { exp, iat, aud, sub } = payload;
-  if (typeof exp !== "number" || !Number.isFinite(exp))
-    throw new DeniedError("JWTBadExpiry", "exp must be a finite number");
-  if (typeof iat !== "number" || !Number.isFinite(iat))
-    throw new DeniedError("JWTBadIssuedAt", "iat must be a finite number");
-  const maxS = opts.maxLifetimeMs / 1000;
-  if (iat > nowS + tolerance)
-    throw new DeniedError("JWTIssuedInFuture", "iat is in the future; check the issuer's clock");
-  if (exp - iat > maxS)
-    throw new DeniedError("JWTLifetimeTooLong", `the token lives longer than the maximum ${maxS}s`);
-  if (exp > nowS + maxS + tolerance)
-    throw new DeniedError("JWTLifetimeTooLong", "exp is further ahead than the maximum lifetime");
-  const audiences = Array.isArray(aud) ? aud : [aud as string];
-  if (audiences.length !== 1 && !opts.allowMultipleAudiences) {
-    throw new DeniedError(
-      "JWTMultipleAudiences",
-      "the token names more than one audience; request one per audience",
-    );
-  }
-  if (typeof sub !== "string") throw new DeniedError("JWTBadSubject", "sub must be a SPIFFE ID");
+  const sub = requireClaim(payload, "sub", what);
+  if (typeof sub !== "string")
+    throw new DeniedError("JWTBadSubject", `the ${what}'s sub claim must be a SPIFFE ID`);
   let spiffeID: string;
   try {
     spiffeID = parseWorkloadID(sub).toString();
   } catch {
-    throw new DeniedError("JWTBadSubject", "sub is not a valid workload SPIFFE ID");
+    throw new DeniedError("JWTBadSubject", `the ${what}'s sub claim is not a valid workload SPIFFE ID`);
   }
-  if (opts.trustDomain && !spiffeID.startsWith(`spiffe://${opts.trustDomain}/`)) {
-    throw new DeniedError("JWTBadSubject", `sub is not in trust domain ${opts.trustDomain}`);
+  if (opts.trustDomain && parseWorkloadID(spiffeID).trustDomain !== opts.trustDomain) {
+    throw new DeniedError(
+      "JWTBadSubject",
+      `the ${what}'s sub claim is not in trust domain ${opts.trustDomain}`,
+    );
   }
+  if (opts.subject !== undefined && spiffeID !== opts.subject)
+    throw new DeniedError("JWTWrongSubject", `the ${what}'s sub claim ${spiffeID} is not ${opts.subject}`);
+  const aud = requireClaim(payload, "aud", what);
+  const audiences = typeof aud === "string" ? [aud] : aud;
+  if (!Array.isArray(audiences) || audiences.length === 0 || audiences.some((a) => typeof a !== "string"))
+    throw new DeniedError(
+      "JWTMissingClaim",
+      `the ${what}'s aud claim must be a string or an array of strings`,
+    );
+  if (!audiences.includes(opts.audience))
+    throw new DeniedError("JWTWrongAudience", `the ${what}'s aud claim does not name this audience`);
+  if (audiences.length !== 1 && !opts.allowMultipleAudiences) {
+    throw new DeniedError(
+      "JWTMultipleAudiences",
+      `the ${what}'s aud claim names more than one audience; request one per audience`,
+    );
+  }
+  requireClaim(payload, "exp", what);
+  const exp = numericDate(payload, "exp", what)!;
+  if (exp <= nowS - tolerance)
+    throw new DeniedError("JWTExpired", `the ${what} has expired (exp); fetch a new one`);
+  const nbf = numericDate(payload, "nbf", what);
+  if (nbf !== undefined && nbf > nowS + tolerance)
+    throw new DeniedError(
+      "JWTIssuedInFuture",
+      `the ${what}'s nbf claim is in the future; check the issuer's clock`,
+    );
+  requireClaim(payload, "iat", what);
+  const iat = numericDate(payload, "iat", what)!;
+  if (iat > nowS + tolerance)
+    throw new DeniedError(
+      "JWTIssuedInFuture",
+      `the ${what}'s iat claim is in the future; check the issuer's clock`,
+    );
+  const maxS = opts.maxLifetimeMs / 1000;
+  if (exp - iat > maxS)
+    throw new DeniedError(
+      "JWTLifetimeTooLong",
+      `the ${what} lives longer (exp - iat) than the maximum ${maxS}s`,
+    );
+  if (exp > nowS + maxS + tolerance)
+    throw new DeniedError(
+      "JWTLifetimeTooLong",
+      `the ${what}'s exp is further ahead than the maximum lifetime`,
+    );
   return {
     spiffeID,
-    audience: audiences,
+    audience: audiences as string[],
     expiresAt: new Date(exp * 1000),
     issuedAt: new Date(iat * 1000),
     tokenHash: createHash("sha256").update(token).digest("hex"),
   };
-}
-
-function mapJoseError(err: unknown): DeniedError {
-  if (err instanceof jose.errors.JWTExpired)
-    return new DeniedError("JWTExpired", "the JWT-SVID has expired; fetch a new one");
-  if (err instanceof jose.errors.JWTClaimValidationFailed) {
-    if (err.claim === "aud")
-      return new DeniedError("JWTWrongAudience", "the JWT-SVID is not for this audience");
-    if (err.claim === "nbf" || err.claim === "iat") {
-      return new DeniedError("JWTIssuedInFuture", `${err.claim} is in the future; check the issuer's clock`);
-    }
-    return new DeniedError("JWTMissingClaim", `claim ${err.claim} is missing or invalid: ${err.message}`);
-  }
-  if (err instanceof jose.errors.JWSSignatureVerificationFailed) {
-    return new DeniedError("JWTBadSignature", "the JWT-SVID signature does not verify");
-  }
-  if (err instanceof jose.errors.JOSEAlgNotAllowed)
-    return new DeniedError("JWTAlgorithmNotAllowed", "only ES256 is accepted");
-  return new DeniedError("JWTMalformed", `the JWT-SVID is invalid: ${(err as Error).message}`);
 }

@@ -90,6 +90,7 @@ describe("SvidClient", () => {
     const iss = issuer(ca, clock, 60_000);
     let tokenReads = 0;
     const client = new SvidClient({
+      trustBundle: async () => ca.certPem,
       expectedID: ID,
       trustDomain: "example.org",
       readToken: async () => {
@@ -139,6 +140,7 @@ describe("SvidClient", () => {
     const clock = new ManualClock();
     const iss = issuer(ca, clock, 20_000);
     const client = new SvidClient({
+      trustBundle: async () => ca.certPem,
       expectedID: ID,
       trustDomain: "example.org",
       readToken: async () => "token-ok",
@@ -181,6 +183,7 @@ describe("SvidClient", () => {
       const clock = new ManualClock();
       const iss = issuer(ca, clock, 100_000);
       const client = new SvidClient({
+        trustBundle: async () => ca.certPem,
         expectedID: ID,
         trustDomain: "example.org",
         readToken: async () => "token-ok",
@@ -207,6 +210,7 @@ describe("SvidClient", () => {
       expect(
         () =>
           new SvidClient({
+            trustBundle: async () => "",
             trustDomain: "example.org",
             readToken: async () => "t",
             requestSVID: async () => {
@@ -218,7 +222,7 @@ describe("SvidClient", () => {
     }
   });
 
-  it("refuses an answer for another SPIFFE ID, another key, or from an untrusted chain", async () => {
+  it("refuses an answer for another SPIFFE ID, another key, or a chain outside the bundle it already holds", async () => {
     const ca = await createRootCA({ trustDomain: "example.org", ttlMs: 3600_000 });
     const other = await createRootCA({ trustDomain: "example.org", ttlMs: 3600_000 });
     const clock = new ManualClock();
@@ -265,9 +269,24 @@ describe("SvidClient", () => {
           };
         },
       ],
+      [
+        // The answer carries its own bundle naming the CA that signed it: the client must not care.
+        "SVIDUntrusted",
+        async (csr) => {
+          const s = await signX509SVIDFromCSR({ ca: other, csrPem: csr, spiffeID: ID, ttlMs: 60_000 });
+          return {
+            spiffeID: ID,
+            certChainPem: s.chainPem,
+            bundlePem: other.certPem,
+            serial: s.serial,
+            notAfter: s.notAfter.toISOString(),
+          };
+        },
+      ],
     ];
     for (const [reason, requestSVID] of cases) {
       const client = new SvidClient({
+        trustBundle: async () => ca.certPem,
         expectedID: ID,
         trustDomain: "example.org",
         readToken: async () => "t",

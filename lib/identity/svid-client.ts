@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import * as https from "node:https";
 import { DeniedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { parseBundlePem } from "./bundle.ts";
 import { certsFromPem, generateP256, privateKeyToPem, subtle } from "./crypto.ts";
 import { createCSR } from "./csr.ts";
 import { parseWorkloadID } from "./spiffe-id.ts";
@@ -25,6 +26,7 @@ export interface CurrentSVID {
 export interface X509Answer {
   spiffeID: string;
   certChainPem: string;
+  /** The issuer's view of the bundle: informational only, never trusted to verify the answer. */
   bundlePem: string;
   serial: string;
   notAfter: string;
@@ -52,6 +54,12 @@ export interface SvidClientOptions {
   trustDomain: string;
   /** Reads the projected token; called before every request. */
   readToken: () => Promise<string>;
+  /**
+   * The trust bundle (PEM) this workload already holds — the mounted bundle ConfigMap, read fresh
+   * before every request. A new SVID is verified against it, never against the bundle carried in
+   * the same answer (an answer cannot vouch for itself).
+   */
+  trustBundle: () => Promise<string>;
   /** POSTs a CSR to the issuer; the default is HTTPS (httpsTransport). */
   requestSVID: (csrPem: string, token: string) => Promise<X509Answer>;
   clock?: Clock;
@@ -214,7 +222,8 @@ export class SvidClient {
     const csrPem = await createCSR(keys, spiffeID);
     const answer = await this.#o.requestSVID(csrPem, token);
     const chain = certsFromPem(answer.certChainPem);
-    const bundle = certsFromPem(answer.bundlePem);
+    const trustedPem = await this.#o.trustBundle();
+    const bundle = parseBundlePem(trustedPem, "the mounted trust bundle");
     const verified = await verifyX509SVID({
       chain,
       bundle,
@@ -231,7 +240,7 @@ export class SvidClient {
     return {
       certChainPem: answer.certChainPem,
       keyPem: await privateKeyToPem(keys.privateKey),
-      bundlePem: answer.bundlePem,
+      bundlePem: trustedPem,
       spiffeID: verified.spiffeID,
       notAfter: verified.notAfter,
       serial: verified.serial,

@@ -1,9 +1,20 @@
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
+import type { PeerCertificate } from "node:tls";
 import * as tls from "node:tls";
+import * as fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
+import { attackLeaf, byoCA, type LeafAttack } from "./attack-certs.ts";
+import { parseWorkloadID } from "./spiffe-id.ts";
 import { issueFor, testCA } from "./testing.ts";
-import { checkSpiffeServer, peerSpiffeID } from "./tls.ts";
+import {
+  checkSpiffeServer,
+  PEER_REFUSALS,
+  type PeerRefusal,
+  PeerRefusedError,
+  peerSpiffeID,
+  spiffeIDOfPeerDER,
+} from "./tls.ts";
 import type { IssuedSVID } from "./x509-svid.ts";
 
 // A real TLS 1.3 handshake between two issued SVIDs; each side checks the other's SPIFFE ID.
@@ -57,7 +68,7 @@ function connect(
       cert: cred.chainPem,
       key: cred.keyPem,
       ca: bundlePem,
-      checkServerIdentity: checkSpiffeServer(allowServer),
+      checkServerIdentity: checkSpiffeServer({ allow: allowServer }),
     });
     let data = "";
     socket.on("data", (d: Buffer) => {
@@ -107,7 +118,125 @@ describe("mTLS between SVIDs", () => {
     const foreignServer = await issueFor(foreign, "spiffe://other.org/ns/tools/sa/search");
     const s2 = await serve(foreignServer, bundle, () => true);
     await expect(connect(s2.port, await issueFor(ca, CLIENT), bundle, (id) => id === SERVER)).rejects.toThrow(
-      /not the one expected/,
+      /the server is spiffe:\/\/other\.org\/ns\/tools\/sa\/search, expected another SPIFFE ID/,
+    );
+  });
+});
+
+describe("peer certificates: the SVID profile on the DER (attack table)", () => {
+  const TD = "example.org";
+  const ID = `spiffe://${TD}/ns/agents/sa/bot`;
+  const rows: { attack: LeafAttack; refusal: PeerRefusal }[] = [
+    { attack: "dns-san-with-uri-text", refusal: "SubjectAltName" },
+    { attack: "email-san-with-uri-text", refusal: "SubjectAltName" },
+    { attack: "ca-true-leaf", refusal: "NotALeaf" },
+    { attack: "key-cert-sign-leaf", refusal: "KeyUsage" },
+    { attack: "crl-sign-leaf", refusal: "KeyUsage" },
+    { attack: "no-digital-signature", refusal: "KeyUsage" },
+    { attack: "no-key-usage", refusal: "KeyUsage" },
+    { attack: "no-extended-key-usage", refusal: "ExtKeyUsage" },
+    { attack: "two-san-extensions", refusal: "DuplicateExtension" },
+    { attack: "two-uri-sans", refusal: "SubjectAltName" },
+    { attack: "rsa-1024-key", refusal: "WeakKey" },
+    { attack: "sha1-signature", refusal: "WeakSignature" },
+    { attack: "unknown-critical-extension", refusal: "CriticalExtension" },
+    { attack: "leaf-with-path-length", refusal: "NotALeaf" },
+    { attack: "wrong-trust-domain", refusal: "TrustDomain" },
+    { attack: "not-a-spiffe-uri", refusal: "SpiffeID" },
+  ];
+  const refusalOf = (fn: () => unknown): string => {
+    try {
+      fn();
+      return "accepted";
+    } catch (e) {
+      expect(e).toBeInstanceOf(PeerRefusedError);
+      return (e as PeerRefusedError).refusal;
+    }
+  };
+  it("control: a valid leaf gives its SPIFFE ID, for either TLS role", async () => {
+    const byo = await byoCA("byo");
+    const leaf = await attackLeaf(byo, "valid", ID);
+    for (const purpose of ["clientAuth", "serverAuth"] as const)
+      expect(spiffeIDOfPeerDER(leaf.der, { trustDomain: TD, purpose })).toBe(ID);
+  });
+  for (const row of rows) {
+    it(`refuses ${row.attack} as ${row.refusal}`, async () => {
+      const leaf = await attackLeaf(await byoCA("byo"), row.attack, ID);
+      expect(refusalOf(() => spiffeIDOfPeerDER(leaf.der, { trustDomain: TD, purpose: "clientAuth" }))).toBe(
+        row.refusal,
+      );
+    });
+  }
+  it("refuses no certificate, and garbage DER, with bounded reasons", () => {
+    expect(refusalOf(() => spiffeIDOfPeerDER(undefined, { purpose: "clientAuth" }))).toBe("NoCertificate");
+    expect(
+      refusalOf(() => spiffeIDOfPeerDER(new Uint8Array([0x30, 0x03, 1, 2, 3]), { purpose: "clientAuth" })),
+    ).toBe("Malformed");
+  });
+  it("checkSpiffeServer: never reads Node's subjectaltname text, only the DER", async () => {
+    const leaf = await attackLeaf(await byoCA("byo"), "dns-san-with-uri-text", ID);
+    // What Node reports for this certificate: the text an old regex parser read the ID from.
+    const fake = {
+      raw: Buffer.from(leaf.der),
+      subjectaltname: `DNS:URI:${ID}`,
+    } as unknown as PeerCertificate;
+    const err = checkSpiffeServer({ trustDomain: TD, allow: () => true })("127.0.0.1", fake);
+    expect(err?.refusal).toBe("SubjectAltName");
+  });
+  it("every refusal is one of PEER_REFUSALS (bounded metric labels)", () => {
+    for (const r of rows) expect(PEER_REFUSALS).toContain(r.refusal);
+  });
+});
+
+describe("peer certificates: SPIFFE IDs in SANs (property)", () => {
+  const segment = fc.stringMatching(/^[A-Za-z0-9._-]{1,12}$/).filter((s) => s !== "." && s !== "..");
+  const workloadID = fc
+    .tuple(fc.stringMatching(/^[a-z0-9][a-z0-9.-]{0,20}$/), fc.array(segment, { minLength: 1, maxLength: 4 }))
+    .map(([td, segs]) => `spiffe://${td}/${segs.join("/")}`);
+  it("a valid workload ID in the URI SAN is read back exactly; the same text in a DNS SAN never is", async () => {
+    const byo = await byoCA("byo");
+    await fc.assert(
+      fc.asyncProperty(workloadID, async (id) => {
+        const good = await attackLeaf(byo, "valid", id);
+        expect(spiffeIDOfPeerDER(good.der, { purpose: "serverAuth" })).toBe(id);
+        const spoof = await attackLeaf(byo, "dns-san-with-uri-text", id);
+        expect(() => spiffeIDOfPeerDER(spoof.der, { purpose: "serverAuth" })).toThrow(PeerRefusedError);
+      }),
+      { numRuns: 25 },
+    );
+  });
+  it("any string that is not a valid workload SPIFFE ID in the URI SAN is refused as SpiffeID", async () => {
+    const byo = await byoCA("byo");
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.string({ maxLength: 40 }).map((s) => `spiffe://example.org/${s}`),
+          fc.string({ maxLength: 40 }),
+        ),
+        async (uri) => {
+          let valid = true;
+          try {
+            parseWorkloadID(uri);
+          } catch {
+            valid = false;
+          }
+          fc.pre(!valid);
+          let leaf: Awaited<ReturnType<typeof attackLeaf>>;
+          try {
+            leaf = await attackLeaf(byo, "valid", uri);
+          } catch {
+            return; // not encodable as an IA5String URI at all
+          }
+          let refusal = "accepted";
+          try {
+            spiffeIDOfPeerDER(leaf.der, { purpose: "serverAuth" });
+          } catch (e) {
+            refusal = (e as PeerRefusedError).refusal;
+          }
+          expect(["SpiffeID", "Malformed", "SubjectAltName"]).toContain(refusal);
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 });

@@ -9,7 +9,8 @@ import { BACKDATE_MS } from "./ca.ts";
 import type { CryptoKey, EcKeyAlgorithm } from "./crypto.ts";
 import { certsToPem, EC_P256, ECDSA_SHA256, randomSerial, subtle, x509 } from "./crypto.ts";
 import { parseCSR } from "./csr.ts";
-import { parseSpiffeID, parseWorkloadID } from "./spiffe-id.ts";
+import { parseWorkloadID } from "./spiffe-id.ts";
+import { ALLOWED_SIGNATURE_OIDS, checkLeafProfile, signatureOID } from "./svid-profile.ts";
 
 const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
 const OID_SAN = "2.5.29.17";
@@ -169,12 +170,9 @@ export async function signX509SVID(opts: SignOptions & { publicKey: CryptoKey })
   };
 }
 
-/** The single URI SAN of a leaf, checked to be a valid workload SPIFFE ID. */
+/** The single URI SAN of a leaf that passes the X.509-SVID profile (any TLS role). */
 export function spiffeIDOf(cert: x509.X509Certificate): string {
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const uris = san?.names.items.filter((n) => n.type === "url") ?? [];
-  if (uris.length !== 1) throw new DeniedError("SVIDBadSAN", "an X.509-SVID must carry exactly one URI SAN");
-  return parseWorkloadID(uris[0]!.value).toString();
+  return checkLeafProfile(new Uint8Array(cert.rawData), { purposes: [] }).spiffeID;
 }
 
 export interface VerifiedSVID {
@@ -184,9 +182,15 @@ export interface VerifiedSVID {
   notAfter: Date;
 }
 
+/** Longest chain walked from the leaf to a bundle CA (leaf, intermediates, root). */
+const MAX_CHAIN_DEPTH = 5;
+
 /**
- * Verifies an X.509-SVID chain (leaf first) against trusted CAs: leaf rules, validity at `now`,
- * signatures up to a bundle CA, trust domain, and optionally the exact expected SPIFFE ID.
+ * Verifies an X.509-SVID chain (leaf first) against trusted CAs: the full leaf profile
+ * (svid-profile.ts: CA:false, keyUsage, EKU serverAuth+clientAuth, one SAN extension with exactly
+ * one URI SAN, no unknown critical extension, no weak key or signature), validity at `now`,
+ * signatures up to a bundle CA with every CA's path length honoured, trust domain, and optionally
+ * the exact expected SPIFFE ID.
  */
 export async function verifyX509SVID(opts: {
   chain: readonly x509.X509Certificate[];
@@ -198,53 +202,65 @@ export async function verifyX509SVID(opts: {
   const now = opts.now ?? new Date();
   const leaf = opts.chain[0];
   if (!leaf) throw new DeniedError("SVIDMissing", "no certificate was presented");
-  const bc = leaf.getExtension(x509.BasicConstraintsExtension);
-  if (bc?.ca) throw new DeniedError("SVIDIsCA", "an X.509-SVID leaf must have CA:false");
-  const ku = leaf.getExtension(x509.KeyUsagesExtension);
-  if (!ku || (ku.usages & x509.KeyUsageFlags.digitalSignature) === 0) {
-    throw new DeniedError("SVIDBadKeyUsage", "an X.509-SVID leaf must have keyUsage digitalSignature");
-  }
-  if ((ku.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) !== 0) {
-    throw new DeniedError("SVIDBadKeyUsage", "an X.509-SVID leaf must not have keyCertSign or cRLSign");
-  }
-  const spiffeID = spiffeIDOf(leaf);
-  if (opts.trustDomain && parseSpiffeID(spiffeID).trustDomain !== opts.trustDomain) {
-    throw new DeniedError("SVIDWrongTrustDomain", `${spiffeID} is not in trust domain ${opts.trustDomain}`);
-  }
+  const { spiffeID } = checkLeafProfile(new Uint8Array(leaf.rawData), {
+    trustDomain: opts.trustDomain,
+    purposes: ["serverAuth", "clientAuth"],
+  });
   if (opts.expectedID && spiffeID !== opts.expectedID) {
     throw new DeniedError("SVIDWrongID", `expected ${opts.expectedID}, got ${spiffeID}`);
   }
   if (!withinValidity(leaf, now))
     throw new DeniedError("SVIDExpired", "the X.509-SVID is not valid at this time");
   let current = leaf;
-  for (let depth = 0; depth < 5; depth++) {
+  let pathLengthRefused = false;
+  // `depth` = intermediates between the leaf and the CA being tried as issuer.
+  for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
     for (const root of opts.bundle) {
-      if (await signedBy(current, root, now)) {
+      const v = await issuedBy(current, root, depth, now);
+      if (v === "ok") {
         return { spiffeID, serial: leaf.serialNumber, notBefore: leaf.notBefore, notAfter: leaf.notAfter };
       }
+      if (v === "pathLength") pathLengthRefused = true;
     }
     const next = opts.chain[depth + 1];
-    if (!next || !(await signedBy(current, next, now))) break;
+    if (!next) break;
+    const v = await issuedBy(current, next, depth, now);
+    if (v === "pathLength") pathLengthRefused = true;
+    if (v !== "ok") break;
     current = next;
+  }
+  if (pathLengthRefused) {
+    throw new DeniedError(
+      "SVIDPathLength",
+      "the chain has more intermediates than a CA's pathLength constraint allows",
+    );
   }
   throw new DeniedError("SVIDUntrusted", "the X.509-SVID does not chain to a CA in the trust bundle");
 }
 
-async function signedBy(
+/**
+ * Whether `issuer` signed `cert` and may: a CA (CA:true, keyCertSign when keyUsage is present),
+ * valid now, with a signature algorithm we accept, whose pathLength allows `intermediatesBelow`.
+ */
+async function issuedBy(
   cert: x509.X509Certificate,
   issuer: x509.X509Certificate,
+  intermediatesBelow: number,
   now: Date,
-): Promise<boolean> {
-  if (cert.issuer !== issuer.subject) return false;
+): Promise<"ok" | "no" | "pathLength"> {
+  if (cert.issuer !== issuer.subject) return "no";
   const bc = issuer.getExtension(x509.BasicConstraintsExtension);
   const ku = issuer.getExtension(x509.KeyUsagesExtension);
-  if (!bc?.ca || (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0)) return false;
-  if (!withinValidity(issuer, now)) return false;
+  if (!bc?.ca || (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0)) return "no";
+  if (!withinValidity(issuer, now)) return "no";
+  if (!ALLOWED_SIGNATURE_OIDS.has(signatureOID(cert))) return "no";
   try {
-    return await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true });
+    if (!(await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true }))) return "no";
   } catch {
-    return false;
+    return "no";
   }
+  if (bc.pathLength !== undefined && intermediatesBelow > bc.pathLength) return "pathLength";
+  return "ok";
 }
 
 function withinValidity(cert: x509.X509Certificate, now: Date): boolean {

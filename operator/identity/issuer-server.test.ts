@@ -103,6 +103,7 @@ describe("issuer server", () => {
       trustDomain: "example.org",
       readToken: async () => "good-1",
       requestSVID: transport().x509,
+      trustBundle: async () => authority.bundlePem(),
     });
     await client.start();
     expect(client.ready()).toBe(true);

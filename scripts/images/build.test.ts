@@ -3,14 +3,16 @@
 // content-addressed cache) and must match digest for digest and byte for byte; each image is then
 // read back, checked for what it holds, and its entrypoint run from its own files, read-only, as
 // its own user. Needs root (mount namespace + chroot) and a Debian mirror on first use.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { type BuildResult, buildImages } from "./build.ts";
 import { COMPONENT_IMAGES } from "./definitions.ts";
+import { adminPortFromLogs, inboundGatewayFiles } from "./gateway-fixture.ts";
 import { type InspectedImage, inspectOciArchive } from "./inspect.ts";
-import { runImage, unpackImage } from "./rootfs.ts";
+import { runImage, startImage, unpackImage } from "./rootfs.ts";
 import { NONROOT } from "./runtime.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
@@ -182,6 +184,38 @@ describe("each image runs from its own files, read-only, as 65532", () => {
     expect(line.issues.map((i) => i.path)).toContain("WARDEN_GATEWAY_MODE");
     expect(r.code).toBe(2);
   }, 120_000);
+
+  it("gateway: with an inbound configuration it serves /healthz and /readyz, writing only to its volume", async () => {
+    const gateway = inspected.get("gateway")!;
+    const volume = mkdtempSync(join(work, "gateway-volume-"));
+    const env = await inboundGatewayFiles(volume, "/tmp", NONROOT);
+    const running = startImage(gateway, rootfs("gateway"), {
+      env,
+      volumes: [{ host: volume, path: "/tmp" }],
+    });
+    try {
+      let port: number | undefined;
+      // Bounded wait for the log line that names the admin port (no fixed sleep).
+      for (let i = 0; i < 600 && port === undefined; i++) {
+        port = adminPortFromLogs(running.output().stderr);
+        if (port === undefined) await sleep(200);
+      }
+      expect(port, running.output().stderr).toBeDefined();
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect([health.status, await health.json()]).toEqual([200, { ok: true }]);
+      let ready = 0;
+      for (let i = 0; i < 300 && ready !== 200; i++) {
+        ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+        if (ready !== 200) await sleep(200);
+      }
+      expect(ready).toBe(200);
+    } finally {
+      const r = await running.stop();
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // The gateway created its audit log in the volume, as the image's user (the root is read-only).
+    expect(statSync(join(volume, "audit", "audit.jsonl")).uid).toBe(NONROOT);
+  }, 180_000);
 
   it("cli: `warden version` and `warden check -` on a manifest from stdin", async () => {
     const cli = inspected.get("cli")!;

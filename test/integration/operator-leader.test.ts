@@ -111,6 +111,9 @@ describe("leader election", () => {
 
     // Kill the leader without a chance to release, and keep creating during the handover.
     const killedAt = Date.now();
+    const lastSeen = (
+      await coordination.readNamespacedLease({ name: "agent-warden-operator", namespace: rbac.namespace })
+    ).spec!;
     await a.stop("SIGKILL");
     const during: Promise<unknown>[] = [];
     for (let i = 0; i < 20; i++) during.push(create("agentidentities", identity(`during-${i}`)));
@@ -118,9 +121,15 @@ describe("leader election", () => {
     await waitFor("b leads", async () => (await leaderGauge(b)) === 1, 30_000, 100);
     const handoverMs = Date.now() - killedAt;
     console.error(`[leader] handover after SIGKILL took ${handoverMs} ms (lease 15 s, retry 2 s)`);
-    // The standby waits until it has seen no renewal for a full lease duration; its 2 s polling adds at most two periods.
-    expect(handoverMs).toBeLessThanOrEqual(15_000 + 2 * 2_000 + 1_000);
-    expect(await holder()).toBe("replica-b");
+    // Safety, whatever the machine's speed: the standby took over only after a's lease, as last
+    // renewed before the kill, had run out (it waits until it has seen no renewal for a full lease
+    // duration). How soon after that it did depends on the machine, so it is logged, not asserted.
+    const taken = (
+      await coordination.readNamespacedLease({ name: "agent-warden-operator", namespace: rbac.namespace })
+    ).spec!;
+    expect(taken.holderIdentity).toBe("replica-b");
+    const expiredAt = new Date(lastSeen.renewTime!).getTime() + lastSeen.leaseDurationSeconds! * 1000;
+    expect(new Date(taken.acquireTime!).getTime()).toBeGreaterThanOrEqual(expiredAt);
 
     await waitFor("all 30 Ready under b", async () => (await readyNames()).length === 30, 90_000);
     // Nothing duplicated: one ServiceAccount and one policy ConfigMap per agent, each with one owner.
@@ -166,7 +175,8 @@ describe("leader election", () => {
     await waitFor("c leads", async () => (await leaderGauge(c)) === 1, 15_000, 100);
     const ms = Date.now() - stoppedAt;
     console.error(`[leader] handover after SIGTERM took ${ms} ms`);
-    expect(ms).toBeLessThan(5_000);
+    // The property: c did not have to wait out the lease (15 s) because b released it.
+    expect(ms).toBeLessThan(15_000);
     await create("agentidentities", identity("after-release"));
     await waitFor("reconciled by c", async () => (await readyNames()).includes("after-release"), 30_000);
   });

@@ -594,7 +594,7 @@ describe("AgentIdentity, ToolManifest and policy", () => {
     await identities.delete("flip");
   });
 
-  it("picks up a change of a task-token JWKS ConfigMap within seconds", async () => {
+  it("picks up a change of a task-token JWKS ConfigMap from its own event, not the resync", async () => {
     const jwks = (kid: string) => ({
       "jwks.json": JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", kid, x: "AA", y: "AA" }] }),
     });
@@ -608,15 +608,14 @@ describe("AgentIdentity, ToolManifest and policy", () => {
     const kids = async () =>
       (await readPolicy("bot")).taskTokens.issuers.flatMap((i) => i.jwks.keys.map((k) => k.kid));
     await waitFor("bot's policy has k1", async () => (await kids()).join() === "k1");
-    // The resync period is minutes: only the ConfigMap's own event can bring k2 this fast.
-    const t0 = Date.now();
+    // The resync period is 10 minutes: only the ConfigMap's own event can bring k2 well before it
+    // (the bound is far from the resync, not a measure of this machine's speed).
     await core.replaceNamespacedConfigMap({
       name: "task-jwks",
       namespace: ns,
       body: { metadata: { name: "task-jwks" }, data: jwks("k2") },
     });
-    await waitFor("bot's policy has k2", async () => (await kids()).join() === "k2", 10_000);
-    expect(Date.now() - t0).toBeLessThan(10_000);
+    await waitFor("bot's policy has k2", async () => (await kids()).join() === "k2", 120_000);
     await enclaves.patch("proj", { spec: { taskTokenIssuers: null } });
     await waitFor("bot's policy without issuers", async () => (await kids()).length === 0);
     await core.deleteNamespacedConfigMap({ name: "task-jwks", namespace: ns });
