@@ -69,6 +69,7 @@ async function rawAttempt(token: string): Promise<{ status?: number; reason?: st
     trustDomain: TD,
     readToken: async () => token,
     requestSVID: transport().x509,
+    trustBundle: async () => svc.bundlePem(),
   });
   await client.start();
   await client.stop();
