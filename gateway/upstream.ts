@@ -3,7 +3,7 @@
 // the SVID rotates or the trust bundle changes, and the old ones are closed once idle. The server
 // is checked by lib/identity/tls.ts: chain by OpenSSL, then the X.509-SVID profile on its DER.
 import { Agent, buildConnector } from "undici";
-import { checkSpiffeServer, type PeerRefusedError, peerRefusalOf } from "../lib/identity/tls.ts";
+import { checkSpiffeServer, PeerRefusedError, peerRefusalOf } from "../lib/identity/tls.ts";
 import type { Svid } from "./svid/source.ts";
 
 /** Told about every tool server refused at the TLS level (chain, SVID profile, or wrong ID). */
@@ -69,8 +69,17 @@ export class UpstreamClients {
         connect: (opts, cb) =>
           connect(opts, (err, socket) => {
             const refusal = err ? peerRefusalOf(err) : undefined;
-            if (refusal) this.#onRefused(refusal, serverSpiffeID);
-            if (err) cb(err, null);
+            if (refusal) {
+              this.#onRefused(refusal, serverSpiffeID);
+              // The caller audits this message with the call: it names the bounded reason.
+              cb(
+                new PeerRefusedError(
+                  refusal.refusal,
+                  `TLS peer refused (${refusal.refusal}): ${refusal.message}`,
+                ),
+                null,
+              );
+            } else if (err) cb(err, null);
             else cb(null, socket!);
           }),
         headersTimeout: this.#timeoutMs,

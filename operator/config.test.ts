@@ -6,8 +6,8 @@ describe("loadConfig", () => {
     const c = loadConfig([], {});
     expect(c).toMatchObject({
       "trust-domain": "cluster.local",
-      "kube-api-qps": 50,
-      "kube-api-burst": 100,
+      "kube-api-qps": 200,
+      "kube-api-burst": 400,
       "lease-duration": 15_000,
       "renew-deadline": 10_000,
       "retry-period": 2_000,

@@ -25,7 +25,12 @@ async function main(config: OperatorConfig): Promise<void> {
   const metrics = createMetrics();
   const limiter = new TokenBucket(config["kube-api-qps"], config["kube-api-burst"]);
   const clients = rateLimitedClients(kc, limiter, metrics);
-  const caches = createCaches(kc, clients, { log, metrics, resyncMs: config["resync-period"] });
+  const caches = createCaches(kc, clients, {
+    log,
+    metrics,
+    resyncMs: config["resync-period"],
+    namespaces: config.namespaces,
+  });
 
   const elector = new LeaderElector({
     identity: config["instance-id"],
@@ -51,9 +56,16 @@ async function main(config: OperatorConfig): Promise<void> {
     checks: {
       informers: () => {
         const waiting = caches.all().filter((i) => !i.synced());
+        if (waiting.length > 0)
+          return {
+            ok: false,
+            detail: `waiting for the first LIST of ${waiting.map((i) => i.resource).join(", ")}`,
+          };
+        // A broken watch leaves the cache stale until it re-lists: not ready until then.
+        const broken = caches.all().filter((i) => !i.healthy());
         return {
-          ok: waiting.length === 0,
-          detail: `waiting for the first LIST of ${waiting.map((i) => i.resource).join(", ")}`,
+          ok: broken.length === 0,
+          detail: `watch broken, re-listing: ${broken.map((i) => i.resource).join(", ")}`,
         };
       },
       identity: () => ({

@@ -17,9 +17,18 @@ export interface ObjectVerdict {
 }
 
 export function engineSettings(cfg: SidecarConfig, extraHashes: readonly string[] = []): EngineSettings {
+  // The template hashes depend only on the configuration (and the upstream port): computed once.
+  const inbound = new Map<number, string[]>();
   return {
     expectedTemplateHashes: [templateHash(cfg), ...extraHashes],
-    expectedInboundTemplateHashes: (port) => [inboundTemplateHash(cfg, port)],
+    expectedInboundTemplateHashes: (port) => {
+      let h = inbound.get(port);
+      if (!h) {
+        h = [inboundTemplateHash(cfg, port)];
+        if (inbound.size < 1024) inbound.set(port, h);
+      }
+      return h;
+    },
     gatewayImage: cfg.image,
     gatewayUID: cfg.runAsUser,
   };

@@ -26,6 +26,13 @@ const list = z
 export const webhookEnv = z.object({
   WARDEN_WEBHOOK_HOST: z.string().default("127.0.0.1"),
   WARDEN_WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(9443),
+  /** Plain-HTTP port for /healthz, /readyz, /metrics (also served on the HTTPS port); unset: none. */
+  WARDEN_WEBHOOK_PROBE_PORT: z.coerce
+    .number({ message: "WARDEN_WEBHOOK_PROBE_PORT must be a port number such as 8080" })
+    .int()
+    .min(0)
+    .max(65535)
+    .optional(),
   WARDEN_OPERATOR_NAMESPACE: z.string().default("agent-warden"),
   /** Names of the configurations whose caBundle we keep current (empty: none, e.g. local runs). */
   WARDEN_WEBHOOK_VALIDATING_CONFIGS: list,
@@ -107,6 +114,7 @@ export async function runWebhook(opts: {
     registry,
     log,
     bodyLimitBytes: env.WARDEN_WEBHOOK_BODY_LIMIT,
+    ...(env.WARDEN_WEBHOOK_PROBE_PORT !== undefined ? { probePort: env.WARDEN_WEBHOOK_PROBE_PORT } : {}),
   });
   server.setReady(true);
   log.info("webhook listening", { url: server.url });

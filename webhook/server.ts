@@ -1,9 +1,16 @@
-// The webhook's HTTPS server: /validate, /mutate, /healthz, /readyz, /metrics. express 5 is fine at
-// admission rates (DESIGN.md §4). Every malformed request gets a clear answer and never a crash;
-// TLS 1.2 is the floor and the certificate can be swapped live when it rotates.
+// The webhook's HTTPS server: /validate, /mutate, and (also on their own plain-HTTP port when one is
+// configured) /healthz, /readyz, /metrics. Plain node:https with a fixed route table: the API
+// server waits on every admission call, and express's per-request machinery cost more CPU than the
+// rules themselves (issue 16). Every malformed request gets a clear answer and never a crash; TLS
+// 1.2 is the floor and the certificate can be swapped live when it rotates.
+import {
+  createServer as createHttpServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import express, { type NextFunction, type Request, type Response } from "express";
 import type { Registry } from "prom-client";
 import type { Logger } from "../lib/log.ts";
 import {
@@ -34,6 +41,12 @@ export interface WebhookServerOptions {
   log: Logger;
   /** Largest accepted body; the API server sends at most a few MiB (object + oldObject). */
   bodyLimitBytes?: number;
+  /**
+   * Serve /healthz, /readyz and /metrics on this plain-HTTP port too (kubelet probes and scrapes
+   * then cost no TLS handshake and never queue behind admission traffic). Undefined: none.
+   */
+  probePort?: number;
+  probeHost?: string;
   now?: () => Date;
 }
 
@@ -43,163 +56,243 @@ export interface WebhookServer {
   server: Server;
   setReady(ready: boolean): void;
   setCertificate(tls: TlsMaterial): void;
+  /** Port of the plain-HTTP probe server, when one was asked for. */
+  probePort?: number;
   close(): Promise<void>;
 }
 
 export const DEFAULT_BODY_LIMIT = 8 * 1024 * 1024;
 
-export function webhookApp(
-  opts: Omit<WebhookServerOptions, "tls" | "host" | "port">,
-  isReady: () => boolean,
-) {
-  const metrics = webhookMetrics(opts.registry);
-  const app = express();
-  app.disable("x-powered-by");
-  const limit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
-  const requireJson = (req: Request, res: Response, next: NextFunction) => {
-    const type = req.headers["content-type"] ?? "";
-    if (!/^application\/json(\s*;|$)/i.test(type)) {
-      res.status(415).json({ error: `content-type must be application/json, got "${type || "none"}"` });
+function sendJSON(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+function sendText(
+  res: ServerResponse,
+  status: number,
+  text: string,
+  type = "text/plain; charset=utf-8",
+): void {
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+class BodyError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** Reads the whole body, refusing more than `limit` bytes (by Content-Length up front, or as it streams). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new BodyError(413, `request body exceeds the ${limit} byte limit`));
       return;
     }
-    next();
-  };
-
-  const handle =
-    (
-      endpoint: "validate" | "mutate",
-      answer: (r: AdmissionRequest) => Promise<ReviewOutcome> | ReviewOutcome,
-    ) =>
-    async (req: Request, res: Response) => {
-      const end = metrics.duration.startTimer({ endpoint });
-      const parsed = parseReview(req.body);
-      if (!parsed.ok) {
-        metrics.reviews.inc({ endpoint, operation: "unknown", result: "error" });
-        end();
-        // With a uid the API server can match an AdmissionReview answer; without one it cannot,
-        // so the error goes back as plain HTTP 400 (and failurePolicy decides).
-        if (parsed.uid) {
-          res.json(
-            reviewEnvelope({
-              uid: parsed.uid,
-              allowed: false,
-              status: { code: 400, message: parsed.message },
-            }),
-          );
-        } else {
-          res.status(400).json({ error: parsed.message });
-        }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on("data", (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > limit) {
+        done = true;
+        chunks.length = 0;
+        reject(new BodyError(413, `request body exceeds the ${limit} byte limit`));
         return;
       }
-      const r = parsed.request;
-      let outcome: ReviewOutcome;
-      try {
-        outcome = await answer(r);
-      } catch (err) {
-        opts.log.error("review failed", { endpoint, err });
-        outcome = {
-          response: {
-            uid: r.uid,
-            allowed: false,
-            status: { code: 500, message: `agent-warden internal error: ${(err as Error).message}` },
-          },
-          result: "error",
-          rules: [],
-        };
-      }
-      metrics.reviews.inc({ endpoint, operation: r.operation, result: outcome.result });
-      for (const rule of outcome.rules) metrics.violations.inc({ rule });
-      end();
-      opts.log.info("review", {
-        endpoint,
-        uid: r.uid,
-        operation: r.operation,
-        kind: r.kind.kind,
-        sub: r.subResource,
-        namespace: r.namespace,
-        name: r.name,
-        dryRun: r.dryRun,
-        result: outcome.result,
-        rules: outcome.rules,
-      });
-      res.json(reviewEnvelope(outcome.response));
-    };
+      chunks.push(c);
+    });
+    req.on("end", () => {
+      if (done) return;
+      done = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    req.on("error", (err) => {
+      if (done) return;
+      done = true;
+      reject(new BodyError(400, `cannot read request: ${err.message}`));
+    });
+  });
+}
 
-  const json = express.json({ limit, type: () => true, strict: false });
+/** The routes of the admission server (and of the probe server, which gets only the GETs). */
+export function webhookHandler(
+  opts: Omit<WebhookServerOptions, "tls" | "host" | "port" | "probePort" | "probeHost">,
+  isReady: () => boolean,
+): { admission: Handler; probes: Handler } {
+  const metrics = webhookMetrics(opts.registry);
+  const limit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
   const deps = { source: opts.source, settings: opts.settings, ...(opts.now ? { now: opts.now } : {}) };
-  app.post(
-    "/validate",
-    requireJson,
-    json,
-    handle("validate", (r) => validate(r, deps)),
-  );
-  app.post(
-    "/mutate",
-    requireJson,
-    json,
-    handle("mutate", (r) => mutate(r, opts.sidecar, opts.source)),
-  );
-  app.get("/healthz", (_req, res) => {
-    res.type("text/plain").send("ok");
-  });
-  app.get("/readyz", (_req, res) => {
-    if (isReady()) res.type("text/plain").send("ok");
-    else res.status(503).type("text/plain").send("not ready");
-  });
-  app.get("/metrics", async (_req, res) => {
-    res.type(opts.registry.contentType).send(await opts.registry.metrics());
-  });
-  app.use((_req: Request, res: Response) => {
-    res
-      .status(404)
-      .json({ error: "not found: use POST /validate or /mutate, GET /healthz, /readyz or /metrics" });
-  });
-  // Body parser errors (too large, bad JSON) end here, as JSON with the right status.
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const e = err as { type?: string; status?: number; message?: string };
-    const status =
-      e.type === "entity.too.large" ? 413 : typeof e.status === "number" && e.status < 500 ? e.status : 500;
-    const message =
-      e.type === "entity.too.large"
-        ? `request body exceeds the ${limit} byte limit`
-        : e.type === "entity.parse.failed"
-          ? `request body is not valid JSON: ${e.message}`
-          : `cannot read request: ${e.message ?? String(err)}`;
-    if (status >= 500) opts.log.error("request failed", { err });
-    metrics.reviews.inc({ endpoint: "unknown", operation: "unknown", result: "error" });
-    res.status(status).json({ error: message });
-  });
-  return app;
+  const answers = {
+    validate: (r: AdmissionRequest) => validate(r, deps),
+    mutate: (r: AdmissionRequest) => mutate(r, opts.sidecar, opts.source),
+  };
+
+  const review = async (endpoint: "validate" | "mutate", req: IncomingMessage, res: ServerResponse) => {
+    const type = req.headers["content-type"] ?? "";
+    if (!/^application\/json(\s*;|$)/i.test(type)) {
+      req.resume();
+      sendJSON(res, 415, { error: `content-type must be application/json, got "${type || "none"}"` });
+      return;
+    }
+    let body: unknown;
+    try {
+      const raw = await readBody(req, limit);
+      try {
+        body = raw.length === 0 ? undefined : JSON.parse(raw.toString("utf8"));
+      } catch (err) {
+        throw new BodyError(400, `request body is not valid JSON: ${(err as Error).message}`);
+      }
+    } catch (err) {
+      const e = err instanceof BodyError ? err : new BodyError(500, `cannot read request: ${String(err)}`);
+      if (e.status >= 500) opts.log.error("request failed", { err });
+      metrics.reviews.inc({ endpoint: "unknown", operation: "unknown", result: "error" });
+      if (e.status === 413) res.setHeader("connection", "close");
+      sendJSON(res, e.status, { error: e.message });
+      return;
+    }
+    const end = metrics.duration.startTimer({ endpoint });
+    const parsed = parseReview(body);
+    if (!parsed.ok) {
+      metrics.reviews.inc({ endpoint, operation: "unknown", result: "error" });
+      end();
+      // With a uid the API server can match an AdmissionReview answer; without one it cannot,
+      // so the error goes back as plain HTTP 400 (and failurePolicy decides).
+      if (parsed.uid) {
+        sendJSON(
+          res,
+          200,
+          reviewEnvelope({ uid: parsed.uid, allowed: false, status: { code: 400, message: parsed.message } }),
+        );
+      } else sendJSON(res, 400, { error: parsed.message });
+      return;
+    }
+    const r = parsed.request;
+    let outcome: ReviewOutcome;
+    try {
+      outcome = await answers[endpoint](r);
+    } catch (err) {
+      opts.log.error("review failed", { endpoint, err });
+      outcome = {
+        response: {
+          uid: r.uid,
+          allowed: false,
+          status: { code: 500, message: `agent-warden internal error: ${(err as Error).message}` },
+        },
+        result: "error",
+        rules: [],
+      };
+    }
+    metrics.reviews.inc({ endpoint, operation: r.operation, result: outcome.result });
+    for (const rule of outcome.rules) metrics.violations.inc({ rule });
+    end();
+    opts.log.info("review", {
+      endpoint,
+      uid: r.uid,
+      operation: r.operation,
+      kind: r.kind.kind,
+      sub: r.subResource,
+      namespace: r.namespace,
+      name: r.name,
+      dryRun: r.dryRun,
+      result: outcome.result,
+      rules: outcome.rules,
+    });
+    sendJSON(res, 200, reviewEnvelope(outcome.response));
+  };
+
+  const notFound = (req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    sendJSON(res, 404, {
+      error: "not found: use POST /validate or /mutate, GET /healthz, /readyz or /metrics",
+    });
+  };
+
+  const probes: Handler = (req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (req.method !== "GET" && req.method !== "HEAD") return notFound(req, res);
+    if (path === "/healthz") return sendText(res, 200, "ok");
+    if (path === "/readyz") return isReady() ? sendText(res, 200, "ok") : sendText(res, 503, "not ready");
+    if (path === "/metrics") {
+      opts.registry.metrics().then(
+        (text) => sendText(res, 200, text, opts.registry.contentType),
+        (err: unknown) => sendText(res, 500, `cannot render metrics: ${(err as Error).message}`),
+      );
+      return;
+    }
+    notFound(req, res);
+  };
+
+  const admission: Handler = (req, res) => {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (req.method === "POST" && (path === "/validate" || path === "/mutate")) {
+      review(path === "/validate" ? "validate" : "mutate", req, res).catch((err: unknown) => {
+        opts.log.error("request failed", { err });
+        if (!res.headersSent) sendJSON(res, 500, { error: `cannot read request: ${(err as Error).message}` });
+      });
+      return;
+    }
+    probes(req, res);
+  };
+  return { admission, probes };
 }
 
 export async function startWebhookServer(opts: WebhookServerOptions): Promise<WebhookServer> {
   let ready = false;
-  const app = webhookApp(opts, () => ready);
-  const server = createServer({ key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: "TLSv1.2" }, app);
+  const { admission, probes } = webhookHandler(opts, () => ready);
+  const server = createServer(
+    { key: opts.tls.keyPem, cert: opts.tls.certPem, minVersion: "TLSv1.2" },
+    admission,
+  );
   // The API server calls with a 5 s budget; a slow client must not hold sockets for long.
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const listen = (s: Server | HttpServer, port: number, host: string) =>
+    new Promise<void>((resolve, reject) => {
+      s.once("error", reject);
+      s.listen(port, host, () => resolve());
+    });
   const host = opts.host ?? "127.0.0.1";
+  await listen(server, opts.port ?? 0, host);
+  let probeServer: HttpServer | undefined;
+  if (opts.probePort !== undefined) {
+    probeServer = createHttpServer(probes);
+    probeServer.requestTimeout = 10_000;
+    probeServer.headersTimeout = 5_000;
+    await listen(probeServer, opts.probePort, opts.probeHost ?? host);
+  }
+  const port = (server.address() as AddressInfo).port;
+  const closeOne = (s: Server | HttpServer) =>
+    new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
   return {
     url: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
     server,
+    ...(probeServer ? { probePort: (probeServer.address() as AddressInfo).port } : {}),
     setReady: (r) => {
       ready = r;
     },
     setCertificate: (tls) => {
       server.setSecureContext({ key: tls.keyPem, cert: tls.certPem, minVersion: "TLSv1.2" });
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: async () => {
+      await Promise.all([closeOne(server), ...(probeServer ? [closeOne(probeServer)] : [])]);
+    },
   };
 }

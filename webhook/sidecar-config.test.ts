@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { GATEWAY_ENV } from "../api/v1alpha1/sidecar.ts";
 import { configFromEnv } from "../gateway/config.ts";
-import { DEFAULT_SIDECAR_CONFIG, sidecarConfigFromEnv } from "./sidecar-config.ts";
+import { DEFAULT_SIDECAR_CONFIG, memoryBytes, sidecarConfigFromEnv, v8FlagsFor } from "./sidecar-config.ts";
 import {
   gatewayContainer,
   gatewayInboundContainer,
@@ -60,5 +60,36 @@ describe("the inbound gateway the webhook injects into tool-server pods", () => 
       inboundTemplateHash(DEFAULT_SIDECAR_CONFIG, 9000),
     );
     expect(inboundTemplateHash(DEFAULT_SIDECAR_CONFIG, 8080)).not.toBe(templateHash(DEFAULT_SIDECAR_CONFIG));
+  });
+});
+
+describe("v8FlagsFor: the gateway's heap from its container memory limit", () => {
+  const rows: { limit: string; want: string }[] = [
+    { limit: "256Mi", want: "--max-semi-space-size=4 --max-old-space-size=64" },
+    { limit: "128Mi", want: "--max-semi-space-size=2 --max-old-space-size=48" },
+    { limit: "64Mi", want: "--max-semi-space-size=2 --max-old-space-size=48" },
+    { limit: "1Gi", want: "--max-semi-space-size=8 --max-old-space-size=256" },
+    { limit: "268435456", want: "--max-semi-space-size=4 --max-old-space-size=64" },
+    { limit: "262144Ki", want: "--max-semi-space-size=4 --max-old-space-size=64" },
+    { limit: "64Gi", want: "--max-semi-space-size=8 --max-old-space-size=2048" },
+  ];
+  for (const r of rows) it(`${r.limit} → ${r.want}`, () => expect(v8FlagsFor(r.limit)).toBe(r.want));
+  it("never lets the V8 heap (old space + 3 semi-spaces) exceed half of a limit of 128Mi or more", () => {
+    for (const mib of [128, 192, 256, 384, 512, 1024, 4096]) {
+      const [, semi, old] = /semi-space-size=(\d+) --max-old-space-size=(\d+)/
+        .exec(v8FlagsFor(`${mib}Mi`))!
+        .map(Number);
+      expect(old! + 3 * semi!).toBeLessThanOrEqual(mib / 2);
+    }
+  });
+  it("refuses what is not a canonical quantity", () => {
+    expect(() => memoryBytes("1.5Gi")).toThrow(/canonical/);
+    expect(() => memoryBytes("lots")).toThrow(/canonical/);
+  });
+  it("is what the injected sidecar carries in NODE_OPTIONS", () => {
+    const env = gatewayContainer(DEFAULT_SIDECAR_CONFIG).env as { name: string; value: string }[];
+    expect(env.find((e) => e.name === "NODE_OPTIONS")?.value).toBe(
+      v8FlagsFor(DEFAULT_SIDECAR_CONFIG.limits.memory),
+    );
   });
 });

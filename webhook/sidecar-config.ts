@@ -76,3 +76,28 @@ export function sidecarConfigFromEnv(env: NodeJS.ProcessEnv, base: SidecarConfig
     renewAt: env.WARDEN_SVID_RENEW_AT ? Number(env.WARDEN_SVID_RENEW_AT) : base.renewAt,
   });
 }
+
+/** Bytes in a canonical memory quantity (the forms the schema accepts: plain bytes, Ki, Mi, Gi). */
+export function memoryBytes(q: string): number {
+  const m = /^([1-9][0-9]*)(Ki|Mi|Gi|m)?$/.exec(q);
+  if (!m) throw new Error(`not a canonical memory quantity: ${q}`);
+  const n = Number(m[1]);
+  const unit = m[2];
+  if (unit === "m") return n / 1000; // milli-bytes: legal, absurd for a memory limit
+  return n * (unit === "Gi" ? 2 ** 30 : unit === "Mi" ? 2 ** 20 : unit === "Ki" ? 2 ** 10 : 1);
+}
+
+/**
+ * V8 heap flags for the gateway from its container memory limit. The gateway holds 20–25 MB of
+ * live data; what pushed it to 314 MiB under 16 connections was young-generation garbage and an
+ * old space sized for the machine, not the container. A small semi-space keeps scavenges frequent
+ * and cheap; the old space gets a quarter of the limit (never below 48 MiB, where it would thrash:
+ * measured, --max-old-space-size alone at 96 without a small semi-space did), leaving the rest of
+ * the limit to Node's own ~45 MiB, buffers, TLS and code. Issue 16; bench/rss.bench.ts measures it.
+ */
+export function v8FlagsFor(memoryLimit: string): string {
+  const mib = Math.floor(memoryBytes(memoryLimit) / 2 ** 20);
+  const semi = mib >= 512 ? 8 : mib >= 192 ? 4 : 2;
+  const old = Math.max(48, Math.min(2048, Math.floor(mib / 4)));
+  return `--max-semi-space-size=${semi} --max-old-space-size=${old}`;
+}

@@ -14,7 +14,8 @@ import {
   ISSUER_TOKEN_AUDIENCE,
   SIDECAR_VOLUMES,
 } from "../api/v1alpha1/sidecar.ts";
-import type { SidecarConfig } from "./sidecar-config.ts";
+import { canonicalJSON } from "../lib/canonical-json.ts";
+import { type SidecarConfig, v8FlagsFor } from "./sidecar-config.ts";
 
 /** Bumped whenever the template's shape changes; recorded in the status annotation. */
 export const SIDECAR_TEMPLATE_VERSION = "v1";
@@ -77,6 +78,9 @@ function sidecarContainer(cfg: SidecarConfig, upstreamPort: number | undefined):
       { name: GATEWAY_ENV.auditFile, value: `${v.audit.mountPath}/${v.audit.file}` },
       { name: GATEWAY_ENV.issuerURL, value: cfg.issuerURL },
       { name: GATEWAY_ENV.trustDomain, value: cfg.trustDomain },
+      // A heap sized for the container, not the node: without it V8 lets young-generation garbage
+      // grow past the memory limit under load and the kubelet OOM-kills the sidecar.
+      { name: "NODE_OPTIONS", value: v8FlagsFor(cfg.limits.memory) },
       // Only when it differs from the gateway's own default: the default sidecar (and so the
       // template hash of every pod injected before this setting existed) stays byte-identical.
       ...(cfg.renewAt === DEFAULT_SVID_RENEW_AT
@@ -186,24 +190,41 @@ function normaliseContainer(c: Record<string, unknown>): Record<string, unknown>
   return out;
 }
 
-/** Canonical JSON: keys sorted at every level, so equal objects hash equally. */
-export function canonicalJSON(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJSON).join(",")}]`;
-  if (value && typeof value === "object") {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJSON(v)}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
+/** The project's canonical JSON (lib/canonical-json.ts), re-exported for the webhook rules. */
+export { canonicalJSON };
+
+/**
+ * Recent container hashes by the container's plain JSON text. Every agent pod carries the same
+ * injected sidecar, so the API server sends the same container bytes review after review: one
+ * native JSON.stringify and a lookup replace normalising, canonicalising and hashing it again (the
+ * largest cost of a review after TLS, issue 16). Bounded: the oldest entry goes first.
+ */
+const hashCache = new Map<string, string>();
+const HASH_CACHE_ENTRIES = 256;
+/** Containers larger than this are hashed without caching (a key that size is not worth keeping). */
+const HASH_CACHE_MAX_KEY = 16 * 1024;
 
 export function containerHash(container: unknown): string {
+  let key: string | undefined;
+  try {
+    key = JSON.stringify(container);
+  } catch {
+    key = undefined;
+  }
+  if (key !== undefined && key.length <= HASH_CACHE_MAX_KEY) {
+    const hit = hashCache.get(key);
+    if (hit !== undefined) return hit;
+  }
   const normalised =
     container && typeof container === "object"
       ? normaliseContainer(container as Record<string, unknown>)
       : container;
-  return `sha256:${createHash("sha256").update(canonicalJSON(normalised)).digest("hex")}`;
+  const hash = `sha256:${createHash("sha256").update(canonicalJSON(normalised)).digest("hex")}`;
+  if (key !== undefined && key.length <= HASH_CACHE_MAX_KEY) {
+    if (hashCache.size >= HASH_CACHE_ENTRIES) hashCache.delete(hashCache.keys().next().value as string);
+    hashCache.set(key, hash);
+  }
+  return hash;
 }
 
 export function templateHash(cfg: SidecarConfig): string {

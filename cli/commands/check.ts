@@ -13,7 +13,11 @@ import {
   sidecarConfig,
   sidecarConfigFromEnv,
 } from "../../webhook/sidecar-config.ts";
+import { bundledCrdObjects } from "../crd/schemas.ts";
+import { type CrdError, type CrdVersion, crdVersions, validateCustomResource } from "../crd/validate.ts";
 import { type InputDoc, InputError, locate, readInputs } from "../input.ts";
+import { limitsFor, type OfflineLimit } from "../offline-limits.ts";
+import { provenance } from "../provenance.ts";
 import { toSarif } from "../sarif.ts";
 
 export const CHECK_USAGE = `usage: warden check [options] <file|dir|->...
@@ -28,8 +32,17 @@ options:
   -n, --namespace NAME           namespace of objects that name none (default "default")
   -c, --context PATH             extra manifests used only as context (AgentIdentity, AgentEnclave, ...)
       --sidecar-config FILE      gateway sidecar settings (image, issuerURL, ...) as YAML/JSON
+      --old PATH                 the objects as the cluster stores them now: inputs that match one
+                                 (kind, namespace, name) are checked as UPDATEs against it
+      --namespace-labels [NS:]K=V[,K=V]
+                                 live labels of namespace NS (default: --namespace), e.g.
+                                 team-a:warden.dev/enclave=research
       --now RFC3339              evaluate exemptions at this time (default: now)
   -h, --help                     this help
+
+Warden objects (AgentIdentity, AgentEnclave, ToolManifest) are first validated as the API server
+validates them: the CRD schema, its CEL rules, strict field validation and object metadata.
+What cannot be checked offline is listed at the end of every report (docs/ci-usage.md).
 
 exit codes: 0 no findings, 1 findings, 2 usage error or unreadable input
 `;
@@ -50,6 +63,8 @@ export interface Finding {
 
 export interface CheckResult {
   findings: Finding[];
+  /** What this run could not check offline (see offline-limits.ts). */
+  notChecked: OfflineLimit[];
   waived: (Omit<Finding, "line" | "column"> & { exemption: string; expiresAt: string })[];
   warnings: { file: string; document: number; kind: string; name: string; message: string }[];
   objects: number;
@@ -63,6 +78,83 @@ export interface CheckOptions {
   namespace: string;
   sidecar: SidecarConfig;
   now: Date;
+  /** Stored objects: an input matching one is an UPDATE of it. */
+  old?: InputDoc[];
+  /** Live namespace labels, by namespace. */
+  namespaceLabels?: Map<string, Record<string, string>>;
+}
+
+const WARDEN_GROUP = "warden.dev";
+
+let crdIndex: Map<string, CrdVersion[]> | undefined;
+/** The warden CRDs by kind (the very files the cluster installs). */
+function wardenCrds(): Map<string, CrdVersion[]> {
+  if (!crdIndex) {
+    crdIndex = new Map();
+    for (const crd of bundledCrdObjects()) {
+      const versions = crdVersions(crd);
+      if (versions[0]) crdIndex.set(versions[0].kind, versions);
+    }
+  }
+  return crdIndex;
+}
+
+function objectKey(o: unknown, defaultNamespace: string): string {
+  const m = meta(o);
+  const apiVersion = (o as { apiVersion?: unknown })?.apiVersion;
+  const group = typeof apiVersion === "string" && apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
+  return `${group}/${m.kind}/${m.namespace ?? defaultNamespace}/${m.name}`;
+}
+
+/** The API server's own refusals of a warden object, before any webhook; undefined if not ours. */
+function crdFindings(obj: unknown, old: unknown): CrdError[] | undefined {
+  const apiVersion = (obj as { apiVersion?: unknown })?.apiVersion;
+  if (typeof apiVersion !== "string" || !apiVersion.startsWith(`${WARDEN_GROUP}/`)) return undefined;
+  const kind = meta(obj).kind;
+  const versions = wardenCrds().get(kind);
+  if (!versions) {
+    return [
+      {
+        rule: "crd.schema",
+        path: "kind",
+        type: "FieldValueInvalid",
+        message: `no kind "${kind}" is served by ${WARDEN_GROUP} (kinds: ${[...wardenCrds().keys()].join(", ")})`,
+      },
+    ];
+  }
+  const version = versions.find((v) => apiVersion === `${v.group}/${v.version}`);
+  if (!version) {
+    return [
+      {
+        rule: "crd.schema",
+        path: "apiVersion",
+        type: "FieldValueInvalid",
+        message: `no version "${apiVersion}" of ${kind} is served (served: ${versions.map((v) => `${v.group}/${v.version}`).join(", ")})`,
+      },
+    ];
+  }
+  return validateCustomResource(obj, version, old === undefined ? {} : { old });
+}
+
+function crdFix(kind: string, e: CrdError): string {
+  const explain = `kubectl explain ${kind.toLowerCase()}${e.path && !e.path.startsWith("metadata") ? `.${e.path.replace(/\[\d+\]/g, "")}` : ""}`;
+  switch (e.rule) {
+    case "crd.unknownField":
+      return `remove the field or correct its name (${explain} lists the fields)`;
+    case "crd.metadata":
+      return "use a lowercase DNS name (a-z, 0-9, '-', '.') and valid label/annotation keys";
+    default:
+      return `correct the value (${explain})`;
+  }
+}
+
+/** Namespace objects standing for --namespace-labels. */
+function namespaceObjects(labels: Map<string, Record<string, string>> | undefined): unknown[] {
+  return [...(labels ?? [])].map(([name, l]) => ({
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name, labels: l },
+  }));
 }
 
 function meta(o: unknown) {
@@ -84,19 +176,57 @@ function meta(o: unknown) {
 /** The pure core: documents in, findings out. */
 export function checkDocuments(docs: InputDoc[], contextDocs: InputDoc[], opts: CheckOptions): CheckResult {
   const source = new StaticContextSource(
-    [...contextDocs, ...docs].map((d) => d.object),
+    [...namespaceObjects(opts.namespaceLabels), ...[...contextDocs, ...docs].map((d) => d.object)],
     opts.namespace,
   );
   const settings = engineSettings(opts.sidecar);
-  const result: CheckResult = { findings: [], waived: [], warnings: [], objects: docs.length, checked: 0 };
+  const stored = new Map((opts.old ?? []).map((d) => [objectKey(d.object, opts.namespace), d.object]));
+  const inputHasNamespace = [...contextDocs, ...docs].some((d) => meta(d.object).kind === "Namespace");
+  const result: CheckResult = {
+    findings: [],
+    notChecked: limitsFor({
+      old: opts.old !== undefined,
+      namespaceLabels: (opts.namespaceLabels?.size ?? 0) > 0 || inputHasNamespace,
+    }),
+    waived: [],
+    warnings: [],
+    objects: docs.length,
+    checked: 0,
+  };
   for (const d of docs) {
     const m = meta(d.object);
     const namespace = m.namespace ?? opts.namespace;
     const snapshot = source.snapshotSync(namespace);
+    const old = stored.get(objectKey(d.object, opts.namespace));
+    const base = { file: d.file, document: d.index, kind: m.kind, name: m.name, namespace };
+    // The API server validates warden objects against their CRD before any webhook runs: an
+    // object it refuses there never reaches the rules below.
+    const crdErrors = crdFindings(d.object, old);
+    if (crdErrors && crdErrors.length > 0) {
+      result.checked++;
+      for (const e of crdErrors) {
+        const loc = locate(d, e.path);
+        result.findings.push({
+          ...base,
+          rule: e.rule,
+          path: e.path,
+          message: e.message,
+          fix: crdFix(m.kind, e),
+          ...(loc ? { line: loc.line, column: loc.column } : {}),
+        });
+      }
+      continue;
+    }
     let obj = d.object;
     // Mirror the mutating webhook's selectors: agent and tool-server Pods in enclave namespaces
-    // (a tool server's port comes from its ToolManifest when the input has one).
-    if (opts.mutate && m.kind === "Pod" && (snapshot.enclaveLabel || snapshot.enclaves.length === 1)) {
+    // (a tool server's port comes from its ToolManifest when the input has one). It mutates on
+    // CREATE only: an UPDATE (--old) is checked as given.
+    if (
+      opts.mutate &&
+      old === undefined &&
+      m.kind === "Pod" &&
+      (snapshot.enclaveLabel || snapshot.enclaves.length === 1)
+    ) {
       obj = injectGateway(obj, opts.sidecar, {
         toolServerPort: (name) => snapshot.toolManifests.get(name)?.spec.server.port,
       }).object;
@@ -106,10 +236,10 @@ export function checkDocuments(docs: InputDoc[], contextDocs: InputDoc[], opts: 
       settings,
       now: opts.now,
       restricted: opts.restricted ?? false,
+      ...(old === undefined ? {} : { oldObject: old }),
     });
     if (!v.applies) continue;
     result.checked++;
-    const base = { file: d.file, document: d.index, kind: m.kind, name: m.name, namespace };
     for (const f of v.violations) {
       // After --mutate the paths of the injected pod still point into the user's document for
       // everything the user wrote except initContainers, shifted by the inserted sidecar.
@@ -141,7 +271,9 @@ export function formatText(r: CheckResult): string {
   const lines: string[] = [];
   for (const f of r.findings) {
     const where = `${f.file}${f.line ? `:${f.line}:${f.column ?? 1}` : ""}`;
-    lines.push(`${where}: document ${f.document} ${f.kind}/${f.name}: [${f.rule}] ${f.path}: ${f.message}`);
+    lines.push(
+      `${where}: document ${f.document} ${f.kind}/${f.name}: [${f.rule}] ${f.path || "(object)"}: ${f.message}`,
+    );
     lines.push(`    fix: ${f.fix}`);
   }
   for (const w of r.waived) {
@@ -154,6 +286,10 @@ export function formatText(r: CheckResult): string {
   lines.push(
     `${r.findings.length} finding(s) in ${r.checked} checked object(s) of ${r.objects}${r.waived.length ? `, ${r.waived.length} waived` : ""}`,
   );
+  if (r.notChecked.length > 0) {
+    lines.push("not checked offline (docs/ci-usage.md#what-warden-check-cannot-see):");
+    for (const l of r.notChecked) lines.push(`  - ${l.short}${l.input ? `: give ${l.input}` : ""}`);
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -212,12 +348,15 @@ export async function run(argv: string[], io: CheckIO = defaultIO): Promise<numb
   try {
     const docs = readInputs(positionals, io.readStdin);
     const contextDocs = readInputs(values.context ?? [], io.readStdin);
+    const namespace = values.namespace ?? "default";
     result = checkDocuments(docs, contextDocs, {
       mutate: values.mutate ?? false,
       restricted: values.restricted ?? false,
-      namespace: values.namespace ?? "default",
+      namespace,
       sidecar: loadSidecarConfig(values["sidecar-config"]),
       now,
+      ...(values.old ? { old: readInputs(values.old, io.readStdin) } : {}),
+      namespaceLabels: parseNamespaceLabels(values["namespace-labels"] ?? [], namespace),
     });
   } catch (err) {
     if (
@@ -232,9 +371,7 @@ export async function run(argv: string[], io: CheckIO = defaultIO): Promise<numb
   }
   if (output === "json") io.stdout(`${JSON.stringify(result, null, 2)}\n`);
   else if (output === "sarif") {
-    const { versionText } = await import("../warden.ts");
-    const version = versionText().split(" ")[1] ?? "0.0.0";
-    io.stdout(`${JSON.stringify(toSarif(result.findings, version), null, 2)}\n`);
+    io.stdout(`${JSON.stringify(toSarif(result, provenance()), null, 2)}\n`);
   } else io.stdout(formatText(result));
   return result.findings.length > 0 ? 1 : 0;
 }
@@ -251,8 +388,41 @@ function parseCheckArgs(argv: string[]) {
       namespace: { type: "string", short: "n" },
       context: { type: "string", short: "c", multiple: true },
       "sidecar-config": { type: "string" },
+      old: { type: "string", multiple: true },
+      "namespace-labels": { type: "string", multiple: true },
       now: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
+}
+
+const LABEL_ARG = /^(?:([a-z0-9]([-a-z0-9]*[a-z0-9])?):)?(.+)$/;
+
+/** `--namespace-labels [NS:]k=v[,k=v]`, repeatable; NS defaults to --namespace. */
+export function parseNamespaceLabels(
+  args: string[],
+  defaultNamespace: string,
+): Map<string, Record<string, string>> {
+  const out = new Map<string, Record<string, string>>();
+  for (const arg of args) {
+    // "team-a:warden.dev/enclave=x": the part before the first ':' is a namespace only if it has
+    // no '=' or '/' (label keys may contain neither ':' nor start a namespace name).
+    const colon = arg.indexOf(":");
+    const head = colon > 0 ? arg.slice(0, colon) : "";
+    const hasNs = head !== "" && !head.includes("=") && !head.includes("/") && LABEL_ARG.test(arg);
+    const ns = hasNs ? head : defaultNamespace;
+    const body = hasNs ? arg.slice(colon + 1) : arg;
+    const labels = out.get(ns) ?? {};
+    for (const pair of body.split(",")) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) {
+        throw new InputError(
+          `--namespace-labels ${arg}: "${pair}" is not key=value (example: team-a:warden.dev/enclave=research)`,
+        );
+      }
+      labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    out.set(ns, labels);
+  }
+  return out;
 }

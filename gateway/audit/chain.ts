@@ -4,7 +4,8 @@
 // signer's certificate chain embedded (`x5c`), so a verifier holding the trust bundle can tell that
 // the head of the chain was vouched for by a gateway identity at that time.
 import { sign } from "node:crypto";
-import { canonicalJson, sha256Hex } from "../decide/digest.ts";
+import { canonicalJSON } from "../../lib/canonical-json.ts";
+import { sha256Hex } from "../decide/digest.ts";
 
 export const GENESIS_HASH = "0".repeat(64);
 export const CHECKPOINT_CONTEXT = "warden-audit-checkpoint/v1";
@@ -56,13 +57,31 @@ export type AuditRecord = DecisionRecord | CheckpointRecord;
 /** Hash of a record: sha256 over canonical JSON of every field but `hash`. */
 export function recordHash(rec: Record<string, unknown>): string {
   const { hash: _h, ...rest } = rec;
-  return sha256Hex(canonicalJson(rest));
+  return sha256Hex(canonicalJSON(rest));
+}
+
+/**
+ * Hashes a record and writes its line in one pass: each top-level member is serialized once, the
+ * hash is taken over them, and the line is the same members with `hash` at its sorted place. The
+ * line is therefore itself canonical JSON, which is what makes verification cheap: a parsed
+ * canonical line enumerates its keys in order, so canonicalJSON takes the native path on it.
+ */
+export function sealRecord(body: Record<string, unknown>): { hash: string; line: string } {
+  const keys = Object.keys(body)
+    .filter((k) => k !== "hash" && body[k] !== undefined)
+    .sort();
+  const members = keys.map((k) => `${JSON.stringify(k)}:${canonicalJSON(body[k])}`);
+  const hash = sha256Hex(`{${members.join(",")}}`);
+  let at = 0;
+  while (at < keys.length && (keys[at] as string) < "hash") at++;
+  members.splice(at, 0, `"hash":"${hash}"`);
+  return { hash, line: `{${members.join(",")}}` };
 }
 
 /** The bytes a checkpoint signature covers: a context string and every field but sig and hash. */
 export function signingInput(rec: Record<string, unknown>): Buffer {
   const { hash: _h, sig: _s, ...rest } = rec;
-  return Buffer.from(`${CHECKPOINT_CONTEXT}\n${canonicalJson(rest)}`, "utf8");
+  return Buffer.from(`${CHECKPOINT_CONTEXT}\n${canonicalJSON(rest)}`, "utf8");
 }
 
 export interface CheckpointSigner {

@@ -13,7 +13,7 @@ import {
   type DecisionRecord,
   GENESIS_HASH,
   makeCheckpoint,
-  recordHash,
+  sealRecord,
 } from "./chain.ts";
 
 export interface AuditWriterOptions {
@@ -124,9 +124,10 @@ export class AuditWriter {
       });
       return false;
     }
-    const body = { type: "decision" as const, ...fields, seq: this.#seq + 1, prevHash: this.#head };
-    const rec: DecisionRecord = { ...body, hash: recordHash(body) };
-    this.#push(rec.seq, rec.hash, JSON.stringify(rec));
+    const seq = this.#seq + 1;
+    const body: Omit<DecisionRecord, "hash"> = { type: "decision", ...fields, seq, prevHash: this.#head };
+    const { hash, line } = sealRecord(body as unknown as Record<string, unknown>);
+    this.#push(seq, hash, line);
     this.#sinceCheckpoint++;
     if (this.#sinceCheckpoint >= this.#opts.checkpointEvery) this.checkpoint();
     return true;
@@ -155,7 +156,7 @@ export class AuditWriter {
     const signer = this.#opts.signer();
     if (!signer || this.#failure) return false;
     const cp = makeCheckpoint(this.#seq + 1, this.#head, this.#now().toISOString(), signer);
-    this.#push(cp.seq, cp.hash, JSON.stringify(cp));
+    this.#push(cp.seq, cp.hash, sealRecord(cp as unknown as Record<string, unknown>).line);
     this.#sinceCheckpoint = 0;
     return true;
   }

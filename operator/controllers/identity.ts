@@ -14,6 +14,7 @@ import {
   POLICY_FILE,
   policyConfigMapName,
 } from "../../api/v1alpha1/index.ts";
+import { canonicalJSON } from "../../lib/canonical-json.ts";
 import { zodIssues } from "../../lib/errors.ts";
 import { isSubset } from "../runtime/apply.ts";
 import { mergeConditions } from "../runtime/conditions.ts";
@@ -27,7 +28,6 @@ import {
   splitKey,
 } from "./caches.ts";
 import type { ControllerContext } from "./context.ts";
-import { canonicalJSON } from "./digest.ts";
 import { decideIdentity, serviceAccountNameOf } from "./identity-eval.ts";
 import { compilePolicy, type PolicyProblem, policyToWrite, type ResolvedManifest } from "./policy.ts";
 import { statusUnchanged } from "./status.ts";
@@ -37,7 +37,7 @@ import { ownerRef } from "./writer.ts";
 /** Task-token issuers of the enclave with their JWKS from the named ConfigMaps (empty keys when missing: fail closed). */
 function taskTokens(caches: Caches, enclave: Enclave | undefined): GatewayPolicy["taskTokens"] {
   const issuers = (enclave?.spec.taskTokenIssuers ?? []).map((t) => {
-    const raw = caches.configMaps.get(t.jwksConfigMap, enclave?.metadata.namespace)?.data?.["jwks.json"];
+    const raw = caches.jwksConfigMaps.get(t.jwksConfigMap, enclave?.metadata.namespace)?.data?.["jwks.json"];
     let keys: Record<string, unknown>[] = [];
     try {
       const parsed = raw ? (JSON.parse(raw) as { keys?: unknown }) : undefined;
@@ -94,9 +94,13 @@ export async function reconcileIdentity(
     .sort(olderFirst)[0];
   const olderClaimant =
     older && older.metadata.uid !== identity.metadata.uid ? older.metadata.name : undefined;
+  // The cache holds only ServiceAccounts we labelled; one missing from it may still exist
+  // unlabelled (e.g. "default"): creating it below finds out (409) without caching every
+  // ServiceAccount of the cluster.
+  const ownedByThis = (o: k8s.V1ServiceAccount) =>
+    o.metadata?.ownerReferences?.some((r) => r.uid === identity.metadata.uid) ?? false;
   const liveSA = caches.serviceAccounts.get(sa, namespace);
-  const serviceAccountTaken =
-    liveSA !== undefined && !liveSA.metadata?.ownerReferences?.some((o) => o.uid === identity.metadata.uid);
+  let serviceAccountTaken = liveSA !== undefined && !ownedByThis(liveSA);
 
   const manifests = new Map<string, ResolvedManifest>();
   for (const g of identity.spec.grants ?? []) {
@@ -131,7 +135,7 @@ export async function reconcileIdentity(
     enclaveToolServers: enclave?.spec.toolServers ?? [],
     taskTokens: taskTokens(caches, enclave),
   });
-  const decision = decide(problems);
+  let decision = decide(problems);
 
   const owner = ownerRef({
     apiVersion: identity.apiVersion,
@@ -152,7 +156,14 @@ export async function reconcileIdentity(
       automountServiceAccountToken: false,
     };
     if (liveSA && isSubset(desiredSA, liveSA)) ctx.metrics.writesSkipped.inc({ resource: "serviceaccounts" });
-    else await writer.applyServiceAccount(desiredSA);
+    else if (liveSA) await writer.applyServiceAccount(desiredSA);
+    else {
+      const existing = await writer.createServiceAccount(desiredSA);
+      if (existing && !ownedByThis(existing)) {
+        serviceAccountTaken = true;
+        decision = decide(problems);
+      } else if (existing && !isSubset(desiredSA, existing)) await writer.applyServiceAccount(desiredSA);
+    }
   }
 
   // The policy ConfigMap: the compiled grants when admitted; deny-all when refused and one exists.
@@ -190,11 +201,7 @@ export async function reconcileIdentity(
 
   const ready = decision.conditions.find((c) => c.type === "Ready");
   const previousReady = identity.status?.conditions?.find((c) => c.type === "Ready");
-  if (
-    changed &&
-    ready &&
-    (previousReady?.reason !== ready.reason || previousReady?.status !== ready.status)
-  ) {
+  if (changed && ready && readyEventWanted(previousReady, ready)) {
     await writer.event(
       { kind: KINDS.AgentIdentity.kind, name, namespace, uid: identity.metadata.uid },
       ready.status === "True" ? "Normal" : "Warning",
@@ -203,6 +210,19 @@ export async function reconcileIdentity(
     );
   }
   return undefined;
+}
+
+/**
+ * An Event when Ready changes, except for a new identity that comes up Ready: its status already
+ * says so, and an Event per identity at creation is a fourth API write for every agent (5,000
+ * agents: 5,000 Events nobody reads). A new identity that is refused does get its Warning.
+ */
+export function readyEventWanted(
+  previous: { status: string; reason: string } | undefined,
+  next: { status: string; reason: string },
+): boolean {
+  if (!previous) return next.status !== "True";
+  return previous.reason !== next.reason || previous.status !== next.status;
 }
 
 async function writeStatus(

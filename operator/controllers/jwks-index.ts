@@ -42,6 +42,11 @@ export class JwksIndex {
     this.byEnclave.delete(`${ns}/${name}`);
   }
 
+  /** Every "namespace/configMap" some enclave names: the ConfigMaps to watch. */
+  keys(): string[] {
+    return [...this.byConfigMap.keys()];
+  }
+
   /** Names of the enclaves in `namespace` whose task-token issuers read ConfigMap `name`. */
   enclavesOf(namespace: string, name: string): string[] {
     return [...(this.byConfigMap.get(`${namespace}/${name}`) ?? [])].sort();

@@ -33,8 +33,11 @@ export class ControllerManager {
   private active = false;
   private depthTimer: NodeJS.Timeout | undefined;
   /** Last seen spec generation and grants per identity, to fan out only on real changes. */
-  private readonly seenIdentity = new Map<string, { generation?: number; manifests: string[]; sa: string }>();
-  private readonly seenGeneration = new Map<string, number | undefined>();
+  private readonly seenIdentity = new Map<
+    string,
+    { generation?: number; enclave?: string; manifests: string[]; sa: string }
+  >();
+  private readonly generations = new GenerationTracker();
   /** Which enclaves name which task-token JWKS ConfigMaps. */
   private readonly jwksIndex = new JwksIndex();
 
@@ -69,8 +72,9 @@ export class ControllerManager {
       const ns = e.metadata.namespace ?? "";
       if (event === "delete") this.jwksIndex.remove(e);
       else this.jwksIndex.set(e);
+      c.jwksConfigMaps.want(this.jwksIndex.keys());
       this.enqueue("AgentEnclave", key);
-      if (!this.specChanged(key, event, e.metadata.generation)) return;
+      if (!this.generations.changed("AgentEnclave", key, event, e.metadata.generation)) return;
       // Another enclave of the namespace may win or lose; its identities and manifests follow.
       for (const other of c.enclaves.list(ns)) this.enqueue("AgentEnclave", keyOf(other));
       for (const i of c.identities.list(ns))
@@ -81,7 +85,7 @@ export class ControllerManager {
       const key = keyOf(m);
       const ns = m.metadata.namespace ?? "";
       this.enqueue("ToolManifest", key);
-      if (!this.specChanged(key, event, m.metadata.generation)) return;
+      if (!this.generations.changed("ToolManifest", key, event, m.metadata.generation)) return;
       for (const i of c.identities.list(ns)) {
         if (i.spec?.grants?.some((g) => g.manifest.name === m.metadata.name))
           this.enqueue("AgentIdentity", keyOf(i));
@@ -98,8 +102,10 @@ export class ControllerManager {
     c.configMaps.on((event, cm) => {
       if (cm.metadata?.labels?.[LABEL_TOOL_SERVER]) byLabel("ToolManifest", LABEL_TOOL_SERVER)(event, cm);
       else byLabel("AgentIdentity", LABEL_AGENT)(event, cm);
-      // A task-token JWKS ConfigMap: every identity of the enclaves naming it recompiles its
-      // policy now (a rotated key must reach the gateways without waiting for a resync).
+    });
+    // A task-token JWKS ConfigMap: every identity of the enclaves naming it recompiles its policy
+    // now (a rotated key must reach the gateways without waiting for a resync).
+    c.jwksConfigMaps.on((event, cm) => {
       if (event === "resync") return;
       const ns = cm.metadata?.namespace ?? "";
       for (const enclave of this.jwksIndex.enclavesOf(ns, cm.metadata?.name ?? "")) {
@@ -116,17 +122,6 @@ export class ControllerManager {
     });
   }
 
-  private specChanged(key: string, event: InformerEvent, generation: number | undefined): boolean {
-    if (event === "resync") return false;
-    if (event === "delete") {
-      this.seenGeneration.delete(key);
-      return true;
-    }
-    const changed = !this.seenGeneration.has(key) || this.seenGeneration.get(key) !== generation;
-    this.seenGeneration.set(key, generation);
-    return changed;
-  }
-
   private onIdentity(c: Caches, event: InformerEvent, i: Identity): void {
     const key = keyOf(i);
     const ns = i.metadata.namespace ?? "";
@@ -134,12 +129,17 @@ export class ControllerManager {
     if (event === "resync") return;
     const manifests = (i.spec?.grants ?? []).map((g) => g.manifest.name);
     const sa = serviceAccountNameOf(i);
+    const enclave = i.spec?.enclave;
     const before = this.seenIdentity.get(key);
     if (event === "delete") this.seenIdentity.delete(key);
-    else this.seenIdentity.set(key, { generation: i.metadata.generation, manifests, sa });
+    else this.seenIdentity.set(key, { generation: i.metadata.generation, enclave, manifests, sa });
     if (event !== "delete" && before?.generation === i.metadata.generation) return;
-    // Counts (enclave agents, manifest boundAgents, inbound callers) follow after a short delay.
-    this.enqueue("AgentEnclave", `${ns}/${i.spec?.enclave}`, COALESCE_MS);
+    // The enclave holds only a count of its identities (status.agents): it looks again (after a
+    // short delay that coalesces a burst into one status write) only when this identity joins,
+    // leaves or moves, never for an edit that keeps its enclave.
+    for (const e of enclavesToRecount(event, before?.enclave, enclave, before !== undefined))
+      this.enqueue("AgentEnclave", `${ns}/${e}`, COALESCE_MS);
+    // A manifest's inbound callers depend on the identity's grants and suspension: follow spec changes.
     for (const m of new Set([...(before?.manifests ?? []), ...manifests]))
       this.enqueue("ToolManifest", `${ns}/${m}`, COALESCE_MS);
     // A contested ServiceAccount may change hands when a claimant comes or goes.
@@ -215,6 +215,44 @@ export class ControllerManager {
     await Promise.all(this.running);
     this.running = [];
   }
+}
+
+/**
+ * Last seen spec generation per object, one key space per kind: an enclave and a ToolManifest
+ * with the same namespace/name are different objects and must not shadow each other.
+ */
+export class GenerationTracker {
+  private readonly seen = new Map<Kind, Map<string, number | undefined>>();
+
+  /** Did the spec change since last seen? First sight and deletion count as changes; resyncs never do. */
+  changed(kind: Kind, key: string, event: InformerEvent, generation: number | undefined): boolean {
+    let seen = this.seen.get(kind);
+    if (!seen) {
+      seen = new Map();
+      this.seen.set(kind, seen);
+    }
+    if (event === "resync") return false;
+    if (event === "delete") {
+      seen.delete(key);
+      return true;
+    }
+    const changed = !seen.has(key) || seen.get(key) !== generation;
+    seen.set(key, generation);
+    return changed;
+  }
+}
+
+/** The enclaves whose identity count an identity event can change. */
+export function enclavesToRecount(
+  event: InformerEvent,
+  before: string | undefined,
+  now: string | undefined,
+  seenBefore: boolean,
+): string[] {
+  if (event === "delete") return [before ?? now].filter((e): e is string => !!e);
+  if (!seenBefore) return now ? [now] : [];
+  if (before === now) return [];
+  return [before, now].filter((e): e is string => !!e);
 }
 
 function asError(err: unknown): Error {

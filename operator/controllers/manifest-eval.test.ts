@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toolDigest } from "./digest.ts";
+import { toolDigest } from "../../lib/tool-digest.ts";
 import { evaluateManifest } from "./manifest-eval.ts";
 
 const base = { endpoint: "https://s.ns.svc:8443/mcp", server: { port: 8443 } };

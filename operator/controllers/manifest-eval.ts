@@ -3,8 +3,8 @@
 import type { ToolManifest, ToolManifestSpec } from "../../api/v1alpha1/index.ts";
 import { toolManifestSpec } from "../../api/v1alpha1/index.ts";
 import { zodIssues } from "../../lib/errors.ts";
+import { toolDigest } from "../../lib/tool-digest.ts";
 import type { ConditionInput } from "../runtime/conditions.ts";
-import { toolDigest } from "./digest.ts";
 
 export interface PinnedTool {
   name: string;

@@ -12,7 +12,8 @@ import type {
   ToolManifestSpec,
 } from "../../api/v1alpha1/index.ts";
 import { POLICY_API_VERSION, POLICY_KIND, spiffeID } from "../../api/v1alpha1/index.ts";
-import { canonicalJSON, sha256Hex } from "./digest.ts";
+import { canonicalJSON } from "../../lib/canonical-json.ts";
+import { sha256Hex } from "../../lib/tool-digest.ts";
 import { parseDurationMs } from "./duration.ts";
 import type { PinnedTool } from "./manifest-eval.ts";
 

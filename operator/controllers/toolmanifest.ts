@@ -10,6 +10,7 @@ import {
   POLICY_FILE,
   spiffeID,
 } from "../../api/v1alpha1/index.ts";
+import { canonicalJSON } from "../../lib/canonical-json.ts";
 import { mergeConditions } from "../runtime/conditions.ts";
 import type { ReconcileResult } from "../runtime/workqueue.ts";
 import {
@@ -21,7 +22,6 @@ import {
   splitKey,
 } from "./caches.ts";
 import type { ControllerContext } from "./context.ts";
-import { canonicalJSON } from "./digest.ts";
 import { serviceAccountNameOf } from "./identity-eval.ts";
 import { evaluateManifest, type ManifestEvaluation } from "./manifest-eval.ts";
 import { compileInboundPolicy } from "./policy.ts";

@@ -10,6 +10,11 @@ import type { NetworkPolicy } from "./netpol.ts";
 
 export interface Writer {
   applyServiceAccount(sa: k8s.V1ServiceAccount): Promise<void>;
+  /**
+   * Creates the ServiceAccount unless one of that name exists; returns the existing one (read
+   * after the 409), or undefined when it was created. Never takes over someone else's account.
+   */
+  createServiceAccount(sa: k8s.V1ServiceAccount): Promise<k8s.V1ServiceAccount | undefined>;
   applyConfigMap(cm: k8s.V1ConfigMap): Promise<void>;
   applyNetworkPolicy(np: NetworkPolicy): Promise<void>;
   deleteNetworkPolicy(namespace: string, name: string): Promise<void>;
@@ -38,6 +43,19 @@ export function createWriter(clients: ClientFactory, log: Logger): Writer {
   return {
     async applyServiceAccount(sa) {
       await core.patchNamespacedServiceAccount({ ...nameOf(sa), body: sa, ...fm }, SSA);
+    },
+    async createServiceAccount(sa) {
+      try {
+        await core.createNamespacedServiceAccount({
+          namespace: sa.metadata?.namespace ?? "",
+          body: sa,
+          fieldManager: FIELD_MANAGER,
+        });
+        return undefined;
+      } catch (err) {
+        if (statusOf(err) !== 409) throw err;
+        return await core.readNamespacedServiceAccount(nameOf(sa));
+      }
     },
     async applyConfigMap(cm) {
       await core.patchNamespacedConfigMap({ ...nameOf(cm), body: cm, ...fm }, SSA);

@@ -1,7 +1,13 @@
 import type * as k8s from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../lib/log.ts";
-import { type BaseInformer, type InformerEvent, ResilientInformer } from "./informer.ts";
+import {
+  type BaseInformer,
+  type InformerEvent,
+  LIST_PAGE_SIZE,
+  listAllPages,
+  ResilientInformer,
+} from "./informer.ts";
 import { createMetrics } from "./metrics.ts";
 
 type Obj = k8s.KubernetesObject;
@@ -117,5 +123,57 @@ describe("ResilientInformer", () => {
       ["delete", "b"],
     ]);
     expect(seen.filter(([e]) => e === "resync").length).toBeGreaterThanOrEqual(1);
+  });
+
+  it("is unhealthy from a broken watch until the next LIST succeeds (readiness follows)", async () => {
+    const fake = new FakeListWatch();
+    const { inf } = make(fake);
+    await inf.start();
+    expect(inf.healthy()).toBe(true);
+    fake.failNextStarts = 1_000_000; // the API server stays away
+    fake.fail();
+    expect(inf.healthy()).toBe(false);
+    expect(inf.brokenAt()).toBeTypeOf("number");
+    expect(inf.synced()).toBe(true); // still has a (stale) cache
+    fake.failNextStarts = 0; // it comes back: the next restart re-lists
+    for (let i = 0; i < 200 && !inf.healthy(); i++) await sleep(10);
+    expect(inf.healthy()).toBe(true);
+    expect(inf.brokenAt()).toBeUndefined();
+    await inf.stop();
+    expect(inf.healthy()).toBe(false);
+  });
+});
+
+describe("listAllPages", () => {
+  type L = k8s.KubernetesListObject<Obj>;
+  const pages = (n: number, spelling: "_continue" | "continue") => {
+    const calls: { limit: number; _continue?: string }[] = [];
+    const page = async (o: { limit: number; _continue?: string }): Promise<L> => {
+      calls.push(o);
+      const i = o._continue ? Number(o._continue) : 0;
+      const meta: Record<string, string> = { resourceVersion: "42" };
+      if (i + 1 < n) meta[spelling] = String(i + 1);
+      return {
+        apiVersion: "v1",
+        kind: "List",
+        items: [{ metadata: { name: `o${i}` } }],
+        metadata: meta,
+      } as L;
+    };
+    return { page, calls };
+  };
+  for (const spelling of ["_continue", "continue"] as const) {
+    it(`follows ${spelling} tokens to the last page, with the page size, keeping the snapshot version`, async () => {
+      const { page, calls } = pages(4, spelling);
+      const all = await listAllPages(page);
+      expect(all.items.map((o) => o.metadata?.name)).toEqual(["o0", "o1", "o2", "o3"]);
+      expect(all.metadata?.resourceVersion).toBe("42");
+      expect(all.metadata?._continue).toBeUndefined();
+      expect(calls.every((c) => c.limit === LIST_PAGE_SIZE)).toBe(true);
+    });
+  }
+  it("stops a server that never stops paginating", async () => {
+    const endless = async (): Promise<L> => ({ items: [], metadata: { _continue: "again" } }) as unknown as L;
+    await expect(listAllPages(endless, 5)).rejects.toThrow(/5 pages/);
   });
 });

@@ -37,6 +37,8 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   private restartTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private isSynced = false;
+  /** Set by a failed list or watch, cleared by the next successful LIST. */
+  private brokenSince: number | undefined;
   private syncWaiters: (() => void)[] = [];
 
   /**
@@ -73,6 +75,19 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
     return this.isSynced;
   }
 
+  /**
+   * Synced and watching: false from a failed list or watch until the next LIST succeeds. While it
+   * is false the cache may be stale, and readiness says so.
+   */
+  healthy(): boolean {
+    return this.isSynced && this.brokenSince === undefined && !this.stopped;
+  }
+
+  /** Since when the watch has been broken (epoch ms), if it is. */
+  brokenAt(): number | undefined {
+    return this.brokenSince;
+  }
+
   /** Starts list+watch; resolves once the first LIST has filled the cache. */
   async start(): Promise<void> {
     if (!this.stopped) return this.waitForSync();
@@ -106,6 +121,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
 
   private markSynced(): void {
     this.attempt = 0;
+    this.brokenSince = undefined;
     if (this.isSynced) return;
     this.isSynced = true;
     for (const w of this.syncWaiters.splice(0)) w();
@@ -120,6 +136,7 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
 
   private onError(err: unknown): void {
     if (this.stopped) return;
+    this.brokenSince ??= Date.now();
     if (Date.now() - this.startedAt > (this.opts.healthyAfterMs ?? 30_000)) this.attempt = 0;
     const delay = backoffDelay(
       this.attempt++,
@@ -140,6 +157,34 @@ export class ResilientInformer<T extends k8s.KubernetesObject> {
   private emit(event: InformerEvent, obj: T): void {
     for (const h of this.handlers) h(event, obj);
   }
+}
+
+/** Page size of every LIST: a cluster with 50,000 objects is listed in pages, never in one response. */
+export const LIST_PAGE_SIZE = 500;
+
+/**
+ * Lists every page (limit/continue) and returns one list. Pages of one paginated LIST come from
+ * the same snapshot, so the first page's resourceVersion is where the watch starts. Bounded: a
+ * server that keeps returning a continue token stops the loop after `maxPages`.
+ */
+export async function listAllPages<T extends k8s.KubernetesObject>(
+  page: (opts: { limit: number; _continue?: string }) => Promise<k8s.KubernetesListObject<T>>,
+  maxPages = 10_000,
+): Promise<k8s.KubernetesListObject<T>> {
+  // Typed clients name it `_continue`; the custom-objects client returns the wire JSON (`continue`).
+  const continueOf = (l: k8s.KubernetesListObject<T>) =>
+    l.metadata?._continue || (l.metadata as { continue?: string } | undefined)?.continue || undefined;
+  const first = await page({ limit: LIST_PAGE_SIZE });
+  const items = [...first.items];
+  let next = continueOf(first);
+  for (let n = 1; next && n < maxPages; n++) {
+    const more = await page({ limit: LIST_PAGE_SIZE, _continue: next });
+    items.push(...more.items);
+    next = continueOf(more);
+  }
+  if (next) throw new Error(`LIST did not finish within ${maxPages} pages of ${LIST_PAGE_SIZE}`);
+  const { _continue: _a, continue: _b, ...meta } = (first.metadata ?? {}) as Record<string, unknown>;
+  return { ...first, items, metadata: meta as k8s.V1ListMeta };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { backoffDelay } from "./backoff.ts";
-import { runWorkers, WorkQueue } from "./workqueue.ts";
+import { MAX_TIMER_MS, type QueueTimers, runWorkers, WorkQueue } from "./workqueue.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,6 +46,93 @@ describe("WorkQueue", () => {
     await sleep(60);
     expect(q.len()).toBe(1);
     q.shutDown();
+  });
+
+  describe("delays longer than setTimeout can hold (2^31-1 ms)", () => {
+    /** A manual clock: timers fire only when the test advances time past them. */
+    function manualTimers() {
+      let now = 0;
+      let seq = 0;
+      const pending = new Map<number, { due: number; fn: () => void; ms: number }>();
+      const requested: number[] = [];
+      const timers: QueueTimers = {
+        now: () => now,
+        setTimeout: (fn, ms) => {
+          requested.push(ms);
+          const id = ++seq;
+          pending.set(id, { due: now + ms, fn, ms });
+          return { unref() {}, id } as unknown as NodeJS.Timeout;
+        },
+        clearTimeout: (t) => pending.delete((t as unknown as { id: number }).id),
+      };
+      /** Moves the clock forward to each due timer in turn, as real time would. */
+      const advance = (ms: number) => {
+        const target = now + ms;
+        for (let guard = 0; guard < 1000; guard++) {
+          const due = [...pending.entries()]
+            .filter(([, p]) => p.due <= target)
+            .sort((a, b) => a[1].due - b[1].due)[0];
+          if (!due) {
+            now = target;
+            return;
+          }
+          now = due[1].due;
+          pending.delete(due[0]);
+          due[1].fn();
+        }
+        throw new Error("timers kept firing: a hot loop");
+      };
+      return { timers, advance, requested, pending };
+    }
+    const DAY = 86_400_000;
+    const attack: { name: string; delayMs: number }[] = [
+      { name: "just past the limit", delayMs: MAX_TIMER_MS + 1 },
+      { name: "2^31 ms exactly", delayMs: 2 ** 31 },
+      { name: "an exemption 115 days out", delayMs: 115 * DAY },
+      { name: "ten years", delayMs: 3650 * DAY },
+    ];
+    for (const row of attack) {
+      it(`${row.name}: never arms a timer above the limit, fires once, when due`, () => {
+        const t = manualTimers();
+        const q = new WorkQueue({ timers: t.timers });
+        q.addAfter("e", row.delayMs);
+        expect(Math.max(...t.requested)).toBeLessThanOrEqual(MAX_TIMER_MS);
+        t.advance(row.delayMs - 1);
+        expect(q.len()).toBe(0);
+        expect(q.delayed()).toBe(1);
+        t.advance(1);
+        expect(q.len()).toBe(1);
+        expect(q.delayed()).toBe(0);
+        // Re-armed a bounded number of times: one per 24.8-day step.
+        expect(t.requested.length).toBe(Math.ceil(row.delayMs / MAX_TIMER_MS));
+        q.shutDown();
+      });
+    }
+
+    it("an earlier addAfter still wins over a re-armed long one", () => {
+      const t = manualTimers();
+      const q = new WorkQueue({ timers: t.timers });
+      q.addAfter("e", 100 * DAY);
+      q.addAfter("e", 1000);
+      expect(t.pending.size).toBe(1);
+      t.advance(1000);
+      expect(q.len()).toBe(1);
+      q.shutDown();
+    });
+
+    it("with Node's real timers, a 2^31 ms delay does not fire soon (it fired after 1 ms before)", async () => {
+      const q = new WorkQueue();
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.name);
+      process.on("warning", onWarning);
+      q.addAfter("e", 2 ** 31);
+      await sleep(50);
+      process.off("warning", onWarning);
+      expect(q.len()).toBe(0);
+      expect(q.delayed()).toBe(1);
+      expect(warnings).not.toContain("TimeoutOverflowWarning");
+      q.shutDown();
+    });
   });
 
   it("backs off per key and forgets on success", () => {

@@ -5,8 +5,30 @@
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { TokenBucket } from "./ratelimiter.ts";
 
+/**
+ * Node's setTimeout holds at most 2^31−1 ms (~24.8 days); a longer delay is replaced by 1 ms with
+ * a TimeoutOverflowWarning. A reconcile that asks to look again in 115 days (an exemption far in
+ * the future) would then run again at once, forever: a hot loop. Longer delays are armed in
+ * steps of at most this much and re-armed until they are due.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The clock and timer the queue uses (injectable so the long-delay path is tested without waiting). */
+export interface QueueTimers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): NodeJS.Timeout;
+  clearTimeout(t: NodeJS.Timeout): void;
+}
+
+const realTimers: QueueTimers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t),
+};
+
 export interface WorkQueueOptions {
   backoff?: BackoffOptions;
+  timers?: QueueTimers;
   /** Global rate of rate-limited re-adds (retries). */
   retryQPS?: number;
   retryBurst?: number;
@@ -22,8 +44,10 @@ export class WorkQueue {
   private readonly backoff: BackoffOptions;
   private readonly retryBucket: TokenBucket;
   private shuttingDown = false;
+  private readonly clock: QueueTimers;
 
   constructor(opts: WorkQueueOptions = {}) {
+    this.clock = opts.timers ?? realTimers;
     this.backoff = opts.backoff ?? { baseMs: 100, maxMs: 120_000, jitter: 0.1 };
     this.retryBucket = new TokenBucket(opts.retryQPS ?? 10, opts.retryBurst ?? 100);
   }
@@ -49,14 +73,25 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const at = Date.now() + ms;
+    const at = this.clock.now() + ms;
     const pending = this.timers.get(key);
     if (pending && pending.at <= at) return;
-    if (pending) clearTimeout(pending.timer);
-    const timer = setTimeout(() => {
+    if (pending) this.clock.clearTimeout(pending.timer);
+    this.arm(key, at);
+  }
+
+  /** Arms the timer for `key` due at `at`, in steps no longer than MAX_TIMER_MS. */
+  private arm(key: string, at: number): void {
+    const wait = Math.min(Math.max(at - this.clock.now(), 0), MAX_TIMER_MS);
+    const timer = this.clock.setTimeout(() => {
+      if (this.shuttingDown) return;
+      if (this.clock.now() < at) {
+        this.arm(key, at);
+        return;
+      }
       this.timers.delete(key);
       this.add(key);
-    }, ms);
+    }, wait);
     timer.unref?.();
     this.timers.set(key, { at, timer });
   }
@@ -112,7 +147,7 @@ export class WorkQueue {
 
   shutDown(): void {
     this.shuttingDown = true;
-    for (const { timer } of this.timers.values()) clearTimeout(timer);
+    for (const { timer } of this.timers.values()) this.clock.clearTimeout(timer);
     this.timers.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }

@@ -220,7 +220,10 @@ describe("each image runs from its own files, read-only, as 65532", () => {
   it("cli: `warden version` and `warden check -` on a manifest from stdin", async () => {
     const cli = inspected.get("cli")!;
     const version = await runImage(cli, rootfs("cli"), { args: ["version"] });
-    expect(version.stdout).toMatch(/^warden 0\.1\.0 .*node v24\./);
+    // Package version, rule catalog, commit (baked in at bundle time, as in the npm package).
+    expect(version.stdout).toMatch(
+      /^warden 0\.1\.0\nrule catalog sha256-[0-9a-f]{12} \(\d+ rules\)\ncommit [0-9a-f]{40}(-dirty)?\napi warden\.dev\/v1alpha1, node v24\.[^\n]*, packaged build\n$/,
+    );
     expect(version.code).toBe(0);
     const pod = [
       "apiVersion: v1",

@@ -112,6 +112,7 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
         nodeVersion: Number(runtime.nodeVersion.split(".")[0]),
         root: o.root,
         ...(image.shebang ? { shebang: image.shebang } : {}),
+        ...(image.define ? { define: image.define(o.root) } : {}),
       });
       const ref = `${o.registry}/${image.name}:${o.tag}`;
       const labels: Record<string, string> = {

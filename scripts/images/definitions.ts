@@ -1,6 +1,8 @@
 // agent-warden's images, described once: which entrypoints each one bundles, how it starts, what it
 // exposes. scripts/images/build.ts turns these into OCI archives; docs/adr/0011-images.md records why
 // there are four images and how they are built.
+
+import { cliBuildDefines } from "../build-cli.ts";
 import type { LayerEntryInput } from "./oci.ts";
 import { NODE_PATH } from "./runtime.ts";
 
@@ -18,6 +20,8 @@ export interface ComponentImage {
   exposedPorts?: number[];
   /** More files in the app layer. */
   extra?: LayerEntryInput[];
+  /** Build-time constants for the bundle (esbuild `define`), computed from the repository root. */
+  define?: (root: string) => Record<string, string>;
 }
 
 /** Where the bundles live in every image. */
@@ -54,6 +58,8 @@ export const COMPONENT_IMAGES: readonly ComponentImage[] = [
     description:
       "warden: offline admission checks, tool-call authorization and audit-log verification for CI",
     bundle: { entry: "cli/warden.ts", out: "cli/warden.mjs" },
+    // The same baked-in version, commit and CRDs as the npm package (scripts/build-cli.ts).
+    define: cliBuildDefines,
     shebang: `#!${NODE_PATH}`,
     entrypoint: ["/usr/local/bin/warden"],
     extra: [{ type: "symlink", path: "usr/local/bin/warden", target: `${APP_DIR}/cli/warden.mjs` }],

@@ -1,13 +1,28 @@
-// npm run cluster:down — stops the control plane started by `npm run cluster:up`; with --purge
-// also deletes its etcd data and certificates.
+// npm run cluster:down — stops the cluster started by `npm run cluster:up` (control plane alone, or
+// with its node: then nothing is left behind, and what would be is listed); with --purge also
+// deletes its etcd data and certificates.
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { defaultStateDir } from "./local-cluster.ts";
+import { isClean } from "./node/sweep.ts";
+import { stopNodeClusterAt } from "./node.ts";
 
 const dir = defaultStateDir();
 const infoFile = join(dir, "cluster.json");
-if (!existsSync(infoFile)) {
-  console.log("no local control plane is running (nothing in .cache/cluster)");
+let failed = false;
+if (existsSync(join(dir, "node.json"))) {
+  // Also after a crashed or SIGKILLed `cluster:up`: the node's record says what to remove.
+  const left = await stopNodeClusterAt(dir, (l) => console.error(l));
+  if (!isClean(left)) {
+    console.error(`cluster:down could not remove everything: ${JSON.stringify(left)}`);
+    failed = true;
+  }
+  rmSync(infoFile, { force: true });
+  rmSync(join(dir, "kubeconfig"), { force: true });
+  rmSync(join(dir, "node.json"), { force: true });
+  console.log("stopped the local cluster and its node");
+} else if (!existsSync(infoFile)) {
+  console.log("no local cluster is running (nothing in .cache/cluster)");
 } else {
   const { pid } = JSON.parse(readFileSync(infoFile, "utf8")) as { pid: number };
   try {
@@ -27,3 +42,4 @@ if (process.argv.includes("--purge")) {
   rmSync(dir, { recursive: true, force: true });
   console.log(`removed ${dir}`);
 }
+process.exit(failed ? 1 : 0);

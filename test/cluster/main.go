@@ -1,11 +1,16 @@
-// Command warden-cluster is a local Kubernetes control plane for agent-warden's tests and demo:
-// a real kube-apiserver with embedded etcd, kube-controller-manager as a second process of this
-// same binary, and kubectl at the exact same version. No kubelet and no scheduler: pods are
-// admitted and stored, never run.
+// Command warden-cluster is a local Kubernetes cluster for agent-warden's tests and demo: a real
+// kube-apiserver with embedded etcd, kube-controller-manager as a second process of this same
+// binary, kubectl at the exact same version, and the node components (kubelet, kube-scheduler,
+// kube-proxy) that test/cluster/node runs inside a network namespace of its own.
 //
-//	warden-cluster up --dir DIR        start everything, write DIR/kubeconfig once /readyz answers
+//	warden-cluster up --dir DIR        start the control plane, write DIR/kubeconfig once /readyz answers
+//	warden-cluster up --dir DIR --node-ip IP --api-port P --no-controller-manager
+//	                                   the same for a real node (see test/cluster/node/supervisor.ts):
+//	                                   listen on all addresses of the node's namespace, advertise IP,
+//	                                   client certificates for the kubelet and the node's components
 //	warden-cluster kubectl ...         kubectl built from the same Kubernetes release
-//	warden-cluster kube-controller-manager ...   (started by `up`; not meant to be run by hand)
+//	warden-cluster kube-controller-manager|kube-scheduler|kubelet|kube-proxy ...
+//	                                   the upstream commands, driven by their flags
 //
 // `up` keeps its ports, certificates and etcd data in DIR, so stopping it (SIGTERM) and running
 // `up` again with the same DIR is an API-server restart that clients survive with the same
@@ -31,6 +36,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -38,9 +44,14 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client metrics, as the upstream mains register them
+	_ "k8s.io/component-base/metrics/prometheus/version"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	controllermanager "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	proxy "k8s.io/kubernetes/cmd/kube-proxy/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 func main() {
@@ -59,6 +70,18 @@ func main() {
 		}
 	case "kube-controller-manager":
 		cmd := controllermanager.NewControllerManagerCommand()
+		cmd.SetArgs(rest)
+		os.Exit(cli.Run(cmd))
+	case "kube-scheduler":
+		cmd := scheduler.NewSchedulerCommand()
+		cmd.SetArgs(rest)
+		os.Exit(cli.Run(cmd))
+	case "kubelet":
+		cmd := kubelet.NewKubeletCommand(context.Background())
+		cmd.SetArgs(rest)
+		os.Exit(cli.Run(cmd))
+	case "kube-proxy":
+		cmd := proxy.NewProxyCommand()
 		cmd.SetArgs(rest)
 		os.Exit(cli.Run(cmd))
 	case "up":
@@ -80,23 +103,80 @@ type state struct {
 	AdminToken     string `json:"adminToken"`
 }
 
-func up(args []string) error {
-	dir := ""
+// options of `up`. Without nodeIP it is today's loopback-only control plane; with it, the API
+// server serves a real node in the network namespace it runs in.
+type options struct {
+	dir               string
+	nodeIP            net.IP
+	nodeName          string
+	apiPort           int
+	controllerManager bool
+}
+
+const upUsage = "usage: up --dir DIR [--node-ip IP --node-name NAME --api-port PORT] [--no-controller-manager]"
+
+func parseUpArgs(args []string) (options, error) {
+	o := options{controllerManager: true, nodeName: "warden-node"}
+	value := func(i *int, name string) (string, error) {
+		a := args[*i]
+		if strings.HasPrefix(a, name+"=") {
+			return strings.TrimPrefix(a, name+"="), nil
+		}
+		if *i+1 >= len(args) {
+			return "", fmt.Errorf("%s needs a value (%s)", name, upUsage)
+		}
+		*i++
+		return args[*i], nil
+	}
 	for i := 0; i < len(args); i++ {
-		switch {
-		case args[i] == "--dir" && i+1 < len(args):
-			dir = args[i+1]
-			i++
-		case strings.HasPrefix(args[i], "--dir="):
-			dir = strings.TrimPrefix(args[i], "--dir=")
+		name := strings.SplitN(args[i], "=", 2)[0]
+		switch name {
+		case "--dir":
+			v, err := value(&i, name)
+			if err != nil {
+				return o, err
+			}
+			o.dir = v
+		case "--node-ip":
+			v, err := value(&i, name)
+			if err != nil {
+				return o, err
+			}
+			if o.nodeIP = net.ParseIP(v).To4(); o.nodeIP == nil {
+				return o, fmt.Errorf("--node-ip %q is not an IPv4 address", v)
+			}
+		case "--node-name":
+			v, err := value(&i, name)
+			if err != nil {
+				return o, err
+			}
+			o.nodeName = v
+		case "--api-port":
+			v, err := value(&i, name)
+			if err != nil {
+				return o, err
+			}
+			if _, err := fmt.Sscanf(v, "%d", &o.apiPort); err != nil || o.apiPort < 1 || o.apiPort > 65535 {
+				return o, fmt.Errorf("--api-port %q is not a port number (1-65535)", v)
+			}
+		case "--no-controller-manager":
+			o.controllerManager = false
 		default:
-			return fmt.Errorf("unknown argument %q (usage: up --dir DIR)", args[i])
+			return o, fmt.Errorf("unknown argument %q (%s)", args[i], upUsage)
 		}
 	}
-	if dir == "" {
-		return fmt.Errorf("--dir is required")
+	if o.dir == "" {
+		return o, fmt.Errorf("--dir is required (%s)", upUsage)
 	}
-	dir, err := filepath.Abs(dir)
+	return o, nil
+}
+
+func up(args []string) error {
+	o, err := parseUpArgs(args)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(o.dir)
 	if err != nil {
 		return err
 	}
@@ -112,11 +192,11 @@ func up(args []string) error {
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		return fmt.Errorf("another warden-cluster is already running with --dir %s", dir)
 	}
-	st, err := loadOrCreateState(dir)
+	st, err := loadOrCreateState(dir, o.apiPort)
 	if err != nil {
 		return err
 	}
-	if err := ensurePKI(dir); err != nil {
+	if err := ensurePKI(dir, o); err != nil {
 		return err
 	}
 	// A stale kubeconfig must not be mistaken for a ready server.
@@ -130,7 +210,7 @@ func up(args []string) error {
 	logf("etcd ready on 127.0.0.1:%d", st.EtcdClientPort)
 
 	cmd := apiserver.NewAPIServerCommand()
-	cmd.SetArgs(apiServerArgs(dir, st))
+	cmd.SetArgs(apiServerArgs(dir, st, o))
 	apiDone := make(chan int, 1)
 	go func() { apiDone <- cli.Run(cmd) }()
 
@@ -144,20 +224,34 @@ func up(args []string) error {
 	}
 	logf("kube-apiserver ready on https://127.0.0.1:%d", st.APIServerPort)
 
-	kcm, err := startControllerManager(dir)
-	if err != nil {
-		return fmt.Errorf("kube-controller-manager: %w", err)
+	var kcm *exec.Cmd
+	kcmDone := make(chan struct{})
+	if o.controllerManager {
+		if kcm, err = startControllerManager(dir); err != nil {
+			return fmt.Errorf("kube-controller-manager: %w", err)
+		}
+		go func() { _ = kcm.Wait(); close(kcmDone) }()
+		// kube-apiserver installed its own SIGTERM/SIGINT handler and starts shutting down on the
+		// same signal; the controller-manager must go at once, or its open watches hold the API
+		// server's shutdown for its full 60 s request timeout.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		go func() {
+			<-sig
+			_ = kcm.Process.Signal(syscall.SIGTERM)
+		}()
+	} else {
+		close(kcmDone)
 	}
 	fmt.Printf("KUBECONFIG=%s\n", filepath.Join(dir, "kubeconfig"))
 
-	// kube-apiserver installed its own SIGTERM/SIGINT handler; it returns once it has shut down.
 	code := <-apiDone
 	logf("kube-apiserver stopped (code %d)", code)
-	_ = kcm.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = kcm.Wait(); close(done) }()
+	if kcm != nil {
+		_ = kcm.Process.Signal(syscall.SIGTERM)
+	}
 	select {
-	case <-done:
+	case <-kcmDone:
 	case <-time.After(5 * time.Second):
 		_ = kcm.Process.Kill()
 	}
@@ -169,7 +263,7 @@ func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "[warden-cluster] "+format+"\n", a...)
 }
 
-func loadOrCreateState(dir string) (state, error) {
+func loadOrCreateState(dir string, apiPort int) (state, error) {
 	var st state
 	p := filepath.Join(dir, "state.json")
 	if b, err := os.ReadFile(p); err == nil {
@@ -187,6 +281,11 @@ func loadOrCreateState(dir string) (state, error) {
 		return st, err
 	}
 	st = state{EtcdClientPort: ports[0], EtcdPeerPort: ports[1], APIServerPort: ports[2], AdminToken: hex.EncodeToString(tok)}
+	if apiPort != 0 {
+		// A node's API server listens in its own network namespace on the port that the host's
+		// bridge took on the host's loopback, so one kubeconfig serves both sides.
+		st.APIServerPort = apiPort
+	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		return st, err
@@ -215,7 +314,7 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func ensurePKI(dir string) error {
+func ensurePKI(dir string, o options) error {
 	if _, err := os.Stat(filepath.Join(dir, "serving.crt")); err == nil {
 		return nil
 	}
@@ -252,9 +351,25 @@ func ensurePKI(dir string) error {
 		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
 	}
+	if o.nodeIP != nil {
+		srvTmpl.IPAddresses = append(srvTmpl.IPAddresses, o.nodeIP)
+	}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
 	if err != nil {
 		return err
+	}
+	if o.nodeIP != nil {
+		// Client certificates: the API server's own toward the kubelet (exec, logs, port-forward),
+		// and the kubelet's, which the Node authorizer recognises by its name and group.
+		clients := []struct{ name, cn, org string }{
+			{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"},
+			{"kubelet-client", "system:node:" + o.nodeName, "system:nodes"},
+		}
+		for _, c := range clients {
+			if err := writeClientCert(dir, c.name, c.cn, c.org, caCert, caKey); err != nil {
+				return err
+			}
+		}
 	}
 	saKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -274,6 +389,30 @@ func ensurePKI(dir string) error {
 	}
 	// Written last: its presence means the PKI is complete.
 	return os.WriteFile(filepath.Join(dir, "serving.crt"), pemBlock("CERTIFICATE", srvDER), 0o600)
+}
+
+func writeClientCert(dir, name, cn, org string, ca *x509.Certificate, caKey *ecdsa.PrivateKey) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{org}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(5 * 365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".key"), mustPKCS8(key), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name+".crt"), pemBlock("CERTIFICATE", der), 0o600)
 }
 
 func serial() *big.Int {
@@ -326,18 +465,31 @@ func startEtcd(dir string, st state) (*embed.Etcd, error) {
 	}
 }
 
-func apiServerArgs(dir string, st state) []string {
+func apiServerArgs(dir string, st state, o options) []string {
 	p := func(name string) string { return filepath.Join(dir, name) }
-	return []string{
+	bind, advertise, authz := "127.0.0.1", "127.0.0.1", "RBAC"
+	var node []string
+	if o.nodeIP != nil {
+		// Inside the node's own network namespace: pods reach the API server through the
+		// kubernetes Service, whose endpoint is the advertised node address.
+		bind, advertise, authz = "0.0.0.0", o.nodeIP.String(), "Node,RBAC"
+		node = []string{
+			"--kubelet-client-certificate=" + p("apiserver-kubelet-client.crt"),
+			"--kubelet-client-key=" + p("apiserver-kubelet-client.key"),
+			"--kubelet-preferred-address-types=InternalIP",
+			"--enable-admission-plugins=NodeRestriction",
+		}
+	}
+	return append([]string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", st.EtcdClientPort),
 		fmt.Sprintf("--secure-port=%d", st.APIServerPort),
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + bind,
+		"--advertise-address=" + advertise,
 		"--tls-cert-file=" + p("serving.crt"),
 		"--tls-private-key-file=" + p("serving.key"),
 		"--client-ca-file=" + p("ca.crt"),
 		"--token-auth-file=" + p("tokens.csv"),
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + authz,
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + p("sa.key"),
 		"--service-account-signing-key-file=" + p("sa.key"),
@@ -347,7 +499,7 @@ func apiServerArgs(dir string, st state) []string {
 		"--profiling=false",
 		"--cert-dir=" + p("certs"),
 		"--v=0",
-	}
+	}, node...)
 }
 
 func waitReady(ctx context.Context, dir string, st state, apiDone <-chan int) error {

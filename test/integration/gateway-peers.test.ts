@@ -218,6 +218,17 @@ const OUTBOUND: { attack: LeafAttack; reason: string }[] = [
   { attack: "not-a-spiffe-uri", reason: "SpiffeID" },
 ];
 
+/** Outbound audit records of impostor calls that failed with a TLS refusal for `reason`. */
+function auditedRefusals(reason: string): number {
+  return auditRecords(h.outboundAudit).filter(
+    (r) =>
+      r.manifest === "impostor" &&
+      String((r.detail as { upstreamError?: string } | undefined)?.upstreamError ?? "").includes(
+        `TLS peer refused (${reason})`,
+      ),
+  ).length;
+}
+
 async function callImpostor(cred: { chainPem: string; keyPem: string }) {
   impostor.closeAllConnections();
   impostor.setSecureContext({ cert: cred.chainPem, key: cred.keyPem, ciphers: "DEFAULT@SECLEVEL=0" });
@@ -238,12 +249,18 @@ describe("outbound gateway: adversarial tool-server certificates over real mTLS"
   const refusedRow = async (cred: { chainPem: string; keyPem: string }, reason: string) => {
     const before = impostorRequests;
     const count = await metricValue(h.outbound.adminURL, "outbound", reason);
+    const auditedBefore = auditedRefusals(reason);
     const body = await callImpostor(cred);
     expect(body.error?.message).toMatch(/UpstreamUnavailable/);
+    expect(body.error?.message).toContain(`TLS peer refused (${reason})`);
     expect(impostorRequests).toBe(before);
     await expect
       .poll(() => metricValue(h.outbound.adminURL, "outbound", reason), { timeout: 10_000, interval: 50 })
       .toBe(count + 1);
+    // The failed call is audited with the reason: one more impostor record naming it.
+    await expect
+      .poll(() => auditedRefusals(reason), { timeout: 10_000, interval: 50 })
+      .toBe(auditedBefore + 1);
   };
   for (const row of OUTBOUND) {
     it(`refuses a tool server with ${row.attack} as ${row.reason}: no request, no credential sent`, async () => {

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJSON, toolDigest } from "./digest.ts";
+import { canonicalJSON } from "./canonical-json.ts";
+import { toolDigest } from "./tool-digest.ts";
 
 describe("canonicalJSON", () => {
   it("sorts keys at every level and drops whitespace and undefined", () => {

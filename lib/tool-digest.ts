@@ -1,0 +1,22 @@
+// The one tool-definition digest: `sha256:<hex>` of the canonical JSON of {name, description,
+// inputSchema}. The operator pins it in ToolManifest status and compiled policies; the gateway
+// recomputes it over what the live server lists and hides any tool whose definition drifted (a
+// "rug pull"). Both import this function, so the bytes hashed cannot diverge.
+import { createHash } from "node:crypto";
+import { canonicalJSON } from "./canonical-json.ts";
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** The part of a tool definition that is pinned. Other fields (title, annotations) are not. */
+export interface PinnedDefinition {
+  name: string;
+  description?: string | undefined;
+  inputSchema?: unknown;
+}
+
+/** `sha256:<64 hex>` over canonical JSON of {name, description, inputSchema}. */
+export function toolDigest(def: PinnedDefinition): string {
+  return `sha256:${sha256Hex(canonicalJSON({ description: def.description, inputSchema: def.inputSchema, name: def.name }))}`;
+}

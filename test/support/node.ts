@@ -1,0 +1,102 @@
+// What e2e tests share: the node cluster handed over by test/setup/e2e-setup.ts, kubectl against
+// it, a busybox test image imported into it, and waiting on pods.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { inject } from "vitest";
+import { writeOciArchive } from "../../scripts/images/oci.ts";
+import { cacheDir } from "../cluster/local-cluster.ts";
+import { ensureDebianPackages } from "../cluster/node/debian.ts";
+import { importImageInto } from "../cluster/node.ts";
+import type { ProvidedNode } from "../setup/e2e-setup.ts";
+import { type CommandResult, run } from "./process.ts";
+
+export function providedNode(): ProvidedNode {
+  const node = inject("node");
+  if (!node) throw new Error(`no node on this machine: ${inject("noNodeReason")}`);
+  return node;
+}
+
+/** kubectl at the node cluster's version, against the node cluster. */
+export function nodeKubectl(
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<CommandResult> {
+  const node = providedNode();
+  const [bin, ...lead] = node.kubectl;
+  return run(bin as string, [...lead, `--kubeconfig=${node.kubeconfig}`, ...args], opts);
+}
+
+export async function mustKubectl(
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<string> {
+  const r = await nodeKubectl(args, opts);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+export const BUSYBOX_IMAGE = "warden.local/busybox:1.35.0-test";
+
+/**
+ * A busybox image (Debian's static build: its shell runs applets without a PATH) imported into the
+ * node: a shell, wget, nslookup and httpd for tests, and nothing else.
+ */
+export async function importBusybox(): Promise<string> {
+  await ensureDebianPackages(["busybox-static"], "the e2e test image");
+  const archive = join(cacheDir(), "images", "busybox-test.oci.tar");
+  if (!existsSync(archive)) {
+    await writeOciArchive(
+      {
+        ref: BUSYBOX_IMAGE,
+        layers: [
+          {
+            comment: "busybox",
+            entries: [{ type: "file", path: "bin/busybox", source: "/bin/busybox", mode: 0o755 }],
+          },
+        ],
+        config: { entrypoint: ["/bin/busybox"], user: "65532:65532" },
+      },
+      archive,
+    );
+  }
+  importImageInto(providedNode(), archive);
+  return BUSYBOX_IMAGE;
+}
+
+/** Waits for a pod's Ready condition (kubectl wait blocks on the watch; no polling here). */
+export async function waitPodReady(ns: string, name: string, timeoutS = 240): Promise<void> {
+  const r = await nodeKubectl(
+    ["-n", ns, "wait", "--for=condition=Ready", `pod/${name}`, `--timeout=${timeoutS}s`],
+    {
+      timeoutMs: (timeoutS + 30) * 1000,
+    },
+  );
+  if (r.code !== 0) {
+    const describe = await nodeKubectl(["-n", ns, "describe", "pod", name]);
+    throw new Error(`pod ${ns}/${name} not Ready: ${r.stderr}\n${describe.stdout.slice(-3000)}`);
+  }
+}
+
+/** Retries `attempt` until it returns true, at most `tries` times with `pauseMs` between. */
+export async function eventually(
+  attempt: () => Promise<boolean>,
+  tries: number,
+  pauseMs: number,
+): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await attempt()) return true;
+    await new Promise((r) => setTimeout(r, pauseMs));
+  }
+  return false;
+}
+
+/** A restricted-profile security context (non-root, read-only root, no privileges). */
+export const RESTRICTED = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  capabilities: { drop: ["ALL"] },
+  seccompProfile: { type: "RuntimeDefault" },
+} as const;
