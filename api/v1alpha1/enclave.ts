@@ -89,12 +89,13 @@ export const exemption = z
         message: "an exemption must waive at least one rule or allow at least one egress",
       },
       {
-        rule: "timestamp(self.startsAt) < timestamp(self.expiresAt)",
+        // date-time strings are CEL timestamps in the API server: compared and subtracted directly.
+        rule: "self.startsAt < self.expiresAt",
         message: "expiresAt must be after startsAt",
         fieldPath: ".expiresAt",
       },
       {
-        rule: `timestamp(self.expiresAt) - timestamp(self.startsAt) <= duration('${MAX_EXEMPTION_LIFETIME}')`,
+        rule: `self.expiresAt - self.startsAt <= duration('${MAX_EXEMPTION_LIFETIME}')`,
         message: `an exemption lasts at most ${MAX_EXEMPTION_LIFETIME} (30 days) from startsAt to expiresAt; renew it explicitly when it must go on`,
         fieldPath: ".expiresAt",
       },
