@@ -16,6 +16,14 @@ export function controllerSettings(config: OperatorConfig): ControllerSettings {
     enclaveClusterRole: config["enclave-cluster-role"],
     namespaces: config.namespaces,
     svidMaxTTL: config["svid-max-ttl"],
+    network: {
+      issuer: {
+        namespace: config.namespace,
+        podLabels: config["issuer-pod-labels"],
+        port: config["issuer-port"],
+      },
+      dns: { namespace: config["dns-namespace"], podLabels: config["dns-pod-labels"] },
+    },
   };
 }
 

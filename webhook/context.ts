@@ -59,6 +59,8 @@ export interface EngineSettings {
   /** Hashes of the inbound gateway the injector writes for a tool server on `upstreamPort`. */
   expectedInboundTemplateHashes: (upstreamPort: number) => readonly string[];
   gatewayImage: string;
+  /** The approvers Secret the injector mounts into agent sidecars (part of their volumes). */
+  approvalsSecret: string;
 }
 
 export function ruleContext(
@@ -79,6 +81,7 @@ export function ruleContext(
     expectedTemplateHashes: settings.expectedTemplateHashes,
     expectedInboundTemplateHashes: settings.expectedInboundTemplateHashes,
     gatewayImage: settings.gatewayImage,
+    approvalsSecret: settings.approvalsSecret,
     exemptions: exemptionsOf(enclaveObject),
     now,
     previous,

@@ -30,6 +30,7 @@ export function engineSettings(cfg: SidecarConfig, extraHashes: readonly string[
       return h;
     },
     gatewayImage: cfg.image,
+    approvalsSecret: cfg.approvalsSecret,
   };
 }
 

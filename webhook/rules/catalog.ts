@@ -37,7 +37,7 @@ export const RULE_CATALOG = {
   "gateway.inboundPresent":
     "Tool-server pods run the injected inbound gateway (native sidecar, port 15443, upstream = the tool server's port), unmodified.",
   "gateway.volumesPrivate":
-    "The gateway's bundle, policy and audit volumes are mounted into the sidecar alone.",
+    "The gateway's bundle, policy, audit, credentials and approvers volumes (and those Secrets under any volume name) are mounted into the sidecar alone.",
 } as const;
 
 export type RuleId = keyof typeof RULE_CATALOG;

@@ -51,6 +51,8 @@ export interface RuleContext {
   expectedInboundTemplateHashes: (upstreamPort: number) => readonly string[];
   /** The gateway image the injector uses: no other container may use it. */
   gatewayImage: string;
+  /** The approvers Secret the injector mounts into agent sidecars (part of their volumes). */
+  approvalsSecret: string;
   /** Exemptions of the enclave (expired ones included; rules compare against `now`). */
   exemptions: readonly ActiveExemption[];
   now: Date;

@@ -36,6 +36,21 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* Selector labels of one component as "k=v,k=v" (an operator flag). */}}
+{{- define "agent-warden.selectorLabelList" -}}
+{{- $labels := include "agent-warden.selectorLabels" . | fromYaml -}}
+{{- include "agent-warden.labelList" $labels -}}
+{{- end -}}
+
+{{/* A label map as "k=v,k=v", keys sorted. */}}
+{{- define "agent-warden.labelList" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{- define "agent-warden.componentLabels" -}}
 {{ include "agent-warden.labels" .ctx }}
 app.kubernetes.io/component: {{ .component }}
@@ -104,14 +119,14 @@ podAntiAffinity:
 
 {{/* Egress of the chart's own pods: DNS and the API server, nothing else. */}}
 {{- define "agent-warden.egressDNSAndAPI" -}}
-# DNS, to kube-dns only.
+# DNS, to the cluster DNS pods only.
 - to:
     - namespaceSelector:
         matchLabels:
-          kubernetes.io/metadata.name: kube-system
+          kubernetes.io/metadata.name: {{ .Values.networkPolicy.dns.namespace }}
       podSelector:
         matchLabels:
-          k8s-app: kube-dns
+          {{- toYaml .Values.networkPolicy.dns.podLabels | nindent 10 }}
   ports:
     - protocol: UDP
       port: 53
