@@ -226,6 +226,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         () => bundleWatch?.close(),
         () => approvals?.close(),
         () => upstream.close(),
+        () => outbound?.close(),
       );
     } else {
       const policy = new PolicyStore<InboundPolicy>(config.policyFile, inboundPolicy);
