@@ -35,6 +35,11 @@ export class GatewayMetrics {
     labelNames: ["version", "loaded"] as const,
     registers: [this.registry],
   });
+  readonly svidRotations = new Counter({
+    name: "warden_gateway_svid_rotations_total",
+    help: "X.509-SVIDs the gateway has taken into use (the first one included).",
+    registers: [this.registry],
+  });
   readonly svidSecondsLeft = new Gauge({
     name: "warden_gateway_svid_seconds_left",
     help: "Seconds until the gateway's X.509-SVID expires.",

@@ -16,6 +16,7 @@ import { argsHash } from "./decide/digest.ts";
 import { checkEnvelope, type Envelope } from "./decide/envelope.ts";
 import { isDeny } from "./decide/jsonrpc.ts";
 import { hasSessions, isSupportedVersion, type ProtocolVersion } from "./decide/methods.ts";
+import { ServerMessageWorkers } from "./decide/offload.ts";
 import type { RateLimiter } from "./decide/ratelimit.ts";
 import type { ServerVerdict } from "./decide/server-messages.ts";
 import { PROMPT_HASH_HEADER, TASK_TOKEN_HEADER, type TaskTokenVerifier } from "./decide/tasktoken.ts";
@@ -72,6 +73,8 @@ export class OutboundHandler {
   readonly #sessions = new SessionTable();
   readonly #definitions: DefinitionTracker;
   readonly #recorder: CallRecorder;
+  /** Decide large server messages off the event loop. */
+  readonly #workers = new ServerMessageWorkers();
 
   constructor(ctx: OutboundContext) {
     this.#ctx = ctx;
@@ -105,6 +108,10 @@ export class OutboundHandler {
       },
       onUpstreamError: (kind) => ctx.metrics.upstreamErrors.inc({ kind }),
     });
+  }
+
+  close(): Promise<void> {
+    return this.#workers.close();
   }
 
   /** Pinned tools seen matching their digest, per manifest (tool → digest). */
@@ -408,7 +415,7 @@ export class OutboundHandler {
       res.writeHead(up.statusCode, { ...out, "cache-control": "no-cache" });
       // If the reply to this request was malformed and dropped, the agent gets an error for its id
       // instead of waiting forever.
-      await relaySse(up.body, res, inspector, () => {
+      await relaySse(up.body, res, inspector.stream, () => {
         // Recorded before the agent sees the stream end, so the record is queued by the time the
         // agent has its result.
         done();
@@ -419,7 +426,7 @@ export class OutboundHandler {
     if (/^application\/json/i.test(ctype)) {
       const raw = await readLimited(up.body, MAX_RESPONSE_BYTES);
       // The reply is decided like a stream event: strict parse, no batches, no server requests.
-      const text = raw.trim() === "" ? raw : (inspector(raw) ?? droppedReply());
+      const text = raw.trim() === "" ? raw : (inspector.text(raw) ?? droppedReply());
       res.writeHead(up.statusCode, { ...out, "content-length": String(Buffer.byteLength(text)) });
       res.end(text);
       done();
@@ -462,6 +469,7 @@ export class OutboundHandler {
         );
       },
       passedRequest: (rid, method) => expectAnswer(scope(), rid, method),
+      workers: this.#workers,
       notificationAllowed: (method, params) =>
         method !== "notifications/tasks/status" || scope().tasks.has(String(params?.taskId)),
     });
@@ -658,7 +666,7 @@ export class OutboundHandler {
         inspect: () => undefined,
         solicited: (rid) => rid !== null && scoped.session.agentRequests.has(idKey(rid)),
       });
-      await relaySse(up.body, res, inspector);
+      await relaySse(up.body, res, inspector.stream);
       return;
     }
     res.writeHead(up.statusCode, out);

@@ -75,6 +75,16 @@ describe("inbound readiness before the first SVID", () => {
         .toBe(200);
       expect(running.adminURL).toBe(adminURL);
       expect(running.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      // Every SVID taken into use is counted (and logged): the first, then each rotation.
+      const rotations = async () => {
+        const text = await (await request(`${adminURL}/metrics`)).body.text();
+        return Number(/^warden_gateway_svid_rotations_total (\d+)$/m.exec(text)?.[1] ?? "NaN");
+      };
+      expect(await rotations()).toBe(1);
+      const next = await issueFor(ca, "spiffe://example.org/ns/tools/sa/web-tools");
+      writeFileSync(join(dir, "tls.key"), next.keyPem);
+      writeFileSync(join(dir, "tls.crt"), next.chainPem);
+      await expect.poll(rotations, { timeout: 10_000, interval: 100 }).toBe(2);
     } finally {
       await running.close();
     }

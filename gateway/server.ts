@@ -26,7 +26,7 @@ import { GatewayMetrics } from "./metrics.ts";
 import { OutboundHandler } from "./outbound.ts";
 import { PolicyStore } from "./policy-store.ts";
 import { FileSvidSource } from "./svid/files.ts";
-import type { SvidSource } from "./svid/source.ts";
+import type { Svid, SvidSource } from "./svid/source.ts";
 import { UpstreamClients } from "./upstream.ts";
 import { readText, watchFiles } from "./watch.ts";
 
@@ -111,6 +111,15 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   readBundle();
 
   const closers: (() => Promise<void> | void)[] = [];
+  // Every rotation, in the log and as a counter: how an operator (and the e2e test) sees the
+  // sidecar renew in a running pod.
+  const svidTaken = (s: Svid) => {
+    metrics.svidRotations.inc();
+    log.info("svid rotated", { spiffeID: s.spiffeID, notAfter: s.notAfter.toISOString() });
+  };
+  const first = svid.current();
+  if (first) svidTaken(first);
+  closers.push(svid.onUpdate(svidTaken));
   const drainer = new Drainer();
   let main: Server | HttpsServer;
   let outbound: OutboundHandler | undefined;
@@ -226,6 +235,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         () => bundleWatch?.close(),
         () => approvals?.close(),
         () => upstream.close(),
+        () => outbound?.close(),
       );
     } else {
       const policy = new PolicyStore<InboundPolicy>(config.policyFile, inboundPolicy);

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "./config.ts";
 
@@ -77,5 +78,61 @@ describe("loadConfig", () => {
       /--trust-domain must be a lower-case DNS name/,
     );
     expect(() => loadConfig(["--no-such-flag", "x"], {})).toThrow(/no-such-flag/);
+  });
+
+  it("reads where the issuer and cluster DNS run (the enclave NetworkPolicies' peers)", () => {
+    const d = loadConfig([], {});
+    expect(d["issuer-pod-labels"]).toEqual({
+      "app.kubernetes.io/name": "agent-warden",
+      "app.kubernetes.io/component": "operator",
+    });
+    expect(d["dns-namespace"]).toBe("kube-system");
+    expect(d["dns-pod-labels"]).toEqual({ "k8s-app": "kube-dns" });
+    const c = loadConfig(["--dns-pod-labels", "app=coredns, tier=dns"], {
+      WARDEN_ISSUER_POD_LABELS: "app.kubernetes.io/instance=w,app.kubernetes.io/component=operator",
+      WARDEN_DNS_NAMESPACE: "dns",
+    });
+    expect(c["issuer-pod-labels"]).toEqual({
+      "app.kubernetes.io/instance": "w",
+      "app.kubernetes.io/component": "operator",
+    });
+    expect(c["dns-pod-labels"]).toEqual({ app: "coredns", tier: "dns" });
+    expect(c["dns-namespace"]).toBe("dns");
+  });
+
+  const labelAttacks: { name: string; value: string; error: RegExp }[] = [
+    { name: "empty selects every pod", value: "", error: /must name at least one label/ },
+    { name: "only commas", value: " , ,", error: /must name at least one label/ },
+    { name: "a key without a value", value: "app", error: /key=value labels.*"app"/ },
+    { name: "a key twice (which one wins?)", value: "app=a,app=b", error: /names label app twice/ },
+    { name: "a selector expression, not a label", value: "app!=x", error: /key=value/ },
+    { name: "a set expression", value: "app in (a,b)", error: /key=value/ },
+    { name: "a value with spaces", value: "app=a b", error: /key=value/ },
+    { name: "a value too long", value: `app=${"a".repeat(64)}`, error: /key=value/ },
+    { name: "a key with an upper-case prefix", value: "Example.com/app=a", error: /key=value/ },
+    { name: "a newline smuggled in", value: "app=a\nrole=admin", error: /key=value/ },
+  ];
+  it.each(labelAttacks)("refuses pod labels: $name", ({ value, error }) => {
+    expect(() => loadConfig([], { WARDEN_ISSUER_POD_LABELS: value })).toThrow(
+      /--issuer-pod-labels \(WARDEN_ISSUER_POD_LABELS\)/,
+    );
+    expect(() => loadConfig(["--dns-pod-labels", value], {})).toThrow(error);
+  });
+
+  it("property: any string either parses into labels Kubernetes accepts or is refused naming the flag", () => {
+    const key =
+      /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+    const value = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+    fc.assert(
+      fc.property(fc.string({ maxLength: 80 }), (s) => {
+        try {
+          const labels = loadConfig(["--dns-pod-labels", s], {})["dns-pod-labels"];
+          const entries = Object.entries(labels);
+          return entries.length > 0 && entries.every(([k, v]) => key.test(k) && value.test(v));
+        } catch (err) {
+          return /--dns-pod-labels/.test((err as Error).message);
+        }
+      }),
+    );
   });
 });

@@ -30,6 +30,9 @@ export const FLAGS = {
   "issuer-host": "WARDEN_ISSUER_HOST",
   "issuer-port": "WARDEN_ISSUER_PORT",
   "issuer-dns-names": "WARDEN_ISSUER_DNS_NAMES",
+  "issuer-pod-labels": "WARDEN_ISSUER_POD_LABELS",
+  "dns-namespace": "WARDEN_DNS_NAMESPACE",
+  "dns-pod-labels": "WARDEN_DNS_POD_LABELS",
   "svid-max-ttl": "WARDEN_SVID_MAX_TTL",
   "svid-renew-at": "WARDEN_SVID_RENEW_AT",
   "svid-ttl-override": "WARDEN_SVID_TTL_OVERRIDE",
@@ -63,6 +66,36 @@ const dnsLabel = (flag: Flag) =>
       message: `--${flag} must be a DNS label (lower-case letters, digits, '-')`,
     })
     .max(63);
+
+// A label key (optional DNS-subdomain prefix, then a name) and value, as Kubernetes accepts them.
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** "k=v,k2=v2" → {k: v, k2: v2}; at least one pair, every key and value valid, no key twice. */
+const labelSelector = (flag: Flag) =>
+  z.string().transform((s, ctx) => {
+    const out: Record<string, string> = {};
+    const pairs = s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
+    const bad = (message: string) => {
+      ctx.addIssue({ code: "custom", message: `--${flag} ${message}` });
+      return z.NEVER;
+    };
+    if (pairs.length === 0)
+      return bad("must name at least one label, e.g. app.kubernetes.io/component=operator");
+    for (const pair of pairs) {
+      const i = pair.indexOf("=");
+      const [key, value] = i < 0 ? [pair, undefined] : [pair.slice(0, i), pair.slice(i + 1)];
+      if (value === undefined || !LABEL_KEY.test(key) || key.length > 316 || !LABEL_VALUE.test(value))
+        return bad(`must be comma-separated key=value labels, e.g. k8s-app=kube-dns (got "${pair}")`);
+      if (key in out) return bad(`names label ${key} twice`);
+      out[key] = value;
+    }
+    return out;
+  });
 
 /** The range of spec.svid.ttl and maxSvidTTL in the API: a cluster-wide cap outside it means nothing. */
 const SVID_TTL_MIN_MS = 5 * 60_000;
@@ -113,6 +146,12 @@ export const configSchema = z
             }),
         ),
       ),
+    // Labels of the issuer's pods (the operator's own), for the enclave NetworkPolicies that let
+    // gateway sidecars reach the issuer. The chart sets the operator Deployment's selector labels.
+    "issuer-pod-labels": labelSelector("issuer-pod-labels"),
+    // Where cluster DNS runs, for the enclave NetworkPolicy that allows DNS and nothing else.
+    "dns-namespace": dnsLabel("dns-namespace"),
+    "dns-pod-labels": labelSelector("dns-pod-labels"),
     // Cluster-wide cap on every SVID's lifetime, applied after the identity's TTL and its enclave's
     // maxSvidTTL (by the issuer, Secret delivery and status.effectiveTTL alike).
     "svid-max-ttl": z
@@ -185,6 +224,9 @@ export const DEFAULTS: Record<Flag, string | undefined> = {
   "issuer-host": "127.0.0.1",
   "issuer-port": "8443",
   "issuer-dns-names": "",
+  "issuer-pod-labels": "app.kubernetes.io/name=agent-warden,app.kubernetes.io/component=operator",
+  "dns-namespace": "kube-system",
+  "dns-pod-labels": "k8s-app=kube-dns",
   "svid-max-ttl": "24h",
   "svid-renew-at": "0.5",
   "svid-ttl-override": undefined,

@@ -9,7 +9,7 @@ import { loadConfig, type OperatorConfig } from "./config.ts";
 import { createCaches } from "./controllers/caches.ts";
 import type { ControllerContext } from "./controllers/context.ts";
 import { ControllerManager } from "./controllers/manager.ts";
-import { createWriter } from "./controllers/writer.ts";
+import { createSecretReader, createWriter } from "./controllers/writer.ts";
 import type { IdentityServices, StartIdentityServices } from "./identity/contract.ts";
 import { rateLimitedClients } from "./runtime/client.ts";
 import { kubeLeaseStore, LeaderElector } from "./runtime/leader.ts";
@@ -79,6 +79,7 @@ async function main(config: OperatorConfig): Promise<void> {
   const ctx: ControllerContext = {
     caches,
     writer: createWriter(clients, log),
+    secrets: createSecretReader(clients),
     log,
     metrics,
     now: () => new Date(),

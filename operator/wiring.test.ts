@@ -22,6 +22,10 @@ describe("operator wiring", () => {
       "--svid-max-ttl=1h",
       "--svid-renew-at=0.6",
       "--svid-ttl-override=30s",
+      "--issuer-port=9443",
+      "--issuer-pod-labels=app.kubernetes.io/instance=w,app.kubernetes.io/component=operator",
+      "--dns-namespace=dns",
+      "--dns-pod-labels=app=coredns",
     ],
     {},
   );
@@ -31,7 +35,7 @@ describe("operator wiring", () => {
     expect([...(deps.namespaces ?? [])]).toEqual(["team-a", "team-b"]);
     expect(deps.issuer).toEqual({
       host: "127.0.0.1",
-      port: 8443,
+      port: 9443,
       ttlOverride: "30s",
       servingDNSNames: ["warden-issuer", "warden-issuer.warden.svc"],
     });
@@ -57,5 +61,16 @@ describe("operator wiring", () => {
     expect([...s.namespaces]).toEqual(["team-a", "team-b"]);
     expect(s.svidMaxTTL).toBe("1h");
     expect(s.operatorNamespace).toBe("warden");
+  });
+
+  it("hands where the issuer and DNS run to the enclave NetworkPolicies", () => {
+    expect(controllerSettings(config).network).toEqual({
+      issuer: {
+        namespace: "warden",
+        podLabels: { "app.kubernetes.io/instance": "w", "app.kubernetes.io/component": "operator" },
+        port: 9443,
+      },
+      dns: { namespace: "dns", podLabels: { app: "coredns" } },
+    });
   });
 });

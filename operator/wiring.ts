@@ -19,6 +19,14 @@ export function controllerSettings(config: OperatorConfig): ControllerSettings {
     enclaveClusterRole: config["enclave-cluster-role"],
     namespaces: config.namespaces,
     svidMaxTTL: config["svid-max-ttl"],
+    network: {
+      issuer: {
+        namespace: config.namespace,
+        podLabels: config["issuer-pod-labels"],
+        port: config["issuer-port"],
+      },
+      dns: { namespace: config["dns-namespace"], podLabels: config["dns-pod-labels"] },
+    },
   };
 }
 
@@ -53,6 +61,8 @@ export const ADMISSION_ENV = [
   "WARDEN_GATEWAY_CPU_LIMIT",
   "WARDEN_GATEWAY_MEMORY_LIMIT",
   "WARDEN_SVID_RENEW_AT",
+  "WARDEN_GATEWAY_APPROVALS_SECRET",
+  "WARDEN_GATEWAY_AUDIT_REDACT",
   "WARDEN_GATEWAY_EXTRA_HASHES",
 ] as const;
 

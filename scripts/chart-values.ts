@@ -114,6 +114,9 @@ export const chartValuesSchema = z
       watchNamespaces: z.array(dnsLabel).describe("Namespaces the operator watches; empty means all."),
       probePort: z.int().min(1024).max(65535),
       issuerPort: z.int().min(1024).max(65535),
+      extraEnv: z
+        .array(z.strictObject({ name: z.string().regex(/^WARDEN_[A-Z0-9_]+$/), value: z.string() }))
+        .describe("Extra operator environment variables (operator flags by their WARDEN_* variable)."),
       ...scheduling,
     }),
     webhook: z.strictObject({
@@ -146,6 +149,21 @@ export const chartValuesSchema = z
     gateway: z.strictObject({
       image,
       resources: resources(canonicalQuantity),
+      approvals: z.strictObject({
+        secretName: z
+          .string()
+          .max(253)
+          .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/)
+          .describe(
+            "Secret in each agent's namespace with approver tokens (key tokens), mounted into the gateway sidecar alone.",
+          ),
+      }),
+      audit: z.strictObject({
+        redact: z
+          .array(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/))
+          .min(1)
+          .describe("Argument names (any depth, case-insensitive) the audit log records as [REDACTED]."),
+      }),
     }),
     metrics: z.strictObject({
       serviceMonitor: z.strictObject({
@@ -156,6 +174,12 @@ export const chartValuesSchema = z
     }),
     networkPolicy: z.strictObject({
       enabled: z.boolean(),
+      dns: z
+        .strictObject({
+          namespace: dnsLabel,
+          podLabels: labelMap,
+        })
+        .describe("Where cluster DNS runs: the only DNS peer of the chart's and every enclave's pods."),
       apiServer: z.strictObject({
         cidrs: z.array(z.string().regex(/^[0-9a-fA-F.:]+\/[0-9]{1,3}$/)).min(1),
         ports: z.array(z.int().min(1).max(65535)).min(1),

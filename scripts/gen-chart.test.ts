@@ -209,6 +209,24 @@ describe("manifests/install.yaml (default values)", () => {
       admissionSettings(webhookEnv).expectedTemplateHashes,
     );
     expect(admissionSettings(env).gatewayImage).toBe(webhookEnv.WARDEN_GATEWAY_IMAGE);
+    // The enclave NetworkPolicies name the issuer by exactly the pods the issuer Service selects,
+    // on the port it targets, and cluster DNS as the chart's own policies do.
+    const issuerSvc = find("Service", "agent-warden-issuer") as unknown as {
+      spec: { selector: Record<string, string>; ports: { targetPort: string }[] };
+    };
+    expect(c["issuer-pod-labels"]).toEqual(issuerSvc.spec.selector);
+    const op = find("Deployment", "agent-warden-operator") as unknown as {
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        template: { spec: { containers: { ports: { name: string; containerPort: number }[] }[] } };
+      };
+    };
+    expect(c["issuer-pod-labels"]).toEqual(op.spec.selector.matchLabels);
+    const issuerPort = op.spec.template.spec.containers[0]!.ports.find((p) => p.name === "issuer");
+    expect(issuerSvc.spec.ports[0]!.targetPort).toBe("issuer");
+    expect(c["issuer-port"]).toBe(issuerPort?.containerPort);
+    expect(c["dns-namespace"]).toBe("kube-system");
+    expect(c["dns-pod-labels"]).toEqual({ "k8s-app": "kube-dns" });
     // Every variable the chart sets is one the operator reads: none is set for nothing.
     const known = new Set<string>([...Object.values(FLAGS), ...ADMISSION_ENV]);
     const unread = Object.keys(env).filter((k) => k.startsWith("WARDEN_") && !known.has(k));

@@ -64,6 +64,8 @@ export interface EngineSettings {
   gatewayUID: number;
   /** Namespaces no AgentEnclave may claim besides kube-system & co: the operator's own. */
   operatorNamespace?: string | undefined;
+  /** The approvers Secret the injector mounts into agent sidecars (part of their volumes). */
+  approvalsSecret: string;
 }
 
 /**
@@ -101,6 +103,7 @@ export function ruleContext(
     gatewayImage: settings.gatewayImage,
     gatewayUID: settings.gatewayUID,
     svidSecrets: svidSecretsOf(s.identities.values()),
+    approvalsSecret: settings.approvalsSecret,
     exemptions: exemptionsOf(enclaveObject),
     now,
     previous,

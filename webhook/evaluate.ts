@@ -31,6 +31,7 @@ export function engineSettings(cfg: SidecarConfig, extraHashes: readonly string[
     },
     gatewayImage: cfg.image,
     gatewayUID: cfg.runAsUser,
+    approvalsSecret: cfg.approvalsSecret,
   };
 }
 

@@ -4,7 +4,10 @@ import { AGENT_ENV, GATEWAY_CONTAINER_NAME } from "../api/v1alpha1/sidecar.ts";
 import { injectGateway } from "./inject.ts";
 import { applyPatch } from "./jsonpatch.ts";
 import { agentPodSource, CFG, type Loose, toolServerPodSource } from "./rules/testkit.ts";
+import { type SidecarConfig, sidecarConfig } from "./sidecar-config.ts";
 import { inboundTemplateHash, templateHash } from "./sidecar-template.ts";
+
+const normalisedConfig = (c: SidecarConfig) => sidecarConfig.parse(c);
 
 describe("injectGateway", () => {
   it("adds a native sidecar first, its volumes, the agent env and the status annotation", () => {
@@ -24,6 +27,8 @@ describe("injectGateway", () => {
       "warden-trust-bundle",
       "warden-policy",
       "warden-audit",
+      "warden-credentials",
+      "warden-approvers",
     ]);
     expect(object.spec.volumes[0].projected.sources[0].serviceAccountToken).toEqual({
       audience: "warden.dev/issuer",
@@ -36,11 +41,48 @@ describe("injectGateway", () => {
       expect(c.volumeMounts).toBeUndefined();
     }
     expect(JSON.parse(object.metadata.annotations["warden.dev/gateway-status"])).toEqual({
-      version: "v1",
+      version: "v2",
       templateHash: templateHash(CFG),
     });
     // the patch, applied to the original, gives exactly the injected object
     expect(applyPatch(agentPodSource(), patch)).toEqual(object);
+  });
+
+  it("wires credentials, approver tokens and audit redaction into the sidecar alone", () => {
+    const cfg = { ...CFG, approvalsSecret: "team-approvers", auditRedact: ["ssn", "password", "SSN"] };
+    const { object }: Loose = injectGateway(agentPodSource(), normalisedConfig(cfg));
+    const sidecar = object.spec.initContainers[0];
+    expect(sidecar.env).toEqual(
+      expect.arrayContaining([
+        { name: "WARDEN_CREDENTIALS_DIR", value: "/var/run/warden/credentials" },
+        { name: "WARDEN_APPROVAL_TOKENS_FILE", value: "/var/run/warden/approvers/tokens" },
+        { name: "WARDEN_AUDIT_REDACT", value: "password,ssn" },
+      ]),
+    );
+    expect(sidecar.volumeMounts).toEqual(
+      expect.arrayContaining([
+        { name: "warden-credentials", mountPath: "/var/run/warden/credentials", readOnly: true },
+        { name: "warden-approvers", mountPath: "/var/run/warden/approvers", readOnly: true },
+      ]),
+    );
+    const vol = (n: string) => object.spec.volumes.find((v: Loose) => v.name === n);
+    // Named after the agent (projected by the operator) and the chart value: never after grants.
+    expect(vol("warden-credentials")).toEqual({
+      name: "warden-credentials",
+      secret: { secretName: "warden-credentials-researcher", optional: true, defaultMode: 0o444 },
+    });
+    expect(vol("warden-approvers")).toEqual({
+      name: "warden-approvers",
+      secret: { secretName: "team-approvers", optional: true, defaultMode: 0o444 },
+    });
+    for (const c of [...object.spec.containers, ...object.spec.initContainers.slice(1)])
+      expect((c.volumeMounts ?? []).map((m: Loose) => m.name)).not.toContain("warden-credentials");
+    // The default redaction list is left out, so the default sidecar does not carry it.
+    const plain: Loose = injectGateway(agentPodSource(), CFG).object;
+    expect(plain.spec.initContainers[0].env.map((e: Loose) => e.name)).not.toContain("WARDEN_AUDIT_REDACT");
+    // The redaction list is part of the template hash the validator compares.
+    expect(templateHash(normalisedConfig(cfg))).not.toBe(templateHash(CFG));
+    // (The approvers Secret is in the volumes, which the validator compares one by one.)
   });
 
   it("is idempotent: injecting twice equals injecting once, with an empty second patch", () => {
@@ -147,9 +189,13 @@ describe("injectGateway: tool servers (inbound mode)", () => {
     expect(object.spec.containers[0].volumeMounts).toBeUndefined();
     expect(object.spec.containers[0].env).toBeUndefined();
     expect(JSON.parse(object.metadata.annotations["warden.dev/gateway-status"])).toEqual({
-      version: "v1",
+      version: "v2",
       templateHash: inboundTemplateHash(CFG, 8080),
     });
+    // The inbound gateway substitutes no credentials and holds no approvals.
+    const names = gw.env.map((e: Loose) => e.name);
+    expect(names).not.toContain("WARDEN_CREDENTIALS_DIR");
+    expect(names).not.toContain("WARDEN_APPROVAL_TOKENS_FILE");
     expect(injectGateway(object, CFG, { toolServerPort: port }).patch).toEqual([]);
   });
 

@@ -145,7 +145,7 @@ export function injectGateway<T>(input: T, cfg: SidecarConfig, opts: InjectOptio
     return { object: root as T, patch: rec.ops, mutated: rec.ops.length > 0 };
   }
   const rec = new Recorder(root);
-  addSidecar(rec, spec, specSegs, metaSegs, gatewayContainer(cfg), gatewayVolumes(agent));
+  addSidecar(rec, spec, specSegs, metaSegs, gatewayContainer(cfg), gatewayVolumes(agent, cfg));
 
   // 3. Point every agent container at the sidecar.
   const url = `http://127.0.0.1:${GATEWAY_OUTBOUND_PORT}`;
@@ -185,7 +185,7 @@ function addSidecar(
       JSON.stringify({ version: SIDECAR_TEMPLATE_VERSION, templateHash: containerHash(container) }),
     );
   }
-  // Its volumes: token, trust bundle, policy, audit scratch space.
+  // Its volumes: token, trust bundle, policy, audit scratch space (+ credentials, approvers).
   const volumeNames = listNames(spec.volumes);
   for (const vol of volumes) {
     if (!volumeNames.includes(vol.name as string)) rec.insert(specSegs, "volumes", vol);

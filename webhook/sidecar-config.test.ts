@@ -63,6 +63,53 @@ describe("the inbound gateway the webhook injects into tool-server pods", () => 
   });
 });
 
+describe("credentials, approver tokens and audit redaction reach the outbound gateway", () => {
+  it("the injected sidecar's environment is one the gateway reads back, from the chart's variables", () => {
+    const cfg = sidecarConfigFromEnv({
+      WARDEN_GATEWAY_APPROVALS_SECRET: "team-approvers",
+      WARDEN_GATEWAY_AUDIT_REDACT: " SSN , password,ssn ",
+    });
+    expect(cfg.approvalsSecret).toBe("team-approvers");
+    expect(cfg.auditRedact).toEqual(["password", "ssn"]);
+    const gw = configFromEnv(gatewayEnv(gatewayContainer(cfg)));
+    expect(gw).toMatchObject({
+      mode: "outbound",
+      credentialsDir: "/var/run/warden/credentials",
+      approvalTokensFile: "/var/run/warden/approvers/tokens",
+      auditRedact: ["password", "ssn"],
+    });
+    // The default list is left out of the sidecar and is what the gateway defaults to.
+    const d = configFromEnv(gatewayEnv(gatewayContainer(DEFAULT_SIDECAR_CONFIG)));
+    expect(d.auditRedact.map((f) => f.toLowerCase()).sort()).toEqual(DEFAULT_SIDECAR_CONFIG.auditRedact);
+  });
+
+  const bad: { name: string; env: Record<string, string>; error: RegExp }[] = [
+    {
+      name: "an approvals Secret name with a slash",
+      env: { WARDEN_GATEWAY_APPROVALS_SECRET: "../kube-system/x" },
+      error: /approvalsSecret \(WARDEN_GATEWAY_APPROVALS_SECRET\) must be a Secret name/,
+    },
+    {
+      name: "an upper-case Secret name",
+      env: { WARDEN_GATEWAY_APPROVALS_SECRET: "Approvers" },
+      error: /must be a Secret name/,
+    },
+    {
+      name: "a redaction entry with a comma-smuggled space",
+      env: { WARDEN_GATEWAY_AUDIT_REDACT: "pass word" },
+      error: /auditRedact \(WARDEN_GATEWAY_AUDIT_REDACT\) must be comma-separated argument names/,
+    },
+    {
+      name: "a redaction entry with a newline (would split the env line)",
+      env: { WARDEN_GATEWAY_AUDIT_REDACT: "a\nWARDEN_GATEWAY_MODE=inbound" },
+      error: /must be comma-separated argument names/,
+    },
+  ];
+  it.each(bad)("refuses $name, naming the variable", ({ env, error }) => {
+    expect(() => sidecarConfigFromEnv(env)).toThrow(error);
+  });
+});
+
 describe("v8FlagsFor: the gateway's heap from its container memory limit", () => {
   const rows: { limit: string; want: string }[] = [
     { limit: "256Mi", want: "--max-semi-space-size=4 --max-old-space-size=64" },

@@ -2,7 +2,11 @@
 // The webhook reads it from its environment; `warden check --mutate` from flags or a file. Both
 // must agree for the template hash (and so the gateway.unmodified verdict) to match.
 import { z } from "zod";
-import { DEFAULT_SVID_RENEW_AT } from "../api/v1alpha1/sidecar.ts";
+import {
+  DEFAULT_APPROVALS_SECRET,
+  DEFAULT_AUDIT_REDACT,
+  DEFAULT_SVID_RENEW_AT,
+} from "../api/v1alpha1/sidecar.ts";
 
 // The API server canonicalises quantities ("0.1" becomes "100m"); only canonical forms are accepted
 // here so that the injected sidecar reads back byte-for-byte and its hash stays stable.
@@ -16,6 +20,14 @@ const quantity = z
   });
 
 const resources = z.object({ cpu: quantity, memory: quantity });
+
+/**
+ * Lower case, unique, sorted: the gateway compares field names case-insensitively, and one
+ * spelling keeps the template hash the same however the chart value is written.
+ */
+export function normaliseRedact(fields: readonly string[]): string[] {
+  return [...new Set(fields.map((f) => f.toLowerCase()))].sort();
+}
 
 export const sidecarConfig = z.object({
   image: z
@@ -42,6 +54,29 @@ export const sidecarConfig = z.object({
       message: "renewAt (WARDEN_SVID_RENEW_AT) must be at most 0.9 (leave time to retry before expiry)",
     })
     .default(DEFAULT_SVID_RENEW_AT),
+  /**
+   * Secret in each agent's namespace with approver tokens (key "tokens", `<approver> <token>` per
+   * line), mounted into the gateway sidecar alone (chart value gateway.approvals.secretName).
+   */
+  approvalsSecret: z
+    .string()
+    .max(253)
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, {
+      message:
+        "approvalsSecret (WARDEN_GATEWAY_APPROVALS_SECRET) must be a Secret name such as warden-approvers",
+    })
+    .default(DEFAULT_APPROVALS_SECRET),
+  /** Argument field names the audit log redacts (chart value gateway.audit.redact). */
+  auditRedact: z
+    .array(
+      z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, {
+        message:
+          "auditRedact (WARDEN_GATEWAY_AUDIT_REDACT) must be comma-separated argument names such as password,apiKey",
+      }),
+    )
+    .min(1, { message: "auditRedact (WARDEN_GATEWAY_AUDIT_REDACT) must name at least one field" })
+    .default([...DEFAULT_AUDIT_REDACT])
+    .transform(normaliseRedact),
 });
 export type SidecarConfig = z.infer<typeof sidecarConfig>;
 
@@ -54,6 +89,8 @@ export const DEFAULT_SIDECAR_CONFIG: SidecarConfig = {
   limits: { cpu: "500m", memory: "256Mi" },
   runAsUser: 65532,
   renewAt: DEFAULT_SVID_RENEW_AT,
+  approvalsSecret: DEFAULT_APPROVALS_SECRET,
+  auditRedact: normaliseRedact(DEFAULT_AUDIT_REDACT),
 };
 
 /** Environment variables that override the defaults (the webhook Deployment and the CLI read them). */
@@ -74,6 +111,12 @@ export function sidecarConfigFromEnv(env: NodeJS.ProcessEnv, base: SidecarConfig
     },
     // Number("x") is NaN, which the schema refuses with a message naming the variable.
     renewAt: env.WARDEN_SVID_RENEW_AT ? Number(env.WARDEN_SVID_RENEW_AT) : base.renewAt,
+    approvalsSecret: env.WARDEN_GATEWAY_APPROVALS_SECRET ?? base.approvalsSecret,
+    auditRedact: env.WARDEN_GATEWAY_AUDIT_REDACT
+      ? env.WARDEN_GATEWAY_AUDIT_REDACT.split(",")
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : base.auditRedact,
   });
 }
 

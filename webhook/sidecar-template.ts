@@ -3,8 +3,13 @@
 // protocol), so the stored container reads back exactly as injected; the hash is taken over a
 // normalised form anyway, so a defaulted field can never make a genuine sidecar look tampered.
 import { createHash } from "node:crypto";
-import { policyConfigMapName, TRUST_BUNDLE_CONFIGMAP } from "../api/v1alpha1/labels.ts";
 import {
+  credentialsSecretName,
+  policyConfigMapName,
+  TRUST_BUNDLE_CONFIGMAP,
+} from "../api/v1alpha1/labels.ts";
+import {
+  DEFAULT_AUDIT_REDACT,
   DEFAULT_SVID_RENEW_AT,
   GATEWAY_ADMIN_PORT,
   GATEWAY_CONTAINER_NAME,
@@ -15,10 +20,13 @@ import {
   SIDECAR_VOLUMES,
 } from "../api/v1alpha1/sidecar.ts";
 import { canonicalJSON } from "../lib/canonical-json.ts";
-import { type SidecarConfig, v8FlagsFor } from "./sidecar-config.ts";
+import { normaliseRedact, type SidecarConfig, v8FlagsFor } from "./sidecar-config.ts";
 
-/** Bumped whenever the template's shape changes; recorded in the status annotation. */
-export const SIDECAR_TEMPLATE_VERSION = "v1";
+/**
+ * Bumped whenever the template's shape changes; recorded in the status annotation. v2: the
+ * outbound gateway mounts the agent's credentials Secret and the approvers Secret.
+ */
+export const SIDECAR_TEMPLATE_VERSION = "v2";
 export const GATEWAY_PORTS: readonly number[] = [
   GATEWAY_OUTBOUND_PORT,
   GATEWAY_ADMIN_PORT,
@@ -86,6 +94,19 @@ function sidecarContainer(cfg: SidecarConfig, upstreamPort: number | undefined):
       ...(cfg.renewAt === DEFAULT_SVID_RENEW_AT
         ? []
         : [{ name: GATEWAY_ENV.svidRenewAt, value: String(cfg.renewAt) }]),
+      ...(normaliseRedact(cfg.auditRedact).join() === normaliseRedact(DEFAULT_AUDIT_REDACT).join()
+        ? []
+        : [{ name: GATEWAY_ENV.auditRedact, value: normaliseRedact(cfg.auditRedact).join(",") }]),
+      // Outbound only: the credentials it substitutes upstream and the approvers it accepts.
+      ...(inbound
+        ? []
+        : [
+            { name: GATEWAY_ENV.credentialsDir, value: v.credentials.mountPath },
+            {
+              name: GATEWAY_ENV.approvalTokensFile,
+              value: `${v.approvers.mountPath}/${v.approvers.key}`,
+            },
+          ]),
     ],
     ports: [
       ...(inbound ? [{ name: "warden-inbound", containerPort: GATEWAY_INBOUND_PORT, protocol: "TCP" }] : []),
@@ -117,15 +138,38 @@ function sidecarContainer(cfg: SidecarConfig, upstreamPort: number | undefined):
       { name: v.bundle.name, mountPath: v.bundle.mountPath, readOnly: true },
       { name: v.policy.name, mountPath: v.policy.mountPath, readOnly: true },
       { name: v.audit.name, mountPath: v.audit.mountPath },
+      ...(inbound
+        ? []
+        : [
+            { name: v.credentials.name, mountPath: v.credentials.mountPath, readOnly: true },
+            { name: v.approvers.name, mountPath: v.approvers.mountPath, readOnly: true },
+          ]),
     ],
     terminationMessagePath: "/dev/termination-log",
     terminationMessagePolicy: "File",
   };
 }
 
-/** The four volumes the sidecar mounts; only the policy ConfigMap depends on the agent. */
-export function gatewayVolumes(agent: string): JsonObject[] {
-  return sidecarVolumes(policyConfigMapName(agent));
+/**
+ * The volumes the outbound sidecar mounts: token, bundle, policy and audit as for every gateway,
+ * plus the agent's credentials Secret (projected by the operator) and the approvers Secret. Both
+ * Secrets are optional: an agent without credentialed tools has none, and without approvers every
+ * approval times out. The names depend only on the agent and the chart, never on its grants, so
+ * the pod spec (and its hash) stays the same when grants change.
+ */
+export function gatewayVolumes(agent: string, cfg: Pick<SidecarConfig, "approvalsSecret">): JsonObject[] {
+  const v = SIDECAR_VOLUMES;
+  return [
+    ...sidecarVolumes(policyConfigMapName(agent)),
+    {
+      name: v.credentials.name,
+      secret: { secretName: credentialsSecretName(agent), optional: true, defaultMode: 0o444 },
+    },
+    {
+      name: v.approvers.name,
+      secret: { secretName: cfg.approvalsSecret, optional: true, defaultMode: 0o444 },
+    },
+  ];
 }
 
 /** The inbound gateway's volumes: the same four, with the manifest's inbound policy ConfigMap. */

@@ -20,3 +20,11 @@ export function policyConfigMapName(agent: string): string {
 
 /** Trust bundle ConfigMap published into every enclave namespace. */
 export const TRUST_BUNDLE_CONFIGMAP = "warden-trust-bundle";
+
+/**
+ * Secret holding the credentials of the tool servers one agent is granted, projected by the
+ * operator from each ToolManifest's spec.credential and mounted into the gateway sidecar alone.
+ */
+export function credentialsSecretName(agent: string): string {
+  return `warden-credentials-${agent}`;
+}

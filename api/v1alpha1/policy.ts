@@ -39,6 +39,32 @@ export const compiledServer = z.object({
     .object({ secretName: z.string(), key: z.string(), header: z.string(), scheme: z.string() })
     .optional(),
   tools: z.array(compiledTool),
+  /**
+   * The rest of the MCP surface, granted per server (absent = not granted). URI patterns and
+   * prompt names use `*` as a wildcard (any run of characters, `/` included).
+   */
+  resources: z
+    .object({
+      /** resources/read (and subscribe) only for URIs matching one of these. */
+      uriPatterns: z.array(z.string().min(1)),
+      /** resources/subscribe and resources/unsubscribe. */
+      subscribe: z.boolean().default(false),
+    })
+    .optional(),
+  /** prompts/get only for these prompt names. */
+  prompts: z.array(z.string().min(1)).optional(),
+  /** completion/complete. */
+  completion: z.boolean().optional(),
+  /** logging/setLevel. */
+  logging: z.boolean().optional(),
+  /** Server→client requests the agent may be asked (absent or false: refused by the gateway). */
+  clientFeatures: z
+    .object({
+      sampling: z.boolean().default(false),
+      elicitation: z.boolean().default(false),
+      roots: z.boolean().default(false),
+    })
+    .optional(),
 });
 
 export const gatewayPolicy = z.object({

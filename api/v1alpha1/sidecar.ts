@@ -21,7 +21,27 @@ export const SIDECAR_VOLUMES = {
   policy: { name: "warden-policy", mountPath: "/var/run/warden/policy", file: "policy.json" },
   /** Writable scratch space for the audit log (the root filesystem is read-only). */
   audit: { name: "warden-audit", mountPath: "/var/run/warden/audit", file: "audit.jsonl" },
+  /**
+   * The agent's credentials Secret (credentialsSecretName), projected by the operator: one key per
+   * granted ToolManifest with a credential, named after the manifest. Optional: agents without
+   * credentialed tools have none.
+   */
+  credentials: { name: "warden-credentials", mountPath: "/var/run/warden/credentials" },
+  /**
+   * Approver tokens (`<approver> <token>` per line) from a Secret of the namespace named by the
+   * chart (gateway.approvals.secretName). Optional: without it nobody can approve, and every
+   * approval-gated call times out (ApprovalTimeout), as documented.
+   */
+  approvers: { name: "warden-approvers", mountPath: "/var/run/warden/approvers", key: "tokens" },
 } as const;
+
+/**
+ * The file (key of the agent's credentials Secret) holding a ToolManifest's credential: the
+ * manifest's name. Undefined when the name could escape the directory (never for a valid name).
+ */
+export function credentialFileName(manifest: string): string | undefined {
+  return /^[A-Za-z0-9][-._A-Za-z0-9]*$/.test(manifest) && manifest.length <= 253 ? manifest : undefined;
+}
 
 /** Environment of the gateway process (the webhook sets these; the gateway reads them). */
 export const GATEWAY_ENV = {
@@ -39,7 +59,7 @@ export const GATEWAY_ENV = {
   /** SVID from files instead of the issuer (Secret delivery, tests): PEM chain and PKCS#8 key. */
   svidCertFile: "WARDEN_SVID_CERT_FILE",
   svidKeyFile: "WARDEN_SVID_KEY_FILE",
-  /** Directory of mounted tool-server credential Secrets: <dir>/<secretName>/<key>. */
+  /** Directory of the agent's projected credentials: <dir>/<ToolManifest name> (credentialFileName). */
   credentialsDir: "WARDEN_CREDENTIALS_DIR",
   /** File of approver bearer tokens for the approval channel, one `<approver> <token>` per line. */
   approvalTokensFile: "WARDEN_APPROVAL_TOKENS_FILE",
@@ -56,6 +76,24 @@ export const GATEWAY_ENV = {
   /** Milliseconds a stopping gateway waits for in-flight calls before it exits (default 20000). */
   drainTimeoutMs: "WARDEN_DRAIN_TIMEOUT_MS",
 } as const;
+
+/**
+ * Argument fields the audit log redacts when GATEWAY_ENV.auditRedact is not set (lower case; the
+ * gateway compares field names case-insensitively). The injector leaves the variable out at this
+ * value, so the gateway must default to the same.
+ */
+export const DEFAULT_AUDIT_REDACT: readonly string[] = [
+  "password",
+  "secret",
+  "token",
+  "apikey",
+  "api_key",
+  "authorization",
+  "credential",
+];
+
+/** Default Secret (in the agent's namespace) holding approver tokens (chart gateway.approvals.secretName). */
+export const DEFAULT_APPROVALS_SECRET = "warden-approvers";
 
 /**
  * Default of GATEWAY_ENV.svidRenewAt: renew at half-life. The injector leaves the variable out at

@@ -1,14 +1,9 @@
 // Redaction of configured argument fields (at any depth) before arguments reach the audit log.
 // The hash of the full arguments is recorded separately, so redaction does not weaken the chain.
-export const DEFAULT_REDACT_FIELDS = [
-  "password",
-  "secret",
-  "token",
-  "apiKey",
-  "api_key",
-  "authorization",
-  "credential",
-];
+import { DEFAULT_AUDIT_REDACT } from "../../api/v1alpha1/sidecar.ts";
+
+/** Defined with the sidecar contract: the injector omits WARDEN_AUDIT_REDACT at this value. */
+export const DEFAULT_REDACT_FIELDS: string[] = [...DEFAULT_AUDIT_REDACT];
 export const REDACTED = "[REDACTED]";
 
 export function redact(value: unknown, fields: ReadonlySet<string>, depth = 0): unknown {

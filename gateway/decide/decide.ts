@@ -7,6 +7,7 @@ import { argumentsViolation } from "./constraints.ts";
 import { type Deny, deny, INVALID_REQUEST } from "./deny.ts";
 import { prototypeKeyPath, toolNameProblem, toolsCallParams } from "./jsonrpc.ts";
 import type { RateLimiter } from "./ratelimit.ts";
+import { surfaceDecision } from "./surface.ts";
 import type { TaskToken } from "./tasktoken.ts";
 
 /** Methods that need no grant: lifecycle, discovery (results are filtered) and housekeeping. */
@@ -15,7 +16,6 @@ const UNGRANTED_METHODS = new Set([
   "ping",
   "tools/list",
   "server/discover",
-  "logging/setLevel",
   "tasks/get",
   "tasks/result",
   "tasks/list",
@@ -59,9 +59,12 @@ export function decideMessage(input: CallInput): Verdict {
     // Client notifications (already checked against the revision's list) carry no grantable action.
     if (UNGRANTED_METHODS.has(input.method) || input.method.startsWith("notifications/"))
       return { outcome: "allow" };
-    return refuse(
-      deny("MethodNotGranted", `${input.method} is not granted: the policy grants tools only`, m),
-    );
+    // Resources, prompts, completion, logging: granted per server; the params go to the audit.
+    const surface = surfaceDecision(input.server, input.method, input.params);
+    const args = input.params ? { ...input.params } : undefined;
+    if (surface === null) return { outcome: "allow", ...(args ? { args } : {}) };
+    if (surface) return refuse(surface, args ? { args } : {});
+    return refuse(deny("MethodNotGranted", `${input.method} is not granted by the policy`, m));
   }
   const p = toolsCallParams.safeParse(input.params ?? {});
   if (!p.success) {

@@ -55,7 +55,23 @@ describe("checkEnvelope", () => {
   // Header/body agreement per protocol version: one named row per attack (or accepted form).
   const meta = (v: string) => ({ _meta: { "io.modelcontextprotocol/protocolVersion": v } });
   const rows: [string, unknown, Record<string, string>, { negotiated?: string }, string][] = [
-    ["no version header on a 2025-11-25 session", call("x"), {}, { negotiated: V }, "MissingProtocolVersion"],
+    [
+      "no version header on a 2025-11-25 session (the negotiated one applies)",
+      call("x"),
+      {},
+      { negotiated: V },
+      "ok:request",
+    ],
+    [
+      "no version header on a 2026-07-28 request (declared in _meta)",
+      {
+        ...call("x"),
+        params: { name: "x", _meta: { "io.modelcontextprotocol/protocolVersion": "2026-07-28" } },
+      },
+      {},
+      {},
+      "MissingProtocolVersion",
+    ],
     ["no version header, session unknown (server assumes 2025-03-26)", call("x"), {}, {}, "ok:request"],
     ["no version header on a 2025-03-26 session", call("x"), {}, { negotiated: "2025-03-26" }, "ok:request"],
     [
@@ -74,11 +90,18 @@ describe("checkEnvelope", () => {
       "UnsupportedProtocolVersion",
     ],
     [
-      "header differs from the session's version",
+      "an older supported header on a newer session (SHOULD, not MUST)",
       call("x"),
+      { protocolVersion: "2025-03-26" },
+      { negotiated: V },
+      "ok:request",
+    ],
+    [
+      "a newer header unlocking tasks on a 2025-06-18 session",
+      { jsonrpc: "2.0", id: 1, method: "tasks/get", params: { taskId: "t" } },
       { protocolVersion: V },
       { negotiated: "2025-06-18" },
-      "ProtocolVersionMismatch",
+      "UnknownMethod",
     ],
     [
       "initialize header disagrees with params.protocolVersion",

@@ -9,7 +9,6 @@ import {
   isSupportedVersion,
   type ProtocolVersion,
   requiresRoutingHeaders,
-  requiresVersionHeader,
   SUPPORTED_PROTOCOL_VERSIONS,
   VERSION_WITHOUT_HEADER,
 } from "./methods.ts";
@@ -88,18 +87,24 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
     version = asked;
   } else {
     if (h.protocolVersion === undefined) {
-      // Clients of revisions before 2025-06-18 send no header; a server then assumes 2025-03-26.
-      // From 2025-06-18 on the header is required on every request after initialize.
-      const assumed = opts.negotiated ?? VERSION_WITHOUT_HEADER;
-      if (requiresVersionHeader(assumed)) {
+      // Without the header a server relies on the version negotiated at initialization, else
+      // assumes 2025-03-26 (transport spec, backwards compatibility). 2026-07-28 has no
+      // initialization: there the header is the version and must be sent.
+      const p = obj.params as { _meta?: Record<string, unknown> } | undefined;
+      const declared = p?._meta?.[META_PROTOCOL_VERSION];
+      if (
+        declared !== undefined &&
+        isSupportedVersion(String(declared)) &&
+        requiresRoutingHeaders(String(declared) as ProtocolVersion)
+      ) {
         return deny(
           "MissingProtocolVersion",
-          `the MCP-Protocol-Version header is required from MCP 2025-06-18 on (this session negotiated ${assumed})`,
+          `MCP ${String(declared)} requires the MCP-Protocol-Version header on every request`,
           "",
           INVALID_REQUEST,
         );
       }
-      version = assumed;
+      version = opts.negotiated ?? VERSION_WITHOUT_HEADER;
     } else if (!isSupportedVersion(h.protocolVersion)) {
       return deny(
         "UnsupportedProtocolVersion",
@@ -107,17 +112,17 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
         "",
         INVALID_REQUEST,
       );
-    } else if (opts.negotiated && opts.negotiated !== h.protocolVersion) {
-      return deny(
-        "ProtocolVersionMismatch",
-        `MCP-Protocol-Version ${h.protocolVersion} differs from the version negotiated on this session (${opts.negotiated})`,
-        "",
-        INVALID_REQUEST,
-      );
     } else version = h.protocolVersion;
   }
   const v = version as ProtocolVersion;
+  // A client SHOULD (not MUST) repeat the negotiated version; another supported one is accepted,
+  // but the message must then be valid under both, so a header cannot unlock a method the
+  // session did not negotiate.
   const message = classifyClientMessage(body, v);
+  if (!isDeny(message) && opts.negotiated && opts.negotiated !== v) {
+    const underSession = classifyClientMessage(body, opts.negotiated);
+    if (isDeny(underSession)) return underSession;
+  }
   if (isDeny(message)) return message;
   if (message.kind !== "response") {
     const meta = (message.params?._meta ?? undefined) as Record<string, unknown> | undefined;

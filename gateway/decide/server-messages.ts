@@ -1,17 +1,17 @@
 // Server→client messages (on the GET SSE stream and inside POST SSE responses) are decided like
 // client messages: the gateway passes only what it positively recognises. A tool server may ask
-// the client for things (sampling/createMessage, elicitation/create, roots/list, tasks/*); the
-// policy grants tools only and has no grant for any of these, so they are refused by default
-// (fail closed): a compromised or drifted tool server must not be able to drive the agent's model,
-// prompt its user or list its filesystem roots through the gateway. Notifications pass when they
+// the client for things (sampling/createMessage, elicitation/create, roots/list, tasks/*); each
+// is refused unless the server's grant (clientFeatures) allows it (fail closed): a compromised or
+// drifted tool server must not be able to drive the agent's model, prompt its user or list its
+// filesystem roots through the gateway without the grant saying so. Notifications pass when they
 // are valid JSON-RPC notifications of the negotiated revision; anything malformed is dropped.
 import { type Deny, deny, INVALID_REQUEST, METHOD_NOT_FOUND } from "./deny.ts";
 import { JsonRejected, parseStrictJson } from "./json.ts";
 import { notificationSchema, requestSchema, responseSchema } from "./jsonrpc.ts";
 import type { ProtocolVersion } from "./methods.ts";
 
-/** Server→client requests the gateway answers itself: harmless liveness only. */
-const ALLOWED_SERVER_REQUESTS = new Set(["ping"]);
+/** Server→client requests that pass without a grant: harmless liveness only. */
+export const UNGRANTED_SERVER_REQUESTS: readonly string[] = ["ping"];
 
 const BASE_SERVER_NOTIFICATIONS = [
   "notifications/cancelled",
@@ -63,10 +63,13 @@ export function decideServerMessage(
   version: ProtocolVersion,
   manifest: string,
   maxDepth = 32,
+  maxBytes = 16 * 1024 * 1024,
+  /** Server→client requests granted for this server (sampling/elicitation/roots per policy). */
+  allowedRequests: readonly string[] = UNGRANTED_SERVER_REQUESTS,
 ): ServerVerdict {
   let msg: unknown;
   try {
-    msg = parseStrictJson(text, { maxBytes: 16 * 1024 * 1024, maxDepth });
+    msg = parseStrictJson(text, { maxBytes, maxDepth });
   } catch (e) {
     const rule = e instanceof JsonRejected ? e.reason : "ParseError";
     return {
@@ -97,7 +100,7 @@ export function decideServerMessage(
   if ("method" in m && "id" in m) {
     const r = requestSchema.safeParse(m);
     if (!r.success) return invalid("malformed JSON-RPC request");
-    if (ALLOWED_SERVER_REQUESTS.has(r.data.method)) return { action: "pass", message: m, kind: "request" };
+    if (allowedRequests.includes(r.data.method)) return { action: "pass", message: m, kind: "request" };
     return {
       action: "refuse",
       method: r.data.method,

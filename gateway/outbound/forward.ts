@@ -1,11 +1,12 @@
 // Forwarding to the tool server: which agent headers may pass (MCP transport headers only, never
-// the agent's own credentials), the tool server's credential substituted from the mounted Secret,
+// the agent's own credentials), the tool server's credential substituted from the agent's projected credentials Secret,
 // and the mTLS dispatcher that pins the server's SPIFFE ID. Nothing here decides policy.
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
 import type { Dispatcher } from "undici";
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
+import { credentialFileName } from "../../api/v1alpha1/sidecar.ts";
 import { type Deny, deny } from "../decide/deny.ts";
 import { header } from "../http-util.ts";
 import type { UpstreamClients } from "../upstream.ts";
@@ -58,16 +59,26 @@ export function upstreamHeaders(
         `no credentials directory is mounted for Secret ${cred.secretName}`,
         server.manifest,
       );
-    if (/[/\\]|^\.\.?$/.test(cred.secretName) || /[/\\]|^\.\.?$/.test(cred.key)) {
-      return deny("CredentialUnavailable", "credential secretName/key must be plain names", server.manifest);
+    // The operator projects each granted server's credential into the agent's credentials Secret
+    // under the ToolManifest's name (credentialFileName); the agent container never mounts it.
+    const file = credentialFileName(server.manifest);
+    if (file === undefined) {
+      return deny("CredentialUnavailable", "the ToolManifest name is not a plain name", server.manifest);
     }
     let value: string;
     try {
-      value = readFileSync(join(deps.credentialsDir, cred.secretName, cred.key), "utf8").trim();
+      value = readFileSync(join(deps.credentialsDir, file), "utf8").trim();
     } catch {
       return deny(
         "CredentialUnavailable",
-        `credential ${cred.secretName}/${cred.key} is not mounted`,
+        `credential ${cred.secretName}/${cred.key} is not mounted (the operator projects it into the agent's credentials Secret; see the AgentIdentity's CredentialsReady condition)`,
+        server.manifest,
+      );
+    }
+    if (!value) {
+      return deny(
+        "CredentialUnavailable",
+        `credential ${cred.secretName}/${cred.key} is empty`,
         server.manifest,
       );
     }

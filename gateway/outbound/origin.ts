@@ -2,8 +2,8 @@
 // server MUST validate Origin; 403 when it is present and not allowed). A web page the agent's
 // browser (or any browser on the node) opens could otherwise resolve its own name to 127.0.0.1
 // and drive the gateway with the agent's identity. So: Host must name a loopback address or an
-// allowed host, and Origin, when sent, must be on the allowlist (empty by default: agents are
-// not browsers).
+// allowed host, and Origin, when sent, must be a loopback origin or on the allowlist (empty by
+// default: agents are not browsers).
 import { type Deny, deny } from "../decide/deny.ts";
 
 export interface OriginPolicy {
@@ -14,6 +14,12 @@ export interface OriginPolicy {
 }
 
 const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]", "::1"];
+
+/** An Origin on a loopback name: a page served from inside the pod, never a rebinding attacker. */
+export function isLoopbackOrigin(origin: string): boolean {
+  const m = /^https?:\/\/(\[::1\]|localhost|127\.0\.0\.1)(?::[0-9]{1,5})?$/.exec(origin.toLowerCase());
+  return m !== null;
+}
 
 /** The host name of a Host header value (port and brackets handled), lower-cased. */
 export function hostName(host: string): string | undefined {
@@ -37,7 +43,7 @@ export function originDeny(
         "(DNS rebinding protection); add it to WARDEN_ALLOWED_HOSTS if it is yours",
     );
   }
-  if (origin !== undefined && !policy.allowedOrigins.includes(origin)) {
+  if (origin !== undefined && !policy.allowedOrigins.includes(origin) && !isLoopbackOrigin(origin)) {
     return deny(
       "OriginNotAllowed",
       `Origin ${JSON.stringify(origin.slice(0, 128))} is not allowed (DNS rebinding protection); ` +

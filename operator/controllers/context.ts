@@ -2,7 +2,8 @@
 import type { Logger } from "../../lib/log.ts";
 import type { OperatorMetrics } from "../runtime/metrics.ts";
 import type { Caches } from "./caches.ts";
-import type { Writer } from "./writer.ts";
+import type { NetworkSettings } from "./netpol.ts";
+import type { SecretReader, Writer } from "./writer.ts";
 
 export interface ControllerSettings {
   trustDomain: string;
@@ -15,11 +16,15 @@ export interface ControllerSettings {
   namespaces: ReadonlySet<string>;
   /** Cluster-wide SVID TTL cap (--svid-max-ttl), applied after the enclave's; absent = none. */
   svidMaxTTL?: string;
+  /** Where the issuer and cluster DNS run, for the enclave NetworkPolicies. */
+  network: NetworkSettings;
 }
 
 export interface ControllerContext {
   caches: Caches;
   writer: Writer;
+  /** GET of named Secrets (no cache: the operator cannot list or watch them). */
+  secrets: SecretReader;
   log: Logger;
   metrics: OperatorMetrics;
   settings: ControllerSettings;

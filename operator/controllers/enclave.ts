@@ -104,7 +104,7 @@ export async function reconcileEnclave(
   await ensureRoleBinding(ctx, enclave);
 
   const manifests = new Map(caches.manifests.list(namespace).map((m) => [m.metadata.name ?? "", m]));
-  const net = enclaveNetwork(enclave, manifests, ctx.now());
+  const net = enclaveNetwork(enclave, manifests, ctx.now(), ctx.settings.network);
   const owner = ownerRef({
     apiVersion: enclave.apiVersion,
     kind: KINDS.AgentEnclave.kind,

@@ -4,6 +4,7 @@
 import type * as k8s from "@kubernetes/client-node";
 import {
   agentIdentitySpec,
+  credentialsSecretName,
   type GatewayPolicy,
   KINDS,
   LABEL_AGENT,
@@ -28,6 +29,13 @@ import {
   splitKey,
 } from "./caches.ts";
 import type { ControllerContext } from "./context.ts";
+import {
+  CREDENTIAL_REFRESH_MS,
+  type CredentialProjection,
+  credentialsCondition,
+  projectCredentials,
+  sameData,
+} from "./credentials.ts";
 import { decideIdentity, serviceAccountNameOf } from "./identity-eval.ts";
 import { compilePolicy, type PolicyProblem, policyToWrite, type ResolvedManifest } from "./policy.ts";
 import { statusUnchanged } from "./status.ts";
@@ -188,11 +196,22 @@ export async function reconcileIdentity(
     } else await writer.applyConfigMap(cm);
   }
 
+  // The credentials of the servers the written policy grants (none for a refused identity).
+  const projection = await projectCredentials(toWrite?.servers ?? [], (n) => ctx.secrets.get(namespace, n));
+  const hadCredentials = identity.status?.conditions?.some((c) => c.type === "CredentialsReady") ?? false;
+  await applyCredentials(ctx, { namespace, agent: name, labels, owner }, projection, hadCredentials);
+  const credentialsReady = credentialsCondition(projection, credentialsSecretName(name));
+
   const status: Record<string, unknown> = {
     observedGeneration: generation,
     spiffeID: decision.spiffeID,
     serviceAccountName: decision.serviceAccountName,
-    conditions: mergeConditions(identity.status?.conditions, decision.conditions, generation, ctx.now()),
+    conditions: mergeConditions(
+      identity.status?.conditions,
+      credentialsReady ? [...decision.conditions, credentialsReady] : decision.conditions,
+      generation,
+      ctx.now(),
+    ),
   };
   if (decision.effectiveTTL) status.effectiveTTL = decision.effectiveTTL;
   // The version of what the ConfigMap holds: compiled, or deny-all for a refused identity.
@@ -209,7 +228,46 @@ export async function reconcileIdentity(
       ready.message,
     );
   }
-  return undefined;
+  // Source Secrets are not watched: look again so that a rotated credential is projected.
+  return projection.manifests.length > 0 ? { requeueAfterMs: CREDENTIAL_REFRESH_MS } : undefined;
+}
+
+/**
+ * Writes the agent's credentials Secret when its data differs, and deletes it when the agent no
+ * longer has a credentialed tool server. Without credentials now or before (no CredentialsReady
+ * condition), nothing is read: agents without credentials cost no API call here.
+ */
+async function applyCredentials(
+  ctx: ControllerContext,
+  agent: { namespace: string; agent: string; labels: Record<string, string>; owner: k8s.V1OwnerReference },
+  projection: CredentialProjection,
+  hadCredentials: boolean,
+): Promise<void> {
+  const secretName = credentialsSecretName(agent.agent);
+  if (projection.manifests.length === 0 && !hadCredentials) return;
+  const live = await ctx.secrets.get(agent.namespace, secretName);
+  const ours = live?.metadata?.ownerReferences?.some((o) => o.uid === agent.owner.uid) ?? false;
+  if (projection.manifests.length === 0) {
+    if (live && ours) await ctx.writer.deleteSecret(agent.namespace, secretName);
+    return;
+  }
+  const secret: k8s.V1Secret = {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "Opaque",
+    metadata: {
+      name: secretName,
+      namespace: agent.namespace,
+      labels: agent.labels,
+      ownerReferences: [agent.owner],
+    },
+    data: projection.data,
+  };
+  if (live && ours && sameData(live.data, projection.data) && isSubset(secret.metadata, live.metadata)) {
+    ctx.metrics.writesSkipped.inc({ resource: "secrets" });
+    return;
+  }
+  await ctx.writer.applySecret(secret);
 }
 
 /**

@@ -1,8 +1,12 @@
 // The NetworkPolicies of an enclave, as a pure function of the enclave, the ToolManifests of its
-// namespace and the time. Every pod in the namespace is denied by default (Ingress and Egress);
-// DNS goes to kube-dns only; agent pods reach only the enclave's tool servers and egress CIDRs;
-// tool-server pods accept only the enclave's agent pods on their port; an exemption's extra egress
-// is a policy of its own that exists only until expiresAt.
+// namespace, where the issuer and cluster DNS run, and the time. Every pod in the namespace is
+// denied by default (Ingress and Egress); DNS goes to the cluster DNS pods only; agent pods reach
+// the issuer (their gateway sidecar's SVID), the enclave's tool servers' inbound gateways and the
+// egress CIDRs, nothing else; tool-server pods accept only the enclave's agent pods, on the inbound
+// gateway's port, and reach only the issuer (their inbound gateway's SVID). No pod is admitted on
+// the gateway's admin port or a tool server's own port: kubelet probes come from the node, which a
+// NetworkPolicy does not fence. An exemption's extra egress is a policy of its own that exists
+// only until expiresAt.
 import { exemptionInForce } from "../../api/v1alpha1/exemptions.ts";
 import type { AgentEnclave, ToolManifest } from "../../api/v1alpha1/index.ts";
 import {
@@ -59,6 +63,42 @@ const AGENT_PODS: LabelSelector = { matchExpressions: [{ key: LABEL_AGENT, opera
 
 type EgressRule = NonNullable<AgentEnclave["spec"]["egress"]>[number];
 
+/** Where the pods the enclave must reach outside itself run (operator flags, set by the chart). */
+export interface NetworkSettings {
+  /** The issuer: the operator's pods (every replica serves it). */
+  issuer: {
+    namespace: string;
+    podLabels: Record<string, string>;
+    /** The issuer's container port; 0 (a port picked at run time, tests only) allows any port. */
+    port: number;
+  };
+  /** Cluster DNS: the pods behind the kube-dns Service. */
+  dns: { namespace: string; podLabels: Record<string, string> };
+}
+
+/** The chart's defaults: the release namespace agent-warden-system, kube-dns in kube-system. */
+export const DEFAULT_NETWORK_SETTINGS: NetworkSettings = {
+  issuer: {
+    namespace: "agent-warden-system",
+    podLabels: { "app.kubernetes.io/name": "agent-warden", "app.kubernetes.io/component": "operator" },
+    port: 8443,
+  },
+  dns: { namespace: "kube-system", podLabels: { "k8s-app": "kube-dns" } },
+};
+
+const inNamespace = (namespace: string): LabelSelector => ({
+  matchLabels: { "kubernetes.io/metadata.name": namespace },
+});
+
+/** Egress to the issuer: its pods, by namespace and labels, on its port only. */
+export function issuerEgress(settings: NetworkSettings): EgressWire {
+  const { namespace, podLabels, port } = settings.issuer;
+  return {
+    to: [{ namespaceSelector: inNamespace(namespace), podSelector: { matchLabels: { ...podLabels } } }],
+    ...(port > 0 ? { ports: [{ protocol: "TCP", port }] } : {}),
+  };
+}
+
 export interface EnclaveNetwork {
   policies: NetworkPolicy[];
   activeExemptions: string[];
@@ -86,6 +126,7 @@ export function enclaveNetwork(
   enclave: AgentEnclave,
   manifests: ReadonlyMap<string, ToolManifest>,
   now: Date,
+  settings: NetworkSettings = DEFAULT_NETWORK_SETTINGS,
 ): EnclaveNetwork {
   const name = enclave.metadata.name ?? "";
   const namespace = enclave.metadata.namespace ?? "";
@@ -111,8 +152,8 @@ export function enclaveNetwork(
         {
           to: [
             {
-              namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } },
-              podSelector: { matchLabels: { "k8s-app": "kube-dns" } },
+              namespaceSelector: inNamespace(settings.dns.namespace),
+              podSelector: { matchLabels: { ...settings.dns.podLabels } },
             },
           ],
           ports: [
@@ -124,7 +165,8 @@ export function enclaveNetwork(
     }),
   );
 
-  const egress: EgressWire[] = [];
+  // The gateway sidecar gets and renews its SVID from the issuer: without this no agent starts.
+  const egress: EgressWire[] = [issuerEgress(settings)];
   const missingToolServers: string[] = [];
   for (const serverName of [...new Set(enclave.spec.toolServers ?? [])].sort()) {
     const m = manifests.get(serverName);
@@ -146,19 +188,15 @@ export function enclaveNetwork(
     policies.push(
       np(toolServerPolicyName(serverName), {
         podSelector: { matchLabels: podLabels },
-        policyTypes: ["Ingress"],
+        policyTypes: ["Ingress", "Egress"],
         ingress: [{ from: [{ podSelector: AGENT_PODS }], ports: [port] }],
+        // The inbound gateway's SVID; the tool server itself reaches nothing (DNS aside).
+        egress: [issuerEgress(settings)],
       }),
     );
   }
   for (const rule of enclave.spec.egress ?? []) egress.push(cidrRule(rule));
-  policies.push(
-    np(POLICY_AGENT_EGRESS, {
-      podSelector: AGENT_PODS,
-      policyTypes: ["Egress"],
-      ...(egress.length ? { egress } : {}),
-    }),
-  );
+  policies.push(np(POLICY_AGENT_EGRESS, { podSelector: AGENT_PODS, policyTypes: ["Egress"], egress }));
 
   const activeExemptions: string[] = [];
   let nextExpiryMs: number | undefined;

@@ -16,6 +16,8 @@ export interface Writer {
    */
   createServiceAccount(sa: k8s.V1ServiceAccount): Promise<k8s.V1ServiceAccount | undefined>;
   applyConfigMap(cm: k8s.V1ConfigMap): Promise<void>;
+  applySecret(secret: k8s.V1Secret): Promise<void>;
+  deleteSecret(namespace: string, name: string): Promise<void>;
   applyNetworkPolicy(np: NetworkPolicy): Promise<void>;
   deleteNetworkPolicy(namespace: string, name: string): Promise<void>;
   applyNamespace(ns: k8s.V1Namespace): Promise<void>;
@@ -59,6 +61,16 @@ export function createWriter(clients: ClientFactory, log: Logger): Writer {
     },
     async applyConfigMap(cm) {
       await core.patchNamespacedConfigMap({ ...nameOf(cm), body: cm, ...fm }, SSA);
+    },
+    async applySecret(secret) {
+      await core.patchNamespacedSecret({ ...nameOf(secret), body: secret, ...fm }, SSA);
+    },
+    async deleteSecret(namespace, name) {
+      try {
+        await core.deleteNamespacedSecret({ name, namespace });
+      } catch (err) {
+        if (statusOf(err) !== 404) throw err;
+      }
     },
     async applyNetworkPolicy(np) {
       await net.patchNamespacedNetworkPolicy(
@@ -111,5 +123,27 @@ export function ownerRef(o: {
     uid: o.metadata.uid ?? "",
     controller: true,
     blockOwnerDeletion: true,
+  };
+}
+
+/**
+ * Reads Secrets by name. The operator may not list or watch Secrets, so there is no cache: only
+ * the Secrets a ToolManifest names (and the credentials Secrets the operator writes) are read.
+ */
+export interface SecretReader {
+  get(namespace: string, name: string): Promise<k8s.V1Secret | undefined>;
+}
+
+export function createSecretReader(clients: ClientFactory): SecretReader {
+  const core = clients.make(k8s.CoreV1Api);
+  return {
+    async get(namespace, name) {
+      try {
+        return await core.readNamespacedSecret({ name, namespace });
+      } catch (err) {
+        if (statusOf(err) === 404) return undefined;
+        throw err;
+      }
+    },
   };
 }

@@ -51,8 +51,12 @@ export interface BundleResult {
 
 /** The npm package an input path belongs to: node_modules/@a/b/x.js → @a/b; project files → undefined. */
 export function packageOf(input: string): string | undefined {
-  const m = /(?:^|\/)node_modules\/((?:@[^/]+\/)?[^/]+)\/(?!.*\/node_modules\/)/.exec(input);
-  return m?.[1];
+  // The innermost node_modules decides: node_modules/a/node_modules/b/x.js belongs to b.
+  const parts = input.split("/");
+  const at = parts.lastIndexOf("node_modules");
+  if (at === -1) return undefined;
+  const name = parts[at + 1]?.startsWith("@") ? parts.slice(at + 1, at + 3).join("/") : parts[at + 1];
+  return name || undefined;
 }
 
 function packageSizes(meta: Metafile, outfile: string): { name: string; bytes: number }[] {

@@ -3,7 +3,7 @@
 // in order or its supervisor was SIGKILLed. A second node on the same machine comes and goes without
 // touching the shared e2e node.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, inject, test } from "vitest";
@@ -129,6 +129,7 @@ describe.runIf(shared)("node teardown", () => {
     expect(left).toEqual({ processes: [], cgroupDirs: [], netns: [], mounts: [] });
     expect(machineState(node, ns)).toEqual(NOTHING);
     expect(readStatus(nodePaths(nodeLayout(node.id, node.dir)).status)?.phase).toBe("stopped");
+    rmSync(node.dir, { recursive: true, force: true });
 
     if (shared) {
       const ready = await mustKubectl([
@@ -154,5 +155,6 @@ describe.runIf(shared)("node teardown", () => {
     const left = await stopNodeClusterAt(node.dir, (l) => console.error(l));
     expect(left).toEqual({ processes: [], cgroupDirs: [], netns: [], mounts: [] });
     expect(machineState(node, ns)).toEqual(NOTHING);
+    rmSync(node.dir, { recursive: true, force: true });
   });
 });

@@ -1,6 +1,7 @@
 // The operator as a real process on the real API server with RBAC on, authenticated as a
 // ServiceAccount bound to exactly manifests/rbac: enclave fences, manifests, identities, policies.
 import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -100,10 +101,33 @@ function manifest(name: string, extra: Record<string, unknown> = {}) {
   };
 }
 
+/** A loopback port nobody listens on now, for the issuer (the enclave policies name its port). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+/** Where the issuer runs, as the chart tells the operator (operator Deployment selector labels). */
+const ISSUER_LABELS = { "app.kubernetes.io/instance": "itest", "app.kubernetes.io/component": "operator" };
+let issuerPort = 0;
+
 beforeAll(async () => {
   const bed = await operatorTestbed("warden-enc", cleanups);
   ({ rbac, namespace: ns } = bed);
-  op = bed.start("op-main", IDENTITY_ON ? ["--svid-ttl-override=30s"] : ["--identity=off"]);
+  issuerPort = await freePort();
+  const network = [
+    `--issuer-port=${issuerPort}`,
+    "--issuer-pod-labels=app.kubernetes.io/instance=itest,app.kubernetes.io/component=operator",
+    "--dns-namespace=kube-system",
+    "--dns-pod-labels=k8s-app=kube-dns",
+  ];
+  op = bed.start("op-main", [
+    ...network,
+    ...(IDENTITY_ON ? ["--svid-ttl-override=30s"] : ["--identity=off"]),
+  ]);
   console.error(
     `[operator.test] identity services ${IDENTITY_ON ? "ON" : "OFF (operator/identity/index.ts missing)"}`,
   );
@@ -217,6 +241,15 @@ describe("operator RBAC", () => {
 
 describe("AgentEnclave", () => {
   const AGENTS = { matchExpressions: [{ key: "warden.dev/agent", operator: "Exists" }] };
+  const issuerEgress = () => ({
+    to: [
+      {
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": rbac.namespace } },
+        podSelector: { matchLabels: ISSUER_LABELS },
+      },
+    ],
+    ports: [{ protocol: "TCP", port: issuerPort }],
+  });
 
   it("labels the namespace and writes NetworkPolicies of an exact shape", async () => {
     await manifests.create(manifest("search"));
@@ -265,10 +298,13 @@ describe("AgentEnclave", () => {
         },
       ],
     });
+    // Agents: the issuer (SVID), the external server's CIDR, the in-cluster server's inbound
+    // gateway (never its own port 8443), the enclave's CIDR. Nothing else, the API server included.
     expect((await getNetpol("warden-agent-egress"))?.spec).toEqual({
       podSelector: AGENTS,
       policyTypes: ["Egress"],
       egress: [
+        issuerEgress(),
         { to: [{ ipBlock: { cidr: "198.51.100.0/24" } }], ports: [{ protocol: "TCP", port: 443 }] },
         {
           to: [{ podSelector: { matchLabels: { "warden.dev/tool-server": "search" } } }],
@@ -278,10 +314,12 @@ describe("AgentEnclave", () => {
       ],
     });
     const toolServer = await getNetpol("warden-tool-server-search");
+    // Tool servers: agents in, on the inbound gateway's port only; out, the issuer only.
     expect(toolServer?.spec).toEqual({
       podSelector: { matchLabels: { "warden.dev/tool-server": "search" } },
-      policyTypes: ["Ingress"],
+      policyTypes: ["Ingress", "Egress"],
       ingress: [{ from: [{ podSelector: AGENTS }], ports: [{ protocol: "TCP", port: 15443 }] }],
+      egress: [issuerEgress()],
     });
     expect(toolServer?.metadata.ownerReferences?.[0]?.kind).toBe("AgentEnclave");
   });
@@ -526,6 +564,73 @@ describe("AgentIdentity, ToolManifest and policy", () => {
     });
     expect(inbound.manifest).toBe("search");
     await waitFor("boundAgents", async () => (await manifests.get("search")).status?.boundAgents === 1);
+  });
+
+  it("projects a granted server's credential into the agent's credentials Secret, follows rotation, removes it with the grant", async () => {
+    const b64 = (v: string) => Buffer.from(v).toString("base64");
+    const readProjected = () =>
+      core
+        .readNamespacedSecret({ name: "warden-credentials-cred-bot", namespace: ns })
+        .catch(() => undefined);
+    const nudge = (n: number) =>
+      identities.patch("cred-bot", { metadata: { annotations: { "test.warden.dev/nudge": String(n) } } });
+    await manifests.patch("saas", { spec: { credential: { secretName: "saas-cred", key: "token" } } });
+    await identities.create(
+      identity("cred-bot", { grants: [{ manifest: { name: "saas" }, tools: [{ name: "web_search" }] }] }),
+    );
+    // The source Secret does not exist yet: said so, and nothing invented.
+    const missing = await waitFor("CredentialsReady False", async () => {
+      const c = cond(await identities.get("cred-bot"), "CredentialsReady");
+      return c?.status === "False" ? c : undefined;
+    });
+    expect(missing.reason).toBe("SecretNotFound");
+    expect(missing.message).toContain("Secret saas-cred does not exist");
+    expect((await readProjected())?.data ?? {}).toEqual({});
+
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: "saas-cred" }, stringData: { token: "v1", unrelated: "never-copied" } },
+    });
+    await nudge(1);
+    const projected = await waitFor("credential projected", async () => {
+      const s = await readProjected();
+      return s?.data?.saas === b64("v1") ? s : undefined;
+    });
+    // Only the named key, under the ToolManifest's name; owned by the identity (GC with it).
+    expect(Object.keys(projected.data ?? {})).toEqual(["saas"]);
+    expect(projected.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: "AgentIdentity",
+      name: "cred-bot",
+    });
+    expect(projected.metadata?.labels).toMatchObject({ "warden.dev/agent": "cred-bot" });
+    await waitFor(
+      "CredentialsReady True",
+      async () => cond(await identities.get("cred-bot"), "CredentialsReady")?.status === "True",
+    );
+    // The policy names the source Secret; the gateway reads the projected file by manifest name.
+    const policy = await readPolicy("cred-bot");
+    expect(policy.servers[0]?.credential).toMatchObject({ secretName: "saas-cred", key: "token" });
+
+    // Rotation of the source Secret reaches the projection on the next reconcile.
+    await core.patchNamespacedSecret(
+      { name: "saas-cred", namespace: ns, body: { stringData: { token: "v2" } } },
+      k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
+    );
+    await nudge(2);
+    await waitFor(
+      "rotated credential projected",
+      async () => (await readProjected())?.data?.saas === b64("v2"),
+    );
+
+    // The grant goes: so do the projected credentials and the condition.
+    await identities.patch("cred-bot", { spec: { grants: [] } });
+    await waitFor("projected Secret deleted", async () => (await readProjected()) === undefined);
+    await waitFor(
+      "CredentialsReady gone",
+      async () => cond(await identities.get("cred-bot"), "CredentialsReady") === undefined,
+    );
+    await identities.delete("cred-bot");
+    await manifests.patch("saas", { spec: { credential: null } });
   });
 
   it("refuses what it must, with reasons a person can act on", async () => {

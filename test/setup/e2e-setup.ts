@@ -2,7 +2,7 @@
 // run, separate from the integration tier's control plane, handed to test files through
 // provide/inject. Where this machine cannot run a node, it provides the reason instead, and the
 // tests report it (test/e2e/node.test.ts): nothing is skipped silently.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -36,7 +36,17 @@ export async function setup(project: TestProject): Promise<void> {
   }
   mkdirSync(join(cacheDir(), "runs"), { recursive: true });
   const dir = await mkdtemp(join(cacheDir(), "runs", "node-"));
-  node = await startNodeCluster({ dir, log: (line) => console.error(line) });
+  try {
+    node = await startNodeCluster({ dir, log: (line) => console.error(line) });
+  } catch (err) {
+    // Not thrown: every global setup runs before any test, so a throw here would also stop the unit
+    // and integration tiers. The e2e tests fail instead, each naming this reason.
+    const why = `the node failed to start: ${err instanceof Error ? err.message : String(err)}`;
+    console.error(`[e2e] ${why}`);
+    project.provide("node", null);
+    project.provide("noNodeReason", why);
+    return;
+  }
   project.provide("node", {
     dir: node.dir,
     kubeconfig: node.kubeconfig,
@@ -56,6 +66,8 @@ export async function teardown(): Promise<void> {
   const left = await node.stop();
   // Fail the run loudly: a leak here would pile up on a developer's machine run after run.
   if (!isClean(left)) throw new Error(`the e2e node left things behind: ${JSON.stringify(left)}`);
+  // Its work dir (etcd, containerd's content, logs: ~170 MB) goes too; a failed start keeps it.
+  rmSync(node.dir, { recursive: true, force: true });
 }
 
 declare module "vitest" {

@@ -17,6 +17,10 @@ export interface McpHttpHostOptions {
   jsonResponse?: boolean;
   /** Called for every HTTP request before it is handled (for request counting/inspection). */
   onRequest?: (req: IncomingMessage) => void;
+  /** Port (default: any free one). */
+  port?: number;
+  /** Address to listen on (default 127.0.0.1; the e2e tool server listens on every interface). */
+  host?: string;
 }
 
 export interface McpHttpHost {
@@ -70,7 +74,7 @@ export async function serveMcpOverHttp(
       if (!res.headersSent) res.writeHead(500).end(String(e));
     }
   });
-  await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => http.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", r));
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
     close: async () => {

@@ -50,7 +50,7 @@ export const RULE_CATALOG = {
   "gateway.inboundPresent":
     "Tool-server pods run the injected inbound gateway (native sidecar, port 15443, upstream = the tool server's port), unmodified.",
   "gateway.volumesPrivate":
-    "The gateway's bundle, policy and audit volumes are mounted into the sidecar alone.",
+    "The gateway's bundle, policy, audit, credentials and approvers volumes (and those Secrets under any volume name) are mounted into the sidecar alone.",
   "gateway.debugTarget":
     "No ephemeral container targets the gateway (kubectl debug --target=warden-gateway would join its process namespace).",
   "gateway.sharedUser":

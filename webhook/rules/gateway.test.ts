@@ -106,4 +106,56 @@ describe("gateway rules", () => {
       "pod.issuerTokenOnlyInSidecar spec.containers[1].volumeMounts[1]",
     ]);
   });
+
+  // Tool-server credentials and approver tokens stay in the sidecar, however the agent asks.
+  const secretAttacks: { name: string; volume?: Loose; mount: string }[] = [
+    { name: "mount the injected credentials volume", mount: "warden-credentials" },
+    { name: "mount the injected approvers volume", mount: "warden-approvers" },
+    {
+      name: "its own volume of its credentials Secret",
+      volume: { name: "mine", secret: { secretName: "warden-credentials-researcher" } },
+      mount: "mine",
+    },
+    {
+      name: "another agent's credentials Secret",
+      volume: { name: "theirs", secret: { secretName: "warden-credentials-admin-bot" } },
+      mount: "theirs",
+    },
+    {
+      name: "the approvers Secret through a projected volume",
+      volume: { name: "p", projected: { sources: [{ secret: { name: "warden-approvers" } }] } },
+      mount: "p",
+    },
+    {
+      name: "the credentials Secret through a projected volume beside a harmless source",
+      volume: {
+        name: "mix",
+        projected: {
+          sources: [{ configMap: { name: "x" } }, { secret: { name: "warden-credentials-researcher" } }],
+        },
+      },
+      mount: "mix",
+    },
+  ];
+  it.each(secretAttacks)("gateway.volumesPrivate refuses: $name", ({ volume, mount }) => {
+    const pod: Loose = agentPod();
+    if (volume) pod.spec.volumes.push(volume);
+    pod.spec.containers[0].volumeMounts = [{ name: mount, mountPath: "/steal", readOnly: true }];
+    expect(rules(check(pod))).toEqual(["gateway.volumesPrivate spec.containers[0].volumeMounts[0]"]);
+  });
+
+  it("gateway.unmodified: the credentials or approvers volume pointed elsewhere", () => {
+    for (const [name, field] of [
+      ["warden-credentials", "warden-credentials-admin-bot"],
+      ["warden-approvers", "my-own-approvers"],
+    ] as const) {
+      const pod: Loose = agentPod();
+      const i = pod.spec.volumes.findIndex((v: Loose) => v.name === name);
+      pod.spec.volumes[i].secret.secretName = field;
+      expect(rules(check(pod))).toEqual([`gateway.unmodified spec.volumes[${i}]`]);
+      const p2: Loose = agentPod();
+      p2.spec.volumes.splice(i, 1);
+      expect(rules(check(p2))).toContain("gateway.unmodified spec.volumes");
+    }
+  });
 });

@@ -1,7 +1,7 @@
 // The gateway sidecar is the agent's only way to its tools: it must be there (as a native sidecar,
 // so it starts before and stops after the agent), be exactly what the injector wrote, keep its
 // secrets to itself, and nothing else in the pod may pose as it.
-import { ANNOTATION_GATEWAY_STATUS, LABEL_AGENT } from "../../api/v1alpha1/labels.ts";
+import { ANNOTATION_GATEWAY_STATUS, credentialsSecretName, LABEL_AGENT } from "../../api/v1alpha1/labels.ts";
 import {
   GATEWAY_CONTAINER_NAME,
   ISSUER_TOKEN_AUDIENCE,
@@ -91,15 +91,15 @@ export const gatewayUnmodified: Rule = (pod, ctx) => {
       fix,
     });
   }
-  out.push(...sidecarVolumesUnmodified(pod));
+  out.push(...sidecarVolumesUnmodified(pod, ctx.approvalsSecret));
   return out;
 };
 
-function sidecarVolumesUnmodified(pod: PodView): Violation[] {
+function sidecarVolumesUnmodified(pod: PodView, approvalsSecret: string): Violation[] {
   const agent = pod.metadata.labels?.[LABEL_AGENT] ?? "";
   const volumes = pod.spec.volumes ?? [];
   const out: Violation[] = [];
-  for (const want of gatewayVolumes(agent)) {
+  for (const want of gatewayVolumes(agent, { approvalsSecret })) {
     const i = volumes.findIndex((v) => v.name === want.name);
     if (i < 0) {
       out.push({
@@ -148,18 +148,30 @@ export const gatewayImpersonation: Rule = (pod, ctx) => {
   return out;
 };
 
-/** The bundle, policy and audit volumes are the gateway's: the agent must not read or rewrite them. */
-export const gatewayVolumesPrivate: Rule = (pod) => {
+/**
+ * The bundle, policy, audit, credentials and approvers volumes are the gateway's: the agent must
+ * not read or rewrite them (the credentials are the tool servers', the tokens the approvers').
+ */
+export const gatewayVolumesPrivate: Rule = (pod, ctx) => {
   const names = new Set<string>([
     SIDECAR_VOLUMES.bundle.name,
     SIDECAR_VOLUMES.policy.name,
     SIDECAR_VOLUMES.audit.name,
+    SIDECAR_VOLUMES.credentials.name,
+    SIDECAR_VOLUMES.approvers.name,
   ]);
+  // The same Secrets under another volume name: any agent's credentials, and the approvers.
+  const gatewaySecret = (name: string | undefined) =>
+    name !== undefined && (name.startsWith(credentialsSecretName("")) || name === ctx.approvalsSecret);
+  for (const vol of pod.spec.volumes ?? []) {
+    if (gatewaySecret(vol.secret?.secretName)) names.add(vol.name);
+    if ((vol.projected?.sources ?? []).some((src) => gatewaySecret(src.secret?.name))) names.add(vol.name);
+  }
   return foreignMounts(pod, names).map(({ ref, j, name }) => ({
     rule: "gateway.volumesPrivate",
     path: `${ref.path}.volumeMounts[${j}]`,
     message: `container ${ref.container.name} mounts ${name}, which belongs to the gateway sidecar`,
-    fix: "remove the mount; the agent talks to the gateway over http://127.0.0.1, not through its files",
+    fix: "remove the mount; the agent talks to the gateway over http://127.0.0.1, not through its files (tool-server credentials and approver tokens stay in the sidecar)",
   }));
 };
 

@@ -61,6 +61,7 @@ export function issuanceViolations(
     expectedInboundTemplateHashes: settings.expectedInboundTemplateHashes,
     gatewayImage: settings.gatewayImage,
     gatewayUID: settings.gatewayUID,
+    approvalsSecret: settings.approvalsSecret,
     svidSecrets: new Map(),
     exemptions: [],
     now,

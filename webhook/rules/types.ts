@@ -57,6 +57,8 @@ export interface RuleContext {
   gatewayUID: number;
   /** SVID Secrets of the namespace's AgentIdentities: Secret name → identity name. */
   svidSecrets: ReadonlyMap<string, string>;
+  /** The approvers Secret the injector mounts into agent sidecars (part of their volumes). */
+  approvalsSecret: string;
   /** Exemptions of the enclave (expired ones included; rules compare against `now`). */
   exemptions: readonly ActiveExemption[];
   now: Date;

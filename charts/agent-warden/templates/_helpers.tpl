@@ -36,6 +36,21 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{/* Selector labels of one component as "k=v,k=v" (an operator flag). */}}
+{{- define "agent-warden.selectorLabelList" -}}
+{{- $labels := include "agent-warden.selectorLabels" . | fromYaml -}}
+{{- include "agent-warden.labelList" $labels -}}
+{{- end -}}
+
+{{/* A label map as "k=v,k=v", keys sorted. */}}
+{{- define "agent-warden.labelList" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . -}}
+{{- $pairs = append $pairs (printf "%s=%s" $k $v) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{- define "agent-warden.componentLabels" -}}
 {{ include "agent-warden.labels" .ctx }}
 app.kubernetes.io/component: {{ .component }}
@@ -104,14 +119,14 @@ podAntiAffinity:
 
 {{/* Egress of the chart's own pods: DNS and the API server, nothing else. */}}
 {{- define "agent-warden.egressDNSAndAPI" -}}
-# DNS, to kube-dns only.
+# DNS, to the cluster DNS pods only.
 - to:
     - namespaceSelector:
         matchLabels:
-          kubernetes.io/metadata.name: kube-system
+          kubernetes.io/metadata.name: {{ .Values.networkPolicy.dns.namespace }}
       podSelector:
         matchLabels:
-          k8s-app: kube-dns
+          {{- toYaml .Values.networkPolicy.dns.podLabels | nindent 10 }}
   ports:
     - protocol: UDP
       port: 53
@@ -181,4 +196,9 @@ Deployments get these variables from here.
   value: {{ .Values.gateway.resources.limits.cpu | quote }}
 - name: WARDEN_GATEWAY_MEMORY_LIMIT
   value: {{ .Values.gateway.resources.limits.memory | quote }}
+# Mounted into the sidecar: approver tokens; audit redaction (left out at the default list).
+- name: WARDEN_GATEWAY_APPROVALS_SECRET
+  value: {{ .Values.gateway.approvals.secretName | quote }}
+- name: WARDEN_GATEWAY_AUDIT_REDACT
+  value: {{ join "," .Values.gateway.audit.redact | quote }}
 {{- end -}}

@@ -37,12 +37,14 @@ async function install(names: readonly string[], why: string): Promise<void> {
     );
   }
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  // Another process (a parallel build, a second test tier) may hold dpkg's lock: wait for it.
+  const lock = ["-o", "DPkg::Lock::Timeout=600"];
   if (!updated) {
-    const u = spawnSync("apt-get", ["update"], { encoding: "utf8", env });
+    const u = spawnSync("apt-get", [...lock, "update"], { encoding: "utf8", env });
     if (u.status !== 0) throw new Error(`apt-get update failed (needed for ${why}):\n${u.stderr}`);
     updated = true;
   }
-  const r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", ...missing], {
+  const r = spawnSync("apt-get", [...lock, "install", "-y", "--no-install-recommends", ...missing], {
     encoding: "utf8",
     env,
   });

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cacheDir, KUBERNETES_VERSION } from "../local-cluster.ts";
+import { acquireBuildLock, cacheDir, KUBERNETES_VERSION } from "../local-cluster.ts";
 import { ensureDebianPackages } from "./debian.ts";
 
 export interface GoPart {
@@ -235,7 +235,17 @@ export async function buildNodeParts(
     await Promise.all(
       missing.map(async ({ part, out }) => {
         const t0 = Date.now();
-        await buildPart(part, out);
+        // Two runs (worktrees, CI's prebuild and its tests) asking at once: one builds, one waits.
+        const release = await acquireBuildLock(`${out}.lock`, () => existsSync(out), log);
+        if (release === "built-by-other") {
+          seconds[part.name] = 0;
+          return;
+        }
+        try {
+          await buildPart(part, out);
+        } finally {
+          release();
+        }
         seconds[part.name] = Math.round((Date.now() - t0) / 100) / 10;
         log(`[node] built ${part.name} in ${seconds[part.name]}s`);
       }),

@@ -1,0 +1,34 @@
+// The part of a server-message verdict the gateway's bookkeeping needs, small enough to pass
+// between threads: the message's id, method, the task a notification or result names, and whether
+// the result is a list the gateway rewrites (tools, tasks). Everything else stays in the bytes.
+import type { ServerVerdict } from "./server-messages.ts";
+
+export interface SlimMessage extends Record<string, unknown> {
+  id?: string | number | null;
+  method?: string;
+  params?: { taskId?: unknown };
+  result?: { task?: { taskId?: unknown } };
+  /** The result carries a list the gateway filters (tools/list, tasks/list): parse it in full. */
+  rewritable?: boolean;
+}
+
+export type SlimVerdict =
+  | { action: "pass"; message: SlimMessage; kind: "notification" | "response" | "request" }
+  | Extract<ServerVerdict, { action: "refuse" }>;
+
+export function slimVerdict(v: ServerVerdict): SlimVerdict {
+  if (v.action === "refuse") return v;
+  const m = v.message;
+  const slim: SlimMessage = {};
+  if ("id" in m) slim.id = m.id as string | number | null;
+  if (typeof m.method === "string") slim.method = m.method;
+  const params = m.params as Record<string, unknown> | undefined;
+  if (params && "taskId" in params) slim.params = { taskId: params.taskId };
+  const result = m.result as Record<string, unknown> | undefined;
+  if (result && typeof result === "object") {
+    const task = result.task as { taskId?: unknown } | undefined;
+    slim.result = task && typeof task === "object" ? { task: { taskId: task.taskId } } : {};
+    if (Array.isArray(result.tools) || Array.isArray(result.tasks)) slim.rewritable = true;
+  }
+  return { action: "pass", message: slim, kind: v.kind };
+}
