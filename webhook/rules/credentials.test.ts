@@ -51,7 +51,7 @@ const ATTACKS: Attack[] = [
       p.spec.volumes.push({ name: "stolen", secret: { secretName: "payments-svid-tls" } });
       p.spec.containers[0].volumeMounts = [{ name: "stolen", mountPath: "/svid", readOnly: true }];
     }),
-    "pod.svidSecret spec.volumes[4].secret.secretName",
+    "pod.svidSecret spec.volumes[LAST].secret.secretName",
   ],
   [
     "mount another identity's default-named SVID Secret through a projected volume",
@@ -61,7 +61,7 @@ const ATTACKS: Attack[] = [
         projected: { sources: [{ secret: { name: "payments-svid" } }] },
       });
     }),
-    "pod.svidSecret spec.volumes[4].projected.sources[0].secret.name",
+    "pod.svidSecret spec.volumes[LAST].projected.sources[0].secret.name",
   ],
   [
     "read another identity's SVID key into an env variable",
@@ -84,7 +84,7 @@ const ATTACKS: Attack[] = [
     serverWith((p) => {
       p.spec.volumes.push({ name: "stolen", secret: { secretName: "payments-svid-tls" } });
     }),
-    "pod.svidSecret spec.volumes[4].secret.secretName",
+    "pod.svidSecret spec.volumes[LAST].secret.secretName",
   ],
   [
     "agent container runs as the gateway's UID",
@@ -170,7 +170,7 @@ const ATTACKS: Attack[] = [
         { name: "kube", mountPath: "/var/run/secrets/kubernetes.io/serviceaccount" },
       ];
     }),
-    "pod.automountToken spec.volumes[4].projected.sources[0].serviceAccountToken.audience",
+    "pod.automountToken spec.volumes[LAST].projected.sources[0].serviceAccountToken.audience",
   ],
   [
     "projected token with the API server's short audience (kubernetes)",
@@ -180,7 +180,7 @@ const ATTACKS: Attack[] = [
         projected: { sources: [{ serviceAccountToken: { audience: "kubernetes", path: "token" } }] },
       });
     }),
-    "pod.automountToken spec.volumes[4].projected.sources[0].serviceAccountToken.audience",
+    "pod.automountToken spec.volumes[LAST].projected.sources[0].serviceAccountToken.audience",
   ],
   [
     "projected token with no audience (defaults to the API server's)",
@@ -190,7 +190,7 @@ const ATTACKS: Attack[] = [
         projected: { sources: [{ serviceAccountToken: { path: "token" } }] },
       });
     }),
-    "pod.automountToken spec.volumes[4].projected.sources[0].serviceAccountToken",
+    "pod.automountToken spec.volumes[LAST].projected.sources[0].serviceAccountToken",
   ],
   [
     "tool-server pod running as another ServiceAccount than its ToolManifest names",
@@ -210,7 +210,10 @@ const ATTACKS: Attack[] = [
 
 describe("credentials and roles: attacks", () => {
   it.each(ATTACKS)("refuses: %s", (_name, build, expected) => {
-    expect(rules(check(build(), { snap: withSecretIdentity() }))).toContain(expected);
+    const pod = build();
+    // LAST: the volume the attack added, after the ones the injector wrote.
+    const want = expected.replace("LAST", String((pod.spec.volumes ?? []).length - 1));
+    expect(rules(check(pod, { snap: withSecretIdentity() }))).toContain(want);
   });
 
   it("tool-server pods whose ToolManifest names no ServiceAccount are refused (the issuer would refuse their SVID)", () => {
