@@ -16,7 +16,7 @@ import { kubeLeaseStore, LeaderElector } from "./runtime/leader.ts";
 import { createMetrics } from "./runtime/metrics.ts";
 import { TokenBucket } from "./runtime/ratelimiter.ts";
 import { startProbeServer } from "./runtime/server.ts";
-import { controllerSettings, identityDeps } from "./wiring.ts";
+import { admissionSettings, controllerSettings, identityDeps } from "./wiring.ts";
 
 const log = createLogger("operator");
 
@@ -151,6 +151,7 @@ async function main(config: OperatorConfig): Promise<void> {
         log: log.child({ subsystem: "identity" }),
         registry: metrics.registry,
         leader: leaderState,
+        admission: admissionSettings(process.env),
       }),
       ...(owner ? { installationOwner: owner } : {}),
     });

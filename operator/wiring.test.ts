@@ -3,13 +3,14 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../lib/log.ts";
 import { loadConfig } from "./config.ts";
-import { controllerSettings, identityDeps } from "./wiring.ts";
+import { admissionSettings, controllerSettings, identityDeps } from "./wiring.ts";
 
 const parts = {
   kc: new k8s.KubeConfig(),
   log: createLogger("wiring-test"),
   registry: new Registry(),
   leader: { isLeader: () => false, onChange: () => {} },
+  admission: admissionSettings({}),
 };
 
 describe("operator wiring", () => {
@@ -41,6 +42,18 @@ describe("operator wiring", () => {
     expect(deps.svid).toEqual({ maxTTL: "1h", renewAt: 0.6 });
     expect(deps.operatorNamespace).toBe("warden");
     expect(deps.leader).toBe(parts.leader);
+    expect(deps.admission).toBe(parts.admission);
+  });
+
+  it("gives the issuer the webhook's sidecar: same WARDEN_GATEWAY_* variables, same template hash", () => {
+    const env = {
+      WARDEN_GATEWAY_IMAGE: "registry.example/gw:2",
+      WARDEN_GATEWAY_EXTRA_HASHES: "sha256:old, sha256:older",
+    };
+    const a = admissionSettings(env);
+    expect(a.gatewayImage).toBe("registry.example/gw:2");
+    expect(a.expectedTemplateHashes.slice(1)).toEqual(["sha256:old", "sha256:older"]);
+    expect(a.expectedTemplateHashes[0]).not.toBe(admissionSettings({}).expectedTemplateHashes[0]);
   });
 
   it("hands --namespaces and --svid-max-ttl to the controllers", () => {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
 import { FLAGS, loadConfig } from "../operator/config.ts";
+import { ADMISSION_ENV, admissionSettings } from "../operator/wiring.ts";
 import { webhookEnv } from "../webhook/main.ts";
 import { DEFAULT_SIDECAR_CONFIG, sidecarConfigFromEnv } from "../webhook/sidecar-config.ts";
 import { chartValuesSchema } from "./chart-values.ts";
@@ -202,6 +203,12 @@ describe("manifests/install.yaml (default values)", () => {
     expect(c["issuer-dns-names"]).toContain(issuerURL.hostname);
     expect(c["svid-max-ttl"]).toBe("24h");
     expect(c["svid-renew-at"]).toBe(0.5);
+    // The issuer re-checks pods against the very sidecar the webhook injects.
+    const webhookEnv = envOf(container("agent-warden-webhook"));
+    expect(admissionSettings(env).expectedTemplateHashes).toEqual(
+      admissionSettings(webhookEnv).expectedTemplateHashes,
+    );
+    expect(admissionSettings(env).gatewayImage).toBe(webhookEnv.WARDEN_GATEWAY_IMAGE);
     // The enclave NetworkPolicies name the issuer by exactly the pods the issuer Service selects,
     // on the port it targets, and cluster DNS as the chart's own policies do.
     const issuerSvc = find("Service", "agent-warden-issuer") as unknown as {
@@ -221,7 +228,7 @@ describe("manifests/install.yaml (default values)", () => {
     expect(c["dns-namespace"]).toBe("kube-system");
     expect(c["dns-pod-labels"]).toEqual({ "k8s-app": "kube-dns" });
     // Every variable the chart sets is one the operator reads: none is set for nothing.
-    const known = new Set<string>(Object.values(FLAGS));
+    const known = new Set<string>([...Object.values(FLAGS), ...ADMISSION_ENV]);
     const unread = Object.keys(env).filter((k) => k.startsWith("WARDEN_") && !known.has(k));
     expect(unread).toEqual([]);
   });

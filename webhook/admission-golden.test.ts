@@ -21,6 +21,8 @@ import { sidecarConfig } from "./sidecar-config.ts";
 
 const ROOT = "test/fixtures/admission";
 const NS = "team-a";
+/** Both paths evaluate exemptions at this time (the context's exemption windows are around it). */
+const NOW = "2026-06-01T12:00:00Z";
 const cfg = sidecarConfig.parse(parse(readFileSync(join(ROOT, "sidecar-config.yaml"), "utf8")));
 const files = readdirSync(join(ROOT, "manifests")).sort();
 const contextObjects = readInputs([join(ROOT, "context")], () => "").map((d) => d.object);
@@ -67,6 +69,7 @@ beforeAll(async () => {
     settings: engineSettings(cfg),
     registry: new Registry(),
     log: createLogger("webhook", { level: "error" }),
+    now: () => new Date(NOW),
   });
   dispatcher = new Agent({ connect: { ca: ca.certPem } });
 });
@@ -139,6 +142,8 @@ async function viaCli(file: string): Promise<{ code: number; findings: Verdict[]
   const code = await run(
     [
       "--mutate",
+      "--now",
+      NOW,
       "-n",
       NS,
       "-c",

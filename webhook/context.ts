@@ -50,6 +50,7 @@ export function exemptionsOf(enclave: AgentEnclave | undefined): ActiveExemption
       name: e.name,
       rules: e.rules ?? [],
       agents: e.agents ?? [],
+      startsAt: e.startsAt === undefined ? undefined : new Date(e.startsAt),
       expiresAt: new Date(e.expiresAt),
     }));
 }
@@ -59,8 +60,27 @@ export interface EngineSettings {
   /** Hashes of the inbound gateway the injector writes for a tool server on `upstreamPort`. */
   expectedInboundTemplateHashes: (upstreamPort: number) => readonly string[];
   gatewayImage: string;
+  /** The UID the injected gateway runs as (SidecarConfig.runAsUser). */
+  gatewayUID: number;
+  /** Namespaces no AgentEnclave may claim besides kube-system & co: the operator's own. */
+  operatorNamespace?: string | undefined;
   /** The approvers Secret the injector mounts into agent sidecars (part of their volumes). */
   approvalsSecret: string;
+}
+
+/**
+ * The SVID Secret name of every AgentIdentity of the namespace (the default `<name>-svid` too,
+ * whether or not it uses Secret delivery now: the name is reserved for it).
+ */
+export function svidSecretsOf(identities: Iterable<AgentIdentity>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const id of identities) {
+    const name = id.metadata.name ?? "";
+    if (!name) continue;
+    out.set(`${name}-svid`, name);
+    if (id.spec.svid.secretName) out.set(id.spec.svid.secretName, name);
+  }
+  return out;
 }
 
 export function ruleContext(
@@ -81,6 +101,8 @@ export function ruleContext(
     expectedTemplateHashes: settings.expectedTemplateHashes,
     expectedInboundTemplateHashes: settings.expectedInboundTemplateHashes,
     gatewayImage: settings.gatewayImage,
+    gatewayUID: settings.gatewayUID,
+    svidSecrets: svidSecretsOf(s.identities.values()),
     approvalsSecret: settings.approvalsSecret,
     exemptions: exemptionsOf(enclaveObject),
     now,

@@ -30,6 +30,7 @@ export function engineSettings(cfg: SidecarConfig, extraHashes: readonly string[
       return h;
     },
     gatewayImage: cfg.image,
+    gatewayUID: cfg.runAsUser,
     approvalsSecret: cfg.approvalsSecret,
   };
 }
@@ -65,7 +66,13 @@ export function evaluateObject(obj: unknown, input: EvaluateInput): ObjectVerdic
     const apiVersion = (obj as { apiVersion?: unknown }).apiVersion;
     if (apiVersion !== "warden.dev/v1alpha1")
       return { applies: false, violations: [], waived: [], warnings: [] };
-    const v = checkWardenObject(obj, input.snapshot, input.now, input.oldObject);
+    const v = checkWardenObject(
+      obj,
+      input.snapshot,
+      input.now,
+      input.oldObject,
+      input.settings.operatorNamespace,
+    );
     return { applies: true, violations: v.violations, waived: [], warnings: v.warnings };
   }
   return { applies: false, violations: [], waived: [], warnings: [] };

@@ -49,12 +49,14 @@ describe("semantic checks of the warden kinds", () => {
         {
           name: "soon",
           rules: ["pod.hostPath"],
+          startsAt: "2026-05-20T00:00:00Z",
           expiresAt: "2026-06-01T20:00:00Z",
           reason: "collector migration window",
         },
         {
           name: "gone",
           rules: ["pod.hostpath"],
+          startsAt: "2026-04-20T00:00:00Z",
           expiresAt: "2026-05-01T00:00:00Z",
           reason: "an old and misspelt one",
         },

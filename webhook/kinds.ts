@@ -2,10 +2,16 @@
 // the enclave's sponsor requirement, grants against the ToolManifests they name, exemption rule
 // ids against the rule catalog, one enclave per namespace. Some findings only warn: the object a
 // reference points to may legitimately be applied a moment later (helm, kustomize ordering).
+
+import {
+  isProtectedNamespace,
+  MAX_EXEMPTION_LIFETIME,
+  MAX_EXEMPTION_LIFETIME_MS,
+} from "../api/v1alpha1/exemptions.ts";
 import { agentEnclave, agentIdentity, toolManifest } from "../api/v1alpha1/index.ts";
 import { formatPath } from "../lib/errors.ts";
 import { type NamespaceSnapshot, namespaceEnclave } from "./context.ts";
-import { isKnownRule } from "./rules/catalog.ts";
+import { isKnownRule, isWaivable, UNWAIVABLE_RULES } from "./rules/catalog.ts";
 import type { Violation } from "./rules/types.ts";
 
 export const WARDEN_KINDS: readonly string[] = ["AgentIdentity", "AgentEnclave", "ToolManifest"];
@@ -25,7 +31,13 @@ export function durationMs(d: string): number {
   return total;
 }
 
-export function checkWardenObject(obj: unknown, s: NamespaceSnapshot, now: Date, old?: unknown): KindVerdict {
+export function checkWardenObject(
+  obj: unknown,
+  s: NamespaceSnapshot,
+  now: Date,
+  old?: unknown,
+  operatorNamespace?: string,
+): KindVerdict {
   const kind = (obj as { kind?: unknown })?.kind;
   const schema =
     kind === "AgentIdentity" ? agentIdentity : kind === "AgentEnclave" ? agentEnclave : toolManifest;
@@ -42,7 +54,7 @@ export function checkWardenObject(obj: unknown, s: NamespaceSnapshot, now: Date,
     };
   }
   if (kind === "AgentIdentity") return checkIdentity(agentIdentity.parse(obj), s);
-  if (kind === "AgentEnclave") return checkEnclave(agentEnclave.parse(obj), s, now);
+  if (kind === "AgentEnclave") return checkEnclave(agentEnclave.parse(obj), s, now, operatorNamespace);
   return checkToolManifest(toolManifest.parse(obj), s, old);
 }
 
@@ -121,9 +133,18 @@ function checkEnclave(
   enc: ReturnType<typeof agentEnclave.parse>,
   s: NamespaceSnapshot,
   now: Date,
+  operatorNamespace: string | undefined,
 ): KindVerdict {
   const out: KindVerdict = { violations: [], warnings: [] };
   const name = enc.metadata.name ?? "";
+  if (isProtectedNamespace(s.namespace, operatorNamespace)) {
+    out.violations.push({
+      rule: "enclave.namespace",
+      path: "metadata.namespace",
+      message: `namespace ${s.namespace} ${s.namespace === operatorNamespace ? "is agent-warden's own" : "belongs to the cluster"}: an enclave there would fence (and label) the system's own pods`,
+      fix: "create the AgentEnclave in a namespace of its own project",
+    });
+  }
   const other = s.enclaves.find((e) => e.metadata.name !== name);
   if (other) {
     out.violations.push({
@@ -148,8 +169,25 @@ function checkEnclave(
           message: `"${r}" is not an admission rule id, so the exemption would waive nothing`,
           fix: "use a rule id as warden check prints it, e.g. container.readOnlyRootFilesystem (see docs/admission.md)",
         });
+      } else if (!isWaivable(r)) {
+        out.violations.push({
+          rule: "enclave.exemptionRule",
+          path: `spec.exemptions[${i}].rules[${j}]`,
+          message: `${r} cannot be waived: it keeps the gateway in the pod and alone with its credentials, or a suspended identity out`,
+          fix: `remove ${r}; fix the workload instead (unwaivable: ${UNWAIVABLE_RULES.join(", ")})`,
+        });
       }
     });
+    const start = Date.parse(ex.startsAt);
+    const end = Date.parse(ex.expiresAt);
+    if (!(start < end) || end - start > MAX_EXEMPTION_LIFETIME_MS) {
+      out.violations.push({
+        rule: "enclave.exemptionLifetime",
+        path: `spec.exemptions[${i}].expiresAt`,
+        message: `exemption ${ex.name} runs from ${ex.startsAt} to ${ex.expiresAt}: it must end after it starts and last at most ${MAX_EXEMPTION_LIFETIME} (30 days)`,
+        fix: `set expiresAt at most 30 days after startsAt (renew the exemption explicitly when it must go on)`,
+      });
+    }
     const left = new Date(ex.expiresAt).getTime() - now.getTime();
     if (left <= 0)
       out.warnings.push(`AgentEnclave ${name}: exemption ${ex.name} expired at ${ex.expiresAt}; remove it`);

@@ -107,7 +107,10 @@ export async function runWebhook(opts: {
     tls,
     source: opts.source,
     sidecar: opts.sidecar,
-    settings: engineSettings(opts.sidecar, env.WARDEN_GATEWAY_EXTRA_HASHES),
+    settings: {
+      ...engineSettings(opts.sidecar, env.WARDEN_GATEWAY_EXTRA_HASHES),
+      operatorNamespace: env.WARDEN_OPERATOR_NAMESPACE,
+    },
     registry,
     log,
     bodyLimitBytes: env.WARDEN_WEBHOOK_BODY_LIMIT,

@@ -1,5 +1,8 @@
 import { z } from "zod";
 import { cel, cidr, conditions, dnsLabel, duration, networkPort, objectMeta, objectName } from "./common.ts";
+import { MAX_EXEMPTION_LIFETIME, UNWAIVABLE_RULE_IDS } from "./exemptions.ts";
+
+const unwaivableList = `[${UNWAIVABLE_RULE_IDS.map((r) => `'${r}'`).join(", ")}]`;
 
 export const egressRule = z
   .object({
@@ -43,7 +46,13 @@ export const exemption = z
       .max(32)
       .optional()
       .describe(
-        "Admission rule ids to waive (as `warden check` names them, e.g. container.readOnlyRootFilesystem).",
+        `Admission rule ids to waive (as \`warden check\` names them, e.g. container.readOnlyRootFilesystem). These can never be waived: ${UNWAIVABLE_RULE_IDS.join(", ")}.`,
+      )
+      .meta(
+        cel({
+          rule: `self.all(r, !(r in ${unwaivableList}))`,
+          message: `exemptions cannot waive the gateway's presence and integrity, the issuer-token and SVID rules, suspension or identity labels (${UNWAIVABLE_RULE_IDS.join(", ")})`,
+        }),
       ),
     egress: z
       .array(egressRule)
@@ -55,10 +64,15 @@ export const exemption = z
       .max(256)
       .optional()
       .describe("AgentIdentity names the exemption applies to; empty means every agent in the enclave."),
+    startsAt: z.iso
+      .datetime({ offset: false })
+      .describe(
+        `RFC 3339 UTC time from which the exemption applies. Required: with expiresAt it bounds the exemption's life to at most ${MAX_EXEMPTION_LIFETIME} (30 days).`,
+      ),
     expiresAt: z.iso
       .datetime({ offset: false })
       .describe(
-        "RFC 3339 UTC time after which the exemption no longer applies. Required: exemptions are temporary.",
+        `RFC 3339 UTC time after which the exemption no longer applies, at most ${MAX_EXEMPTION_LIFETIME} (30 days) after startsAt. Required: exemptions are temporary.`,
       ),
     reason: z
       .string()
@@ -69,10 +83,23 @@ export const exemption = z
   })
   .describe("A time-bounded waiver of admission rules or an extra egress allowance.")
   .meta(
-    cel({
-      rule: "(has(self.rules) && size(self.rules) > 0) || (has(self.egress) && size(self.egress) > 0)",
-      message: "an exemption must waive at least one rule or allow at least one egress",
-    }),
+    cel(
+      {
+        rule: "(has(self.rules) && size(self.rules) > 0) || (has(self.egress) && size(self.egress) > 0)",
+        message: "an exemption must waive at least one rule or allow at least one egress",
+      },
+      {
+        // date-time strings are CEL timestamps in the API server: compared and subtracted directly.
+        rule: "self.startsAt < self.expiresAt",
+        message: "expiresAt must be after startsAt",
+        fieldPath: ".expiresAt",
+      },
+      {
+        rule: `self.expiresAt - self.startsAt <= duration('${MAX_EXEMPTION_LIFETIME}')`,
+        message: `an exemption lasts at most ${MAX_EXEMPTION_LIFETIME} (30 days) from startsAt to expiresAt; renew it explicitly when it must go on`,
+        fieldPath: ".expiresAt",
+      },
+    ),
   );
 
 export const agentEnclaveSpec = z

@@ -1,6 +1,7 @@
 export * from "./common.ts";
 export * from "./constraints.ts";
 export * from "./enclave.ts";
+export * from "./exemptions.ts";
 export * from "./identity.ts";
 export * from "./kinds.ts";
 export * from "./labels.ts";

@@ -2,7 +2,17 @@
 // namespace, the NetworkPolicies of netpol.ts, and status. Level-triggered: each run computes the
 // whole desired state from the caches and writes only the differences.
 import type * as k8s from "@kubernetes/client-node";
-import { KINDS, LABEL_ENCLAVE, LABEL_MANAGED_BY, MANAGED_BY } from "../../api/v1alpha1/index.ts";
+import {
+  enclavePodSecurityLevel,
+  isProtectedNamespace,
+  KINDS,
+  LABEL_ENCLAVE,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
+  nextExemptionChangeMs,
+  PSA_ENFORCE_LABEL,
+  PSA_ENFORCE_VERSION_LABEL,
+} from "../../api/v1alpha1/index.ts";
 import { isSubset } from "../runtime/apply.ts";
 import { type ConditionInput, mergeConditions, readyFrom } from "../runtime/conditions.ts";
 import type { ReconcileResult } from "../runtime/workqueue.ts";
@@ -50,6 +60,23 @@ export async function reconcileEnclave(
   }
 
   const generation = enclave.metadata.generation;
+  if (isProtectedNamespace(namespace, ctx.settings.operatorNamespace)) {
+    // The webhook never sees these namespaces (its registrations exclude them), so this is where
+    // an enclave there is refused: fencing them would cut off the cluster's (or our own) pods.
+    const msg = `Namespace ${namespace} ${namespace === ctx.settings.operatorNamespace ? "is agent-warden's own" : "belongs to the cluster"}; an AgentEnclave there is not reconciled. Delete it and create it in a namespace of its own project.`;
+    await writeStatus(ctx, enclave, {
+      observedGeneration: generation,
+      conditions: mergeConditions(
+        enclave.status?.conditions,
+        [
+          { type: "NetworkPolicyReady", status: "False", reason: "ProtectedNamespace", message: msg },
+          { type: "Ready", status: "False", reason: "ProtectedNamespace", message: msg },
+        ],
+        generation,
+      ),
+    });
+    return undefined;
+  }
   if (winner && winner.metadata.uid !== enclave.metadata.uid) {
     const msg = `Namespace ${namespace} already belongs to AgentEnclave ${winner.metadata.name}; one enclave per namespace. Delete this one or move it to its own namespace.`;
     await writeStatus(ctx, enclave, {
@@ -66,11 +93,12 @@ export async function reconcileEnclave(
     return undefined;
   }
 
-  if (ns && ns.metadata?.labels?.[LABEL_ENCLAVE] !== name) {
+  const nsLabels = enclaveNamespaceLabels(enclave, ctx.now());
+  if (ns && !isSubset(nsLabels, ns.metadata?.labels)) {
     await writer.applyNamespace({
       apiVersion: "v1",
       kind: "Namespace",
-      metadata: { name: namespace, labels: { [LABEL_ENCLAVE]: name } },
+      metadata: { name: namespace, labels: nsLabels },
     });
   }
   await ensureRoleBinding(ctx, enclave);
@@ -125,8 +153,23 @@ export async function reconcileEnclave(
     agents,
     conditions: mergeConditions(enclave.status?.conditions, conds, generation, ctx.now()),
   });
-  // Look again just after the next exemption expires, so its egress really stops then.
-  return net.nextExpiryMs !== undefined ? { requeueAfterMs: net.nextExpiryMs + 500 } : undefined;
+  // Look again just after the next exemption starts or expires, so its egress and the namespace's
+  // Pod Security level really change then.
+  const next = nextExemptionChangeMs(enclave.spec.exemptions ?? [], ctx.now());
+  return next !== undefined ? { requeueAfterMs: next + 500 } : undefined;
+}
+
+/**
+ * The labels the operator owns on an enclave namespace: the enclave's name, and Pod Security
+ * admission at the level the enclave's exemptions leave (restricted unless one in force waives a
+ * control of it), so pods that escape the webhook still meet the profile.
+ */
+export function enclaveNamespaceLabels(enclave: Enclave, now: Date): Record<string, string> {
+  return {
+    [LABEL_ENCLAVE]: enclave.metadata.name ?? "",
+    [PSA_ENFORCE_LABEL]: enclavePodSecurityLevel(enclave.spec.exemptions ?? [], now),
+    [PSA_ENFORCE_VERSION_LABEL]: "latest",
+  };
 }
 
 /** The operator's RoleBinding of an enclave namespace: binds the enclave role to our ServiceAccount. */

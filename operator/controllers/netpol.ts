@@ -7,6 +7,7 @@
 // the gateway's admin port or a tool server's own port: kubelet probes come from the node, which a
 // NetworkPolicy does not fence. An exemption's extra egress is a policy of its own that exists
 // only until expiresAt.
+import { exemptionInForce } from "../../api/v1alpha1/exemptions.ts";
 import type { AgentEnclave, ToolManifest } from "../../api/v1alpha1/index.ts";
 import {
   LABEL_AGENT,
@@ -201,7 +202,8 @@ export function enclaveNetwork(
   let nextExpiryMs: number | undefined;
   for (const ex of enclave.spec.exemptions ?? []) {
     const left = Date.parse(ex.expiresAt) - now.getTime();
-    if (!(left > 0)) continue;
+    // Only inside its window, and never when the window exceeds the cap (exemptions.ts).
+    if (!exemptionInForce(ex, now)) continue;
     activeExemptions.push(ex.name);
     nextExpiryMs = nextExpiryMs === undefined ? left : Math.min(nextExpiryMs, left);
     if (!ex.egress?.length) continue;

@@ -11,6 +11,9 @@ import { KINDS } from "../../api/v1alpha1/kinds.ts";
 import { LABEL_AGENT, LABEL_TOOL_SERVER } from "../../api/v1alpha1/labels.ts";
 import { DeniedError, UnavailableError } from "../../lib/errors.ts";
 import { workloadID } from "../../lib/identity/spiffe-id.ts";
+import type { EngineSettings } from "../../webhook/context.ts";
+import { formatViolation } from "../../webhook/rules/index.ts";
+import { type IssuanceSubject, issuanceViolations } from "../../webhook/rules/issuance.ts";
 import type { TokenIdentity } from "./authn.ts";
 import { effectiveTTLms } from "./duration.ts";
 import { identityMetadataView, identitySpecView } from "./identity-view.ts";
@@ -32,7 +35,9 @@ const identityView = z.object({ metadata: identityMetadataView, spec: identitySp
 export type IdentityView = z.infer<typeof identityView>;
 const enclaveView = z.object({ spec: z.object({ maxSvidTTL: z.string().optional() }).optional() });
 const manifestView = z.object({
-  spec: z.object({ server: z.object({ serviceAccountName: z.string().optional() }).optional() }),
+  spec: z.object({
+    server: z.object({ serviceAccountName: z.string().optional(), port: z.number().optional() }).optional(),
+  }),
 });
 
 /** Pure: is this pod the live, labelled pod the token is bound to? Returns which kind of workload. */
@@ -127,6 +132,29 @@ export function checkToolServer(
   }
 }
 
+/**
+ * Pure: does the pod still meet the admission rules that keep the gateway in it, unmodified and
+ * alone with its credentials (webhook/rules/issuance.ts)? The webhook checked them when the pod was
+ * created, unless it was bypassed; checking again here keeps one missed admission from becoming an
+ * identity.
+ */
+export function checkPodRules(
+  pod: k8s.V1Pod,
+  tok: TokenIdentity,
+  subject: IssuanceSubject,
+  settings: EngineSettings,
+  now: Date,
+): void {
+  const violations = issuanceViolations(pod, tok.namespace, subject, settings, now);
+  if (violations.length === 0) return;
+  const detail = violations.slice(0, 5).map(formatViolation).join("; ");
+  const more = violations.length > 5 ? ` (and ${violations.length - 5} more)` : "";
+  throw new DeniedError(
+    "PodNotAdmissible",
+    `pod ${tok.namespace}/${tok.podName} breaks ${violations.length} admission rule(s) the issuer re-checks: ${detail}${more}; delete it and let the webhook admit a new one`,
+  );
+}
+
 /** A tiny TTL cache for objects read from the API server (including "not found"). */
 class ShortCache<T> {
   readonly #ttlMs: number;
@@ -154,6 +182,8 @@ export class WorkloadAuthorizer {
   readonly #trustDomain: string;
   readonly #ttlOverride: string | undefined;
   readonly #maxTTL: string | undefined;
+  readonly #admission: EngineSettings;
+  readonly #now: () => number;
   readonly #identities: ShortCache<IdentityView | undefined>;
   readonly #enclaves: ShortCache<z.infer<typeof enclaveView> | undefined>;
   readonly #manifests: ShortCache<z.infer<typeof manifestView> | undefined>;
@@ -165,6 +195,8 @@ export class WorkloadAuthorizer {
     ttlOverride?: string;
     /** Cluster-wide TTL cap (the operator's --svid-max-ttl). */
     maxTTL?: string;
+    /** The sidecar the webhook injects (template hashes, image, UID): the pod rules compare to it. */
+    admission: EngineSettings;
     /** ≤ 2000: how stale a suspension may be seen. */
     cacheMs?: number;
     now?: () => number;
@@ -174,6 +206,8 @@ export class WorkloadAuthorizer {
     this.#trustDomain = opts.trustDomain;
     this.#ttlOverride = opts.ttlOverride;
     this.#maxTTL = opts.maxTTL;
+    this.#admission = opts.admission;
+    this.#now = opts.now ?? Date.now;
     const ttl = Math.min(opts.cacheMs ?? 1000, 2000);
     const now = opts.now ?? Date.now;
     this.#identities = new ShortCache(ttl, now);
@@ -184,12 +218,24 @@ export class WorkloadAuthorizer {
   async authorize(tok: TokenIdentity): Promise<WorkloadGrant> {
     const pod = await this.#readPod(tok.namespace, tok.podName);
     const which = checkPod(pod, tok);
+    const live = pod as k8s.V1Pod; // checkPod refused a missing pod
     const spiffeID = workloadID(this.#trustDomain, tok.namespace, tok.serviceAccount);
     if (which.kind === "toolServer") {
       const manifest = await this.#manifests.get(`${tok.namespace}/${which.manifest}`, () =>
         this.#readCustom(manifestView, tok.namespace, KINDS.ToolManifest.plural, which.manifest),
       );
       checkToolServer(manifest, which.manifest, tok);
+      checkPodRules(
+        live,
+        tok,
+        {
+          kind: "toolServer",
+          enclave: "",
+          manifest: { name: which.manifest, port: manifest?.spec.server?.port },
+        },
+        this.#admission,
+        new Date(this.#now()),
+      );
       return {
         kind: "toolServer",
         namespace: tok.namespace,
@@ -206,6 +252,17 @@ export class WorkloadAuthorizer {
       ),
       which.identity,
       tok,
+    );
+    checkPodRules(
+      live,
+      tok,
+      {
+        kind: "agent",
+        enclave: identity.spec.enclave,
+        identity: { name: which.identity, svid: identity.spec.svid },
+      },
+      this.#admission,
+      new Date(this.#now()),
     );
     const enclave = await this.#enclaves.get(`${tok.namespace}/${identity.spec.enclave}`, () =>
       this.#readCustom(enclaveView, tok.namespace, KINDS.AgentEnclave.plural, identity.spec.enclave),

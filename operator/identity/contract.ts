@@ -4,6 +4,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { Logger } from "../../lib/log.ts";
+import type { EngineSettings } from "../../webhook/context.ts";
 
 export interface LeaderState {
   isLeader(): boolean;
@@ -69,6 +70,11 @@ export interface IdentityServicesDeps {
   /** How often the leader re-lists enclave namespaces for the trust bundle ConfigMap. Default 30s. */
   bundleResync?: string;
   leader: LeaderState;
+  /**
+   * The sidecar the webhook injects (its template hashes, image and UID), from the same
+   * WARDEN_GATEWAY_* settings the webhook reads: the issuer re-checks every pod against it.
+   */
+  admission: EngineSettings;
 }
 
 export interface IdentityServices {

@@ -85,6 +85,7 @@ export const startIdentityServices: StartIdentityServices = async (
     trustDomain: deps.trustDomain,
     ttlOverride: deps.issuer.ttlOverride,
     maxTTL: deps.svid?.maxTTL,
+    admission: deps.admission,
   });
   const server = await startIssuerServer(
     {

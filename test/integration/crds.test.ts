@@ -384,6 +384,61 @@ const INVALID: InvalidCase[] = [
     message: "an exemption must waive at least one rule or allow at least one egress",
   },
   {
+    what: "exemption without startsAt",
+    kind: "AgentEnclave",
+    mutate: (s) => {
+      delete s.exemptions[0].startsAt;
+    },
+    path: "spec.exemptions[0].startsAt",
+    message: "Required value",
+  },
+  {
+    what: "exemption longer than 30 days",
+    kind: "AgentEnclave",
+    mutate: (s) => {
+      s.exemptions[0].startsAt = "2027-01-01T00:00:00Z";
+      s.exemptions[0].expiresAt = "2037-01-01T00:00:00Z";
+    },
+    path: "spec.exemptions[0].expiresAt",
+    message: "an exemption lasts at most 720h (30 days)",
+  },
+  {
+    what: "exemption that ends before it starts",
+    kind: "AgentEnclave",
+    mutate: (s) => {
+      s.exemptions[0].startsAt = "2027-04-01T00:00:00Z";
+    },
+    path: "spec.exemptions[0].expiresAt",
+    message: "expiresAt must be after startsAt",
+  },
+  {
+    what: "exemption that waives the gateway sidecar",
+    kind: "AgentEnclave",
+    mutate: (s) => {
+      s.exemptions[0].rules = ["container.readOnlyRootFilesystem", "gateway.present"];
+    },
+    path: "spec.exemptions[0].rules",
+    message: "exemptions cannot waive the gateway's presence and integrity",
+  },
+  {
+    what: "exemption that waives the issuer-token rule",
+    kind: "AgentEnclave",
+    mutate: (s) => {
+      s.exemptions[0].rules = ["pod.issuerTokenOnlyInSidecar"];
+    },
+    path: "spec.exemptions[0].rules",
+    message: "exemptions cannot waive the gateway's presence and integrity",
+  },
+  {
+    what: "exemption that waives suspension",
+    kind: "AgentEnclave",
+    mutate: (s) => {
+      s.exemptions[0].rules = ["agent.suspended"];
+    },
+    path: "spec.exemptions[0].rules",
+    message: "exemptions cannot waive the gateway's presence and integrity",
+  },
+  {
     what: "expiresAt that is not an RFC 3339 time",
     kind: "AgentEnclave",
     mutate: (s) => {

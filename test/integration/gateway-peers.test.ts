@@ -4,9 +4,10 @@
 // Every row must be refused before a byte reaches the other side, and the refusal must be counted
 // (warden_gateway_peer_refusals_total{side,reason}), and on the inbound side audited.
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -16,7 +17,13 @@ import {
   pathLengthViolation,
   type TestCA,
 } from "../../lib/identity/attack-certs.ts";
-import { AGENT_ID, type Harness, SERVER_ID, startHarness } from "../fixtures/gateway/harness.ts";
+import {
+  AGENT_ID,
+  type Harness,
+  SERVER_ID,
+  startHarness,
+  TOOL_CREDENTIAL,
+} from "../fixtures/gateway/harness.ts";
 
 let byo: TestCA;
 let pathLimitedRoot: TestCA;
@@ -63,6 +70,10 @@ beforeAll(async () => {
       ],
     }),
   });
+  // The impostor reuses web-tools' credential: the operator projects each granted server's
+  // credential under its ToolManifest's name, so mount it under "impostor" too. The refusal rows
+  // prove that this credential never reaches the impostor.
+  writeFileSync(join(h.dir, "credentials", "impostor"), `${TOOL_CREDENTIAL}\n`);
 }, 60_000);
 afterAll(async () => {
   await h?.close();

@@ -1,6 +1,7 @@
 // The issuer end to end on a real API server: TokenReview, bound pods, AgentIdentity/AgentEnclave
 // reads, status writes, Secret delivery. The test plays the gateway sidecar with the real client.
 import * as https from "node:https";
+import type * as k8s from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GROUP, VERSION } from "../../api/v1alpha1/common.ts";
@@ -23,6 +24,7 @@ import {
   fixtureIdentityDeps,
   issuerToken,
   patchIdentitySpec,
+  TEST_SIDECAR,
   waitFor,
 } from "../support/identity.ts";
 
@@ -59,6 +61,23 @@ async function agent(name: string, spec: Record<string, unknown> = {}) {
     token: await issuerToken(fx.namespace, name, pod),
     id: `spiffe://${TD}/ns/${fx.namespace}/sa/${name}`,
   };
+}
+
+/** One x509-svid request with a fresh client; the refusal's status, reason and message. */
+async function rawAttempt(token: string): Promise<{ status?: number; reason?: string; message: string }> {
+  const client = new SvidClient({
+    trustDomain: TD,
+    readToken: async () => token,
+    requestSVID: transport().x509,
+    trustBundle: async () => svc.bundlePem(),
+  });
+  await client.start();
+  await client.stop();
+  if (client.ready()) return { message: "issued" };
+  const err = client.lastError();
+  return err instanceof IssuerRequestError
+    ? { status: err.status, reason: err.reason, message: err.message }
+    : { message: String(err) };
 }
 
 /** One x509-svid request with a fresh client; resolves to the refusal reason or "issued". */
@@ -208,6 +227,105 @@ describe("issuer on a real API server", () => {
       },
     });
     expect(await attempt(res.status?.token ?? "")).toMatch(/^401 Token(Invalid|WrongAudience)$/);
+  });
+
+  // A pod that escaped admission (created here with no webhook registered, as a bypass would let it
+  // through) must not become an identity: the issuer re-runs the pod rules on the pod it reads.
+  type Bypass = [name: string, edit: (pod: k8s.V1Pod) => void, rule: string];
+  const BYPASSES: Bypass[] = [
+    [
+      "no sidecar at all",
+      (p) => {
+        p.spec!.initContainers = [];
+        p.spec!.volumes = [];
+        delete p.metadata!.annotations;
+      },
+      "gateway.present",
+    ],
+    [
+      "sidecar image swapped after injection",
+      (p) => {
+        p.spec!.initContainers![0]!.image = "evil.example/gateway:1";
+      },
+      "gateway.unmodified",
+    ],
+    [
+      "issuer token mounted into the agent container",
+      (p) => {
+        p.spec!.containers[0]!.volumeMounts = [
+          { name: "warden-issuer-token", mountPath: "/var/run/warden/token", readOnly: true },
+        ];
+      },
+      "pod.issuerTokenOnlyInSidecar",
+    ],
+    [
+      "agent container runs as the gateway's UID",
+      (p) => {
+        p.spec!.containers[0]!.securityContext = { runAsUser: TEST_SIDECAR.runAsUser };
+      },
+      "gateway.sharedUser",
+    ],
+  ];
+
+  it.each(BYPASSES)("refuses an SVID to a pod that escaped admission: %s", async (name, edit, rule) => {
+    const sa = `bypass-${BYPASSES.findIndex((b) => b[0] === name)}`;
+    await createServiceAccount(fx.namespace, sa);
+    await createIdentity(fx.namespace, sa);
+    const pod = await createPod(fx.namespace, `${sa}-pod`, sa, { [LABEL_AGENT]: sa }, edit);
+    const res = await rawAttempt(await issuerToken(fx.namespace, sa, pod));
+    expect(res.status).toBe(403);
+    expect(res.reason).toBe("PodNotAdmissible");
+    expect(res.message).toContain(`[${rule}]`);
+  });
+
+  it("refuses an SVID once kubectl debug --target=warden-gateway added an ephemeral container", async () => {
+    const a = await agent("debugged");
+    expect(await attempt(a.token)).toBe("issued");
+    const { core } = clients();
+    const live = await core.readNamespacedPod({ namespace: fx.namespace, name: a.pod.metadata!.name! });
+    live.spec!.ephemeralContainers = [
+      { name: "debugger", image: "busybox:1.37", targetContainerName: "warden-gateway" },
+    ];
+    await core.replaceNamespacedPodEphemeralcontainers({
+      namespace: fx.namespace,
+      name: a.pod.metadata!.name!,
+      body: live,
+    });
+    const res = await rawAttempt(a.token);
+    expect(res.reason).toBe("PodNotAdmissible");
+    expect(res.message).toContain("[gateway.debugTarget]");
+  });
+
+  it("refuses an SVID to a tool-server pod without its inbound gateway", async () => {
+    await createServiceAccount(fx.namespace, "bare-server");
+    await fx.custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: fx.namespace,
+      plural: KINDS.ToolManifest.plural,
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: "ToolManifest",
+        metadata: { name: "bare-server" },
+        spec: {
+          endpoint: `https://bare-server.${fx.namespace}.svc:8080/mcp`,
+          server: { serviceAccountName: "bare-server", port: 8080 },
+          tools: [{ name: "t" }],
+        },
+      },
+    });
+    const pod = await createPod(
+      fx.namespace,
+      "bare-server-pod",
+      "bare-server",
+      { [LABEL_TOOL_SERVER]: "bare-server" },
+      (p) => {
+        p.spec!.initContainers = [];
+      },
+    );
+    const res = await rawAttempt(await issuerToken(fx.namespace, "bare-server", pod));
+    expect(res.reason).toBe("PodNotAdmissible");
+    expect(res.message).toContain("[gateway.inboundPresent]");
   });
 
   it("refuses a pod without the agent label", async () => {

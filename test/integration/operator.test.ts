@@ -270,7 +270,11 @@ describe("AgentEnclave", () => {
       "warden-default-deny",
       "warden-tool-server-search",
     ]);
-    expect((await core.readNamespace({ name: ns })).metadata?.labels?.["warden.dev/enclave"]).toBe("proj");
+    expect((await core.readNamespace({ name: ns })).metadata?.labels).toMatchObject({
+      "warden.dev/enclave": "proj",
+      "pod-security.kubernetes.io/enforce": "restricted",
+      "pod-security.kubernetes.io/enforce-version": "latest",
+    });
 
     expect((await getNetpol("warden-default-deny"))?.spec).toEqual({
       podSelector: {},
@@ -404,6 +408,7 @@ describe("AgentEnclave", () => {
             name: "migration",
             egress: [{ cidr: "192.0.2.77/32" }],
             agents: ["bot"],
+            startsAt: new Date(Date.now() - 60_000).toISOString().replace(/\.\d{3}Z$/, "Z"),
             expiresAt,
             reason: "one-off data migration",
           },
@@ -436,6 +441,44 @@ describe("AgentEnclave", () => {
       async () =>
         ((await enclaves.get("proj")).status?.activeExemptions as string[] | undefined)?.length === 0,
     );
+  });
+
+  it("has the API server's own Pod Security admission refuse non-restricted pods (no webhook needed)", async () => {
+    // No agent-warden webhook is registered for this namespace: only the label the operator wrote
+    // stands between these pods and the cluster.
+    const pod = (
+      name: string,
+      securityContext: k8s.V1SecurityContext,
+      podSc: k8s.V1PodSecurityContext = {},
+    ) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name },
+      spec: {
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" }, ...podSc },
+        containers: [{ name: "c", image: "registry.example/c:1", securityContext }],
+      },
+    });
+    const hardened = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+    const refusal = async (body: unknown) => {
+      try {
+        await core.createNamespacedPod({ namespace: ns, body: body as k8s.V1Pod, dryRun: "All" });
+        return "admitted";
+      } catch (err) {
+        const body = (err as { body?: string }).body;
+        return body ? (JSON.parse(body) as { message: string }).message : String(err);
+      }
+    };
+    expect(await refusal(pod("privileged", { capabilities: { drop: ["ALL"] }, privileged: true }))).toMatch(
+      /violates PodSecurity "restricted/,
+    );
+    expect(await refusal(pod("selinux", hardened, { seLinuxOptions: { type: "spc_t" } }))).toMatch(
+      /violates PodSecurity "restricted/,
+    );
+    expect(await refusal(pod("escalation", { capabilities: { drop: ["ALL"] } }))).toMatch(
+      /violates PodSecurity "restricted/,
+    );
+    expect(await refusal(pod("fine", hardened))).toBe("admitted");
   });
 
   it("refuses a second enclave in the same namespace", async () => {

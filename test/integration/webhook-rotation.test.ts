@@ -58,7 +58,8 @@ beforeAll(async () => {
       spec: {
         endpoint: "https://search.example.svc:15443/mcp",
         // The tool server's own port (15443 is its inbound gateway's, which the webhook injects).
-        server: { port: 8080 },
+        // The pods below run as the namespace's default ServiceAccount, as its inbound gateway will.
+        server: { port: 8080, serviceAccountName: "default" },
         tools: [{ name: "web_search" }],
       },
     },

@@ -143,7 +143,7 @@ beforeAll(async () => {
       spec: {
         endpoint: "https://search.example.svc:15443/mcp",
         // The tool server's own port; its inbound gateway listens on 15443 and forwards here.
-        server: { port: 8080 },
+        server: { port: 8080, serviceAccountName: "search" },
         tools: [{ name: "web_search" }],
       },
     },
@@ -500,6 +500,7 @@ describe("admission webhook on a real API server", () => {
           {
             name: "short",
             rules: ["pod.hostPath"],
+            startsAt: new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d+Z$/, "Z"),
             expiresAt: soon,
             reason: "migration window for the log collector",
           },

@@ -3,9 +3,12 @@
 import * as k8s from "@kubernetes/client-node";
 import { API_VERSION, GROUP, VERSION } from "../../api/v1alpha1/common.ts";
 import { KINDS } from "../../api/v1alpha1/kinds.ts";
-import { LABEL_ENCLAVE } from "../../api/v1alpha1/labels.ts";
+import { LABEL_ENCLAVE, LABEL_TOOL_SERVER } from "../../api/v1alpha1/labels.ts";
 import { ISSUER_TOKEN_AUDIENCE } from "../../api/v1alpha1/sidecar.ts";
 import type { IdentityServicesDeps, LeaderState } from "../../operator/identity/contract.ts";
+import { engineSettings } from "../../webhook/evaluate.ts";
+import { ANNOTATION_TOOL_SERVER_PORT, injectGateway } from "../../webhook/inject.ts";
+import { DEFAULT_SIDECAR_CONFIG } from "../../webhook/sidecar-config.ts";
 import { createNamespace, kubeConfig } from "./kube.ts";
 import { waitFor as pollUntil } from "./operator-process.ts";
 
@@ -61,7 +64,7 @@ export async function enclaveFixture(prefix: string, maxSvidTTL = "1h") {
  */
 export function fixtureIdentityDeps(
   fx: { operatorNamespace: string; namespace: string },
-  deps: Omit<IdentityServicesDeps, "kc" | "operatorNamespace" | "namespaces" | "issuer"> & {
+  deps: Omit<IdentityServicesDeps, "kc" | "operatorNamespace" | "namespaces" | "issuer" | "admission"> & {
     issuer: Omit<IdentityServicesDeps["issuer"], "host" | "port">;
   },
 ): IdentityServicesDeps {
@@ -69,6 +72,8 @@ export function fixtureIdentityDeps(
     kc: clients().kc,
     operatorNamespace: fx.operatorNamespace,
     bundleResync: "1s",
+    // The issuer re-checks pods against the sidecar createPod injects.
+    admission: engineSettings(TEST_SIDECAR),
     ...deps,
     issuer: { host: "127.0.0.1", port: 0, ...deps.issuer },
     namespaces: new Set([fx.namespace]),
@@ -117,24 +122,43 @@ export async function createServiceAccount(namespace: string, name: string): Pro
 }
 
 /** A pod object (never scheduled) running as `serviceAccount` with `labels`. */
+/** The sidecar configuration of the identity tests: what the issuer expects createPod's pods to run. */
+export const TEST_SIDECAR = DEFAULT_SIDECAR_CONFIG;
+/** The port createPod's tool-server pods declare (warden.dev/tool-server-port). */
+export const TEST_TOOL_SERVER_PORT = 8080;
+
+/**
+ * A pod as the webhook would admit it: the agent (or tool-server) container, and the gateway
+ * sidecar injected by the real injector. There is no webhook in these tests, so `edit` can build
+ * exactly the pod an admission bypass would let through (the issuer must refuse those).
+ */
 export async function createPod(
   namespace: string,
   name: string,
   serviceAccount: string,
   labels: Record<string, string>,
+  edit: (pod: k8s.V1Pod) => void = () => {},
 ): Promise<k8s.V1Pod> {
   const { core } = clients();
-  return core.createNamespacedPod({
-    namespace,
-    body: {
-      metadata: { name, labels },
-      spec: {
-        serviceAccountName: serviceAccount,
-        automountServiceAccountToken: false,
-        containers: [{ name: "agent", image: "registry.example/agent:1" }],
-      },
+  const source: k8s.V1Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      labels,
+      ...(labels[LABEL_TOOL_SERVER]
+        ? { annotations: { [ANNOTATION_TOOL_SERVER_PORT]: String(TEST_TOOL_SERVER_PORT) } }
+        : {}),
     },
-  });
+    spec: {
+      serviceAccountName: serviceAccount,
+      automountServiceAccountToken: false,
+      containers: [{ name: "agent", image: "registry.example/agent:1" }],
+    },
+  };
+  const pod = injectGateway(source, TEST_SIDECAR).object as k8s.V1Pod;
+  edit(pod);
+  return core.createNamespacedPod({ namespace, body: pod });
 }
 
 /** TokenRequest for the issuer audience, bound to `pod` unless it is omitted. */

@@ -216,3 +216,108 @@ function foreignMounts(pod: PodView, names: Set<string>): { ref: ContainerRef; j
   }
   return out;
 }
+
+/**
+ * `kubectl debug --target=warden-gateway` adds an ephemeral container that joins the gateway's
+ * process namespace: it could read the gateway's memory (the SVID key) and its mounted token
+ * through /proc. No container may target the gateway.
+ */
+export const gatewayDebugTarget: Rule = (pod) =>
+  allContainers(pod.spec, pod.specPath)
+    .filter((ref) => ref.container.targetContainerName === GATEWAY_CONTAINER_NAME)
+    .map((ref) => ({
+      rule: "gateway.debugTarget",
+      path: `${ref.path}.targetContainerName`,
+      message: `container ${ref.container.name} targets ${GATEWAY_CONTAINER_NAME}: it would join the gateway's process namespace and could read its key and token`,
+      fix: "debug the agent container instead (kubectl debug --target=<agent container>), or read the gateway's logs and metrics",
+    }));
+
+/**
+ * The gateway runs as its own UID and GID so that no other container's processes can signal it,
+ * read its files or (where namespaces are shared) its memory. Only explicit settings can be seen
+ * here: an image whose USER is the gateway's UID needs runAsUser set to something else.
+ */
+export const gatewaySharedUser: Rule = (pod, ctx) => {
+  const gateway = findGateway(pod.spec, pod.specPath)?.path;
+  const podSc = pod.spec.securityContext;
+  const out: Violation[] = [];
+  for (const ref of allContainers(pod.spec, pod.specPath)) {
+    if (ref.path === gateway) continue;
+    const sc = ref.container.securityContext;
+    for (const field of ["runAsUser", "runAsGroup"] as const) {
+      const own = sc?.[field];
+      const effective = own ?? podSc?.[field];
+      if (effective !== ctx.gatewayUID) continue;
+      const path =
+        own !== undefined
+          ? `${ref.path}.securityContext.${field}`
+          : `${pod.specPath}.securityContext.${field}`;
+      out.push({
+        rule: "gateway.sharedUser",
+        path,
+        message: `container ${ref.container.name} runs with ${field} ${effective}, the gateway's ${field === "runAsUser" ? "UID" : "GID"}`,
+        fix: `set ${ref.path}.securityContext.${field} to another non-zero id (the gateway owns ${ctx.gatewayUID})`,
+      });
+    }
+  }
+  return out;
+};
+
+/**
+ * SVID Secrets (Secret delivery) are credentials of one identity. No container may read another
+ * identity's SVID Secret, by volume, env or envFrom; and no container but the gateway may read its
+ * own identity's (volume mounts of it are pod.issuerTokenOnlyInSidecar's).
+ */
+export const podSvidSecret: Rule = (pod, ctx) => {
+  const own = pod.metadata.labels?.[LABEL_AGENT];
+  const out: Violation[] = [];
+  const owner = (secret: string | undefined) => (secret ? ctx.svidSecrets.get(secret) : undefined);
+  const fix =
+    "remove the reference: an SVID Secret is one identity's private key, read by that identity's gateway only";
+  (pod.spec.volumes ?? []).forEach((vol, i) => {
+    const refs: [string, string | undefined][] = [
+      [`${pod.specPath}.volumes[${i}].secret.secretName`, vol.secret?.secretName],
+      ...(vol.projected?.sources ?? []).map((src, j): [string, string | undefined] => [
+        `${pod.specPath}.volumes[${i}].projected.sources[${j}].secret.name`,
+        src.secret?.name,
+      ]),
+    ];
+    for (const [path, secret] of refs) {
+      const id = owner(secret);
+      if (id !== undefined && id !== own) {
+        out.push({
+          rule: "pod.svidSecret",
+          path,
+          message: `volume ${vol.name} holds Secret ${secret}, the SVID of AgentIdentity ${id}${own ? `, not of ${own}` : ""}`,
+          fix,
+        });
+      }
+    }
+  });
+  const gateway = findGateway(pod.spec, pod.specPath)?.path;
+  for (const ref of allContainers(pod.spec, pod.specPath)) {
+    if (ref.path === gateway) continue;
+    const refs: [string, string | undefined][] = [
+      ...(ref.container.env ?? []).map((e, k): [string, string | undefined] => [
+        `${ref.path}.env[${k}].valueFrom.secretKeyRef.name`,
+        e.valueFrom?.secretKeyRef?.name,
+      ]),
+      ...(ref.container.envFrom ?? []).map((e, k): [string, string | undefined] => [
+        `${ref.path}.envFrom[${k}].secretRef.name`,
+        e.secretRef?.name,
+      ]),
+    ];
+    for (const [path, secret] of refs) {
+      const id = owner(secret);
+      if (id !== undefined) {
+        out.push({
+          rule: "pod.svidSecret",
+          path,
+          message: `container ${ref.container.name} reads Secret ${secret}, the SVID of AgentIdentity ${id}, into its environment`,
+          fix,
+        });
+      }
+    }
+  }
+  return out;
+};

@@ -124,6 +124,7 @@ describe("identity rules", () => {
               name: "legacy-fs",
               rules: ["container.readOnlyRootFilesystem"],
               agents,
+              startsAt: "2026-05-15T00:00:00Z",
               expiresAt,
               reason: "legacy image writes to /tmp",
             },
@@ -133,7 +134,7 @@ describe("identity rules", () => {
         searchManifest(),
       ]);
     const soon = new Date(NOW.getTime() + 3_600_000).toISOString().replace(/\.\d+Z$/, "Z");
-    const later = "2026-07-01T00:00:00Z";
+    const later = "2026-06-10T00:00:00Z";
     const v = check(pod, { snap: ex(soon, ["researcher"]) });
     expect(v.violations).toEqual([]);
     expect(v.waived.map((w) => w.exemption)).toEqual(["legacy-fs"]);

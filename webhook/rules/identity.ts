@@ -6,6 +6,7 @@ import {
   LABEL_ENCLAVE,
   LABEL_TOOL_SERVER,
 } from "../../api/v1alpha1/labels.ts";
+import { ISSUER_TOKEN_AUDIENCE } from "../../api/v1alpha1/sidecar.ts";
 import { keyPath } from "./podspec.ts";
 import type { Rule, Violation } from "./types.ts";
 
@@ -117,8 +118,18 @@ export const agentImmutableLabels: Rule = (pod, ctx) => {
 /** In an enclave namespace every pod is an agent or a tool server: nothing runs unaccounted for. */
 export const enclavePodKind: Rule = (pod, ctx) => {
   const labels = pod.metadata.labels ?? {};
-  if (labels[LABEL_AGENT]) return [];
   const server = labels[LABEL_TOOL_SERVER];
+  if (labels[LABEL_AGENT] && server) {
+    return [
+      {
+        rule: "enclave.podKind",
+        path: keyPath(`${pod.metaPath}.labels`, LABEL_TOOL_SERVER),
+        message: `the pod is labelled both as agent "${labels[LABEL_AGENT]}" and as tool server "${server}": the issuer would refuse it an identity`,
+        fix: `keep one of ${LABEL_AGENT} and ${LABEL_TOOL_SERVER}: run the agent and the tool server as separate pods`,
+      },
+    ];
+  }
+  if (labels[LABEL_AGENT]) return [];
   if (!server) {
     return [
       {
@@ -158,6 +169,36 @@ export const podServiceAccount: Rule = (pod, ctx) => {
       ];
 };
 
+/** The issuer signs a tool server's SVID only for the ServiceAccount its ToolManifest names. */
+export const toolServerServiceAccount: Rule = (pod, ctx) => {
+  const server = pod.metadata.labels?.[LABEL_TOOL_SERVER];
+  const manifest = server ? ctx.toolManifests.get(server) : undefined;
+  if (!manifest) return []; // enclave.podKind names the missing ToolManifest
+  const want = manifest.spec.server.serviceAccountName;
+  const have = pod.spec.serviceAccountName ?? "default";
+  const path = `${pod.specPath}.serviceAccountName`;
+  if (!want) {
+    return [
+      {
+        rule: "toolServer.serviceAccount",
+        path: keyPath(`${pod.metaPath}.labels`, LABEL_TOOL_SERVER),
+        message: `ToolManifest ${server} names no spec.server.serviceAccountName, so its inbound gateway can never obtain an SVID`,
+        fix: `set spec.server.serviceAccountName of ToolManifest ${server} to the ServiceAccount this pod runs as (${have})`,
+      },
+    ];
+  }
+  return have === want
+    ? []
+    : [
+        {
+          rule: "toolServer.serviceAccount",
+          path,
+          message: `serviceAccountName is "${have}" but ToolManifest ${server} runs as ServiceAccount "${want}"`,
+          fix: `set ${path}: ${want}`,
+        },
+      ];
+};
+
 export const podAutomountToken: Rule = (pod) => {
   const out: Violation[] = [];
   if (pod.spec.automountServiceAccountToken !== false) {
@@ -171,11 +212,17 @@ export const podAutomountToken: Rule = (pod) => {
   (pod.spec.volumes ?? []).forEach((vol, i) => {
     (vol.projected?.sources ?? []).forEach((src, j) => {
       const token = src.serviceAccountToken;
-      if (token && !token.audience) {
+      // The API server accepts tokens for its own audiences (its issuer URL and whatever
+      // --api-audiences lists), which no admission rule can know: every audience but the issuer's
+      // is refused, and an exemption is the way to allow another one deliberately.
+      if (token && token.audience !== ISSUER_TOKEN_AUDIENCE) {
+        const base = `${pod.specPath}.volumes[${i}].projected.sources[${j}].serviceAccountToken`;
         out.push({
           rule: "pod.automountToken",
-          path: `${pod.specPath}.volumes[${i}].projected.sources[${j}].serviceAccountToken`,
-          message: `volume ${vol.name} projects a ServiceAccount token for the Kubernetes API (no audience)`,
+          path: token.audience ? `${base}.audience` : base,
+          message: token.audience
+            ? `volume ${vol.name} projects a ServiceAccount token for audience ${JSON.stringify(token.audience)}; the Kubernetes API accepts such tokens when the audience is one of its own`
+            : `volume ${vol.name} projects a ServiceAccount token for the Kubernetes API (no audience)`,
           fix: "remove the volume; agents reach tools through the gateway, never the Kubernetes API",
         });
       }

@@ -10,6 +10,20 @@ export const seccompProfile = z.looseObject({
   localhostProfile: z.string().optional(),
 });
 
+export const appArmorProfile = z.looseObject({
+  type: z.string().optional(),
+  localhostProfile: z.string().optional(),
+});
+
+export const seLinuxOptions = z.looseObject({
+  type: z.string().optional(),
+  user: z.string().optional(),
+  role: z.string().optional(),
+  level: z.string().optional(),
+});
+
+export const windowsOptions = z.looseObject({ hostProcess: z.boolean().optional() });
+
 export const securityContext = z.looseObject({
   runAsNonRoot: z.boolean().optional(),
   runAsUser: z.number().optional(),
@@ -21,6 +35,10 @@ export const securityContext = z.looseObject({
     .looseObject({ add: z.array(z.string()).optional(), drop: z.array(z.string()).optional() })
     .optional(),
   seccompProfile: seccompProfile.optional(),
+  appArmorProfile: appArmorProfile.optional(),
+  seLinuxOptions: seLinuxOptions.optional(),
+  procMount: z.string().optional(),
+  windowsOptions: windowsOptions.optional(),
 });
 
 export const podSecurityContext = z.looseObject({
@@ -28,6 +46,16 @@ export const podSecurityContext = z.looseObject({
   runAsUser: z.number().optional(),
   runAsGroup: z.number().optional(),
   seccompProfile: seccompProfile.optional(),
+  appArmorProfile: appArmorProfile.optional(),
+  seLinuxOptions: seLinuxOptions.optional(),
+  windowsOptions: windowsOptions.optional(),
+  sysctls: z.array(z.looseObject({ name: z.string(), value: z.string().optional() })).optional(),
+});
+
+/** The host field of an httpGet or tcpSocket handler (probes and lifecycle hooks). */
+const hostHandler = z.looseObject({
+  httpGet: z.looseObject({ host: z.string().optional() }).optional(),
+  tcpSocket: z.looseObject({ host: z.string().optional() }).optional(),
 });
 
 export const volumeMount = z.looseObject({
@@ -50,9 +78,28 @@ export const container = z.looseObject({
       }),
     )
     .optional(),
-  env: z.array(z.looseObject({ name: z.string(), value: z.string().optional() })).optional(),
+  env: z
+    .array(
+      z.looseObject({
+        name: z.string(),
+        value: z.string().optional(),
+        valueFrom: z
+          .looseObject({ secretKeyRef: z.looseObject({ name: z.string().optional() }).optional() })
+          .optional(),
+      }),
+    )
+    .optional(),
+  envFrom: z
+    .array(z.looseObject({ secretRef: z.looseObject({ name: z.string().optional() }).optional() }))
+    .optional(),
   volumeMounts: z.array(volumeMount).optional(),
   securityContext: securityContext.optional(),
+  livenessProbe: hostHandler.optional(),
+  readinessProbe: hostHandler.optional(),
+  startupProbe: hostHandler.optional(),
+  lifecycle: z.looseObject({ postStart: hostHandler.optional(), preStop: hostHandler.optional() }).optional(),
+  /** Ephemeral containers only: the container whose namespaces it joins (kubectl debug --target). */
+  targetContainerName: z.string().optional(),
 });
 
 export const volume = z.looseObject({
@@ -86,6 +133,8 @@ export const podSpec = z.looseObject({
   hostPID: z.boolean().optional(),
   hostIPC: z.boolean().optional(),
   shareProcessNamespace: z.boolean().optional(),
+  hostUsers: z.boolean().optional(),
+  os: z.looseObject({ name: z.string().optional() }).optional(),
   securityContext: podSecurityContext.optional(),
   containers: z.array(container),
   initContainers: z.array(container).optional(),

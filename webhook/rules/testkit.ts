@@ -41,7 +41,7 @@ export function searchManifest(): ToolManifest {
     metadata: { name: "search", namespace: NS },
     spec: {
       endpoint: "http://search.team-a.svc:8080/mcp",
-      server: { port: 8080 },
+      server: { port: 8080, serviceAccountName: "search" },
       tools: [{ name: "web_search" }],
     },
   });

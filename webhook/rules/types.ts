@@ -33,6 +33,8 @@ export interface ActiveExemption {
   rules: string[];
   /** Empty means every agent of the enclave. */
   agents: string[];
+  /** Undefined only for an enclave stored before startsAt was required: never in force. */
+  startsAt: Date | undefined;
   expiresAt: Date;
 }
 
@@ -51,6 +53,10 @@ export interface RuleContext {
   expectedInboundTemplateHashes: (upstreamPort: number) => readonly string[];
   /** The gateway image the injector uses: no other container may use it. */
   gatewayImage: string;
+  /** The UID (and GID) the gateway runs as: no other container may share it. */
+  gatewayUID: number;
+  /** SVID Secrets of the namespace's AgentIdentities: Secret name → identity name. */
+  svidSecrets: ReadonlyMap<string, string>;
   /** The approvers Secret the injector mounts into agent sidecars (part of their volumes). */
   approvalsSecret: string;
   /** Exemptions of the enclave (expired ones included; rules compare against `now`). */

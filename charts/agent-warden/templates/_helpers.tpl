@@ -175,3 +175,30 @@ admissionReviewVersions: ["v1"]
 matchPolicy: Equivalent
 timeoutSeconds: {{ .Values.webhook.timeoutSeconds }}
 {{- end -}}
+
+{{/*
+The gateway sidecar the injector adds (webhook/sidecar-config.ts). The webhook injects it and the
+operator's issuer re-checks every pod against the same template before it signs an SVID, so both
+Deployments get these variables from here.
+*/}}
+{{- define "agent-warden.gatewaySidecarEnv" -}}
+- name: WARDEN_GATEWAY_IMAGE
+  value: {{ include "agent-warden.image" (dict "ctx" . "image" .Values.gateway.image) | quote }}
+- name: WARDEN_GATEWAY_PULL_POLICY
+  value: {{ .Values.gateway.image.pullPolicy | quote }}
+- name: WARDEN_ISSUER_URL
+  value: {{ printf "https://%s.%s.svc:%d" (include "agent-warden.issuerService" .) .Release.Namespace (int .Values.operator.issuerPort) | quote }}
+- name: WARDEN_GATEWAY_CPU_REQUEST
+  value: {{ .Values.gateway.resources.requests.cpu | quote }}
+- name: WARDEN_GATEWAY_MEMORY_REQUEST
+  value: {{ .Values.gateway.resources.requests.memory | quote }}
+- name: WARDEN_GATEWAY_CPU_LIMIT
+  value: {{ .Values.gateway.resources.limits.cpu | quote }}
+- name: WARDEN_GATEWAY_MEMORY_LIMIT
+  value: {{ .Values.gateway.resources.limits.memory | quote }}
+# Mounted into the sidecar: approver tokens; audit redaction (left out at the default list).
+- name: WARDEN_GATEWAY_APPROVALS_SECRET
+  value: {{ .Values.gateway.approvals.secretName | quote }}
+- name: WARDEN_GATEWAY_AUDIT_REDACT
+  value: {{ join "," .Values.gateway.audit.redact | quote }}
+{{- end -}}
