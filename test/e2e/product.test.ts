@@ -3,7 +3,6 @@
 // (kubelet, containerd, kube-router enforcing NetworkPolicy, CoreDNS) and is observed from the
 // outside (kubectl, Helm) or from inside the agent container (kubectl exec), as a user would.
 // Measurements are printed as `[e2e-measure] {...}` lines and recorded in docs/e2e.md.
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { PROJECT_ROOT } from "../cluster/local-cluster.ts";
 import { nodeSupport } from "../cluster/node.ts";
 import { mustKubectl, nodeKubectl, providedNode, RESTRICTED } from "../support/node.ts";
 import { run } from "../support/process.ts";
+import { TOOLS_ENTRYPOINT } from "../support/warden-node.ts";
 import {
   CREDENTIAL_TOOL,
   PUBLISH_TOOL,
@@ -27,8 +27,10 @@ import {
   getJson,
   helm,
   mustHelm,
+  nodeChartValues,
   type PodInfo,
   type ProductImages,
+  portForward,
   productImages,
   readyPod,
   waitFor,
@@ -66,7 +68,7 @@ if (!node) {
   let agentCreatedAt = 0;
 
   // kubectl exec runs a command, not the image's entrypoint: name the tools' entrypoint.
-  const TOOLS = ["/usr/bin/node", "/app/e2e-tools.mjs"];
+  const TOOLS = TOOLS_ENTRYPOINT;
   const tools = (argv: string[], timeoutMs?: number) =>
     execJson<Record<string, unknown>>(NS, agent.metadata.name, "agent", [...TOOLS, ...argv], timeoutMs);
   const call = (tool: string, args: Record<string, unknown> = {}) =>
@@ -124,21 +126,13 @@ if (!node) {
     }, 600_000);
 
     test("helm install: operator (2 replicas, leader election) and webhook (2 replicas) become Ready", async () => {
-      valuesFile = writeValues(join(providedNode().dir, "e2e-values.json"), {
-        operator: {
-          image: { repository: `${images.registry}/operator`, tag: images.tag, pullPolicy: "Never" },
-          // Short SVIDs so that renewals and the effect of a suspension happen within the test.
-          extraEnv: [{ name: "WARDEN_SVID_TTL_OVERRIDE", value: `${TTL_S}s` }],
-        },
-        webhook: {
-          image: { repository: `${images.registry}/webhook`, tag: images.tag, pullPolicy: "Never" },
-        },
-        gateway: {
-          image: { repository: `${images.registry}/gateway`, tag: images.tag, pullPolicy: "Never" },
-        },
-        // The API server as pods reach it after the kubernetes Service's DNAT.
-        networkPolicy: { apiServer: { cidrs: [`${api.ip}/32`], ports: [api.port] } },
-      });
+      valuesFile = writeValues(
+        join(providedNode().dir, "e2e-values.json"),
+        // Short SVIDs so that renewals and the effect of a suspension happen within the test.
+        nodeChartValues(images, api, {
+          operatorEnv: [{ name: "WARDEN_SVID_TTL_OVERRIDE", value: `${TTL_S}s` }],
+        }),
+      );
       const started = Date.now();
       await mustHelm([
         "install",
@@ -457,33 +451,9 @@ if (!node) {
     test("an approval-gated call waits, and succeeds once approved the documented way (port-forward + token)", async () => {
       // The call is held by the sidecar until answered.
       const held = call(PUBLISH_TOOL.name, { title: "Q3 findings" });
-      const pf = spawn(
-        providedNode().kubectl[0] as string,
-        [
-          ...providedNode().kubectl.slice(1),
-          `--kubeconfig=${providedNode().kubeconfig}`,
-          "-n",
-          NS,
-          "port-forward",
-          `pod/${agent.metadata.name}`,
-          ":15020",
-        ],
-        { stdio: ["ignore", "pipe", "pipe"] },
-      );
+      const pf = portForward(NS, agent.metadata.name, 15020);
       try {
-        const port = await new Promise<number>((resolve, reject) => {
-          let buf = "";
-          const timer = setTimeout(() => reject(new Error(`port-forward did not start: ${buf}`)), 120_000);
-          pf.stdout.on("data", (d: Buffer) => {
-            buf += d.toString();
-            const m = /127\.0\.0\.1:(\d+) -> 15020/.exec(buf);
-            if (m) {
-              clearTimeout(timer);
-              resolve(Number(m[1]));
-            }
-          });
-          pf.once("exit", (code) => reject(new Error(`port-forward exited ${code}: ${buf}`)));
-        });
+        const port = await pf.local;
         const admin = `http://127.0.0.1:${port}`;
         const auth = { authorization: `Bearer ${APPROVER_TOKEN}` };
         expect((await fetch(`${admin}/approvals`)).status).toBe(401);
@@ -503,7 +473,7 @@ if (!node) {
         });
         expect(answer.status).toBe(200);
       } finally {
-        pf.kill("SIGTERM");
+        pf.stop();
       }
       const r = await held;
       expect(r.ok, JSON.stringify(r)).toBe(true);
