@@ -111,7 +111,7 @@ if (!node) {
       expect(out).toMatch(/allow get_ticket/);
       expect(out).toMatch(/deny {2}delete_ticket/);
       expect(out).toMatch(/create_ticket \(approved by carol@example\.com\)/);
-      expect(out).toMatch(/deny {2}get_ticket \(AgentSuspended\)/);
+      expect(out).toMatch(/deny {2}get_ticket \(ArgumentConstraint\)/);
       // The whole log is covered by a signed checkpoint (the demo waits for one).
       expect(out).toMatch(/OK: \d+ records, [1-9]\d* checkpoints?, signed through record [1-9]/);
       expect(out).not.toContain("UnverifiableTail");
