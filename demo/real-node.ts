@@ -627,9 +627,22 @@ try {
   const records = auditCopy.stdout
     .trim()
     .split("\n")
-    .map((l) => JSON.parse(l) as { decision?: string; tool?: string; rule?: string; approver?: string });
-  for (const r of records.filter((x) => x.tool))
-    say(`  ${r.decision?.padEnd(5)} ${r.tool}${r.approver ? ` (approved by ${r.approver})` : ""}`);
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          type: string;
+          decision?: string;
+          method?: string;
+          tool?: string | null;
+          rule?: string;
+          approver?: string;
+        },
+    );
+  // Every call, and every refusal (a suspended agent's is refused at initialize, before any tool).
+  for (const r of records.filter((x) => x.type === "decision" && (x.tool || x.decision !== "allow")))
+    say(
+      `  ${r.decision?.padEnd(5)} ${r.tool ?? r.method}${r.decision === "allow" ? "" : ` (${r.rule})`}${r.approver ? ` (approved by ${r.approver})` : ""}`,
+    );
   const verify = await run(
     NODE,
     [
@@ -646,7 +659,9 @@ try {
   say(`$ warden audit verify audit.jsonl --bundle bundle.pem --allow-open   (exit ${verify.code})`);
   say((verify.stdout + verify.stderr).trim());
   if (verify.code !== 0) throw new Error("warden audit verify did not find the audit log intact");
-  story.done(`audit: ${records.length} records from the pod verified by warden audit verify`);
+  story.done(
+    `audit: ${records.filter((r) => r.type === "decision").length} decisions from the pod verified by warden audit verify`,
+  );
 
   story.printSummary();
   if (ci) await story.shutdown(0);

@@ -56,7 +56,7 @@ if (!node) {
         /✔ credential: the server received the token from the Secret; the agent container never sees it/,
         /✔ NetworkPolicy: the bypass to the tool server's own port and the API server blocked; the inbound gateway reachable/,
         /✔ suspension: the agent's calls refused [\d.]+s after the patch/,
-        /✔ audit: \d+ records from the pod verified by warden audit verify/,
+        /✔ audit: \d+ decisions from the pod verified by warden audit verify/,
       ];
       let at = out.indexOf("Summary");
       expect(at).toBeGreaterThan(0);
