@@ -17,11 +17,15 @@ import { type NodeCluster, startNodeCluster, stopNodeClusterAt } from "../test/c
 import type { Catalog } from "../test/e2e/tools/catalog.ts";
 import { run } from "../test/support/process.ts";
 import {
-  CHART,
+  agentDeployment,
+  agentLabels,
+  approversSecret,
   nodeChartValues,
   type PodInfo,
-  RESTRICTED,
+  secret,
+  serviceAccount,
   TOOLS_ENTRYPOINT,
+  toolServerWorkload,
   type Warden,
   waitFor,
   wardenOn,
@@ -41,6 +45,7 @@ const SERVER_PORT = 8443; // the sample ToolManifest's server.port
 const GATEWAY_URL = `http://127.0.0.1:15001/servers/${SERVER}/mcp`;
 const UNLISTED = "delete_ticket";
 const APPROVER = "carol@example.com"; // the sample's approver of create_ticket
+const AGENT_LABELS = { identity: AGENT, agentType: "support-triage", enclave: "research-lab" };
 
 let dir: string | undefined;
 let node: NodeCluster | undefined;
@@ -58,6 +63,19 @@ const story = startStory(async () => {
   );
   return undefined;
 });
+
+/** kubectl patch agentidentity <agent> --type=merge -p '{"spec":{"suspended":…}}' */
+const suspend = (w: Warden, suspended: boolean) =>
+  w.mustKubectl([
+    "-n",
+    NS,
+    "patch",
+    "agentidentity",
+    AGENT,
+    "--type=merge",
+    "-p",
+    JSON.stringify({ spec: { suspended } }),
+  ]);
 
 /** The kubectl a reader would type; the demo runs the node's own at the server's version. */
 const shown = (args: string[]) => `$ kubectl ${args.join(" ")}`;
@@ -108,19 +126,7 @@ try {
   const api = await w.apiServerEndpoint();
   const values = writeValues(join(dir, "demo-values.json"), nodeChartValues(images, api));
   const installStarted = Date.now();
-  const installed = await w.mustHelm([
-    "install",
-    RELEASE,
-    CHART,
-    "-n",
-    SYSTEM,
-    "--create-namespace",
-    "-f",
-    values,
-    "--wait",
-    "--timeout",
-    "15m",
-  ]);
+  const installed = await w.helmInstall(RELEASE, SYSTEM, values);
   say(
     `$ helm install ${RELEASE} charts/agent-warden -n ${SYSTEM} --create-namespace -f demo-values.json --wait`,
   );
@@ -159,24 +165,9 @@ try {
   const credential = `tkt-${randomBytes(12).toString("hex")}`;
   const approverToken = randomBytes(24).toString("hex");
   await w.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "ticket-tools-credential", namespace: NS },
-      stringData: { token: credential },
-    },
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "warden-approvers", namespace: NS },
-      stringData: { tokens: `${APPROVER} ${approverToken}\n` },
-    },
-    {
-      apiVersion: "v1",
-      kind: "ServiceAccount",
-      metadata: { name: SERVER, namespace: NS },
-      automountServiceAccountToken: false,
-    },
+    secret(NS, "ticket-tools-credential", { token: credential }),
+    approversSecret(NS, { [APPROVER]: approverToken }),
+    serviceAccount(NS, SERVER),
   );
   say(
     `secret/ticket-tools-credential set to a fresh API token; secret/warden-approvers holds ${APPROVER}'s approver token; serviceaccount/${SERVER}`,
@@ -223,85 +214,22 @@ try {
       inputSchema: { type: "object", properties: { id: { type: "string" } } },
     },
   ];
-  const podSecurity = { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } };
-  const resources = { requests: { cpu: "20m", memory: "48Mi" }, limits: { cpu: "500m", memory: "192Mi" } };
   const created = Date.now();
   await w.apply(
-    {
-      apiVersion: "v1",
-      kind: "Service",
-      metadata: { name: SERVER, namespace: NS },
-      spec: {
-        selector: { "warden.dev/tool-server": SERVER },
-        // The ToolManifest's endpoint port; agents reach the inbound gateway (15443), never the server.
-        ports: [{ name: "mcp", port: 8443, targetPort: 15443, protocol: "TCP" }],
-      },
-    },
-    {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name: SERVER, namespace: NS },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { "warden.dev/tool-server": SERVER } },
-        template: {
-          metadata: { labels: { "warden.dev/tool-server": SERVER } },
-          spec: {
-            serviceAccountName: SERVER,
-            automountServiceAccountToken: false,
-            securityContext: podSecurity,
-            containers: [
-              {
-                name: "server",
-                image: images.tools,
-                imagePullPolicy: "Never",
-                args: ["serve"],
-                env: [
-                  { name: "TOOLS_PORT", value: String(SERVER_PORT) },
-                  { name: "TOOLS_CATALOG", value: JSON.stringify(catalog) },
-                ],
-                ports: [{ containerPort: SERVER_PORT }],
-                securityContext: RESTRICTED,
-                resources,
-              },
-            ],
-          },
-        },
-      },
-    },
-    {
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name: AGENT, namespace: NS },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { "warden.dev/agent": AGENT } },
-        template: {
-          metadata: {
-            labels: {
-              "warden.dev/agent": AGENT,
-              "warden.dev/agent-type": "support-triage",
-              "warden.dev/enclave": "research-lab",
-            },
-          },
-          spec: {
-            serviceAccountName: AGENT,
-            automountServiceAccountToken: false,
-            securityContext: podSecurity,
-            containers: [
-              {
-                name: "agent",
-                image: images.tools,
-                imagePullPolicy: "Never",
-                args: ["idle"],
-                securityContext: RESTRICTED,
-                resources,
-              },
-            ],
-          },
-        },
-      },
-    },
+    ...toolServerWorkload({
+      namespace: NS,
+      manifest: SERVER,
+      serviceAccountName: SERVER,
+      image: images.tools,
+      port: SERVER_PORT,
+      // The ToolManifest's endpoint port.
+      servicePort: 8443,
+      env: [
+        { name: "TOOLS_PORT", value: String(SERVER_PORT) },
+        { name: "TOOLS_CATALOG", value: JSON.stringify(catalog) },
+      ],
+    }),
+    agentDeployment({ namespace: NS, ...AGENT_LABELS, image: images.tools }),
   );
   const server = await w.readyPod(NS, `warden.dev/tool-server=${SERVER}`);
   const agent = await w.readyPod(NS, `warden.dev/agent=${AGENT}`);
@@ -352,11 +280,7 @@ try {
     metadata: {
       name: "careless-agent",
       namespace: NS,
-      labels: {
-        "warden.dev/agent": AGENT,
-        "warden.dev/agent-type": "support-triage",
-        "warden.dev/enclave": "research-lab",
-      },
+      labels: agentLabels(AGENT_LABELS),
     },
     spec: {
       serviceAccountName: AGENT,
@@ -486,18 +410,7 @@ try {
     `sha256 of "Bearer " + secret/ticket-tools-credential:   ${expected.slice(0, 23)}…  ${got === expected ? "(the same)" : "(DIFFERENT)"}`,
   );
   if (got !== expected) throw new Error(`the server received ${got}, expected ${expected}`);
-  const seen = await w.kubectl([
-    "-n",
-    NS,
-    "exec",
-    agent.metadata.name,
-    "-c",
-    "agent",
-    "--",
-    "/usr/bin/node",
-    "-e",
-    "const fs=require('fs');const seen=[];for(const f of ['/var/run/warden/credentials/ticket-tools','/proc/self/environ']){try{seen.push(fs.readFileSync(f,'utf8'))}catch{}}process.stdout.write(seen.join('\\n'))",
-  ]);
+  const seen = await w.whatTheAgentSees(NS, agent.metadata.name, SERVER);
   const leaked = seen.stdout.includes(credential);
   say(
     `inside the agent container: the token is ${leaked ? "VISIBLE" : "in no file and no environment variable"}`,
@@ -564,16 +477,7 @@ try {
 
   step(11, `Suspension: kubectl patch agentidentity ${AGENT} suspended=true`);
   const suspendedAt = Date.now();
-  await w.mustKubectl([
-    "-n",
-    NS,
-    "patch",
-    "agentidentity",
-    AGENT,
-    "--type=merge",
-    "-p",
-    '{"spec":{"suspended":true}}',
-  ]);
+  await suspend(w, true);
   const refusedCall = await waitFor(
     "the agent's calls to be refused",
     async () => {
@@ -591,23 +495,10 @@ try {
   step(12, "warden audit verify on the audit log in the sidecar's volume");
   // The sidecar signs a checkpoint at most a minute after its last record: wait for the one that
   // covers the suspended call, so that the whole log is signed.
-  const readAudit = () =>
-    w.kubectl([
-      "-n",
-      NS,
-      "exec",
-      agent.metadata.name,
-      "-c",
-      "warden-gateway",
-      "--",
-      "/usr/bin/node",
-      "-e",
-      "process.stdout.write(require('fs').readFileSync('/var/run/warden/audit/audit.jsonl'))",
-    ]);
   const auditCopy = await waitFor(
     "a signed checkpoint at the end of the audit log",
     async () => {
-      const r = await readAudit();
+      const r = await w.readAuditLog(NS, agent.metadata.name);
       if (r.code !== 0) throw new Error(`reading the audit log failed: ${r.stderr}`);
       return r.stdout.trim().split("\n").pop()?.includes('"sig":') ? r : undefined;
     },
@@ -616,14 +507,7 @@ try {
   const auditFile = join(dir, "audit.jsonl");
   const bundleFile = join(dir, "bundle.pem");
   writeFileSync(auditFile, auditCopy.stdout);
-  const bundle = await w.getJson<{ data: Record<string, string> }>([
-    "-n",
-    NS,
-    "get",
-    "configmap",
-    "warden-trust-bundle",
-  ]);
-  writeFileSync(bundleFile, bundle.data["bundle.pem"] ?? "");
+  writeFileSync(bundleFile, await w.trustBundle(NS));
   const records = auditCopy.stdout
     .trim()
     .split("\n")
@@ -667,16 +551,7 @@ try {
   if (ci) await story.shutdown(0);
 
   // Interactive: give the agent back its identity and leave everything running.
-  await w.mustKubectl([
-    "-n",
-    NS,
-    "patch",
-    "agentidentity",
-    AGENT,
-    "--type=merge",
-    "-p",
-    '{"spec":{"suspended":false}}',
-  ]);
+  await suspend(w, false);
   const kubectlLine = `${node.kubectl.join(" ")} --kubeconfig=${node.kubeconfig}`;
   console.log("\nEverything keeps running on the node; press Ctrl-C to stop it and remove everything.");
   console.log(`  alias kubectl='${kubectlLine}'   (the node's kubectl, at the API server's version)`);

@@ -11,7 +11,16 @@ import { PROJECT_ROOT } from "../cluster/local-cluster.ts";
 import { nodeSupport } from "../cluster/node.ts";
 import { mustKubectl, nodeKubectl, providedNode, RESTRICTED } from "../support/node.ts";
 import { run } from "../support/process.ts";
-import { TOOLS_ENTRYPOINT } from "../support/warden-node.ts";
+import {
+  APP_POD_SECURITY,
+  APP_RESOURCES,
+  agentDeployment,
+  approversSecret,
+  secret,
+  serviceAccount,
+  TOOLS_ENTRYPOINT,
+  toolServerWorkload,
+} from "../support/warden-node.ts";
 import {
   CREDENTIAL_TOOL,
   PUBLISH_TOOL,
@@ -26,14 +35,18 @@ import {
   execJson,
   getJson,
   helm,
+  helmInstall,
   mustHelm,
   nodeChartValues,
   type PodInfo,
   type ProductImages,
   portForward,
   productImages,
+  readAuditLog,
   readyPod,
+  trustBundle,
   waitFor,
+  whatTheAgentSees,
   writeValues,
 } from "./warden-support.ts";
 
@@ -134,19 +147,7 @@ if (!node) {
         }),
       );
       const started = Date.now();
-      await mustHelm([
-        "install",
-        RELEASE,
-        CHART,
-        "-n",
-        SYSTEM,
-        "--create-namespace",
-        "-f",
-        valuesFile,
-        "--wait",
-        "--timeout",
-        "15m",
-      ]);
+      await helmInstall(RELEASE, SYSTEM, valuesFile);
       measure("helm install --wait (ms)", Date.now() - started);
       for (const d of ["operator", "webhook"]) {
         const dep = await getJson<{ status: { readyReplicas?: number }; spec: { replicas: number } }>([
@@ -184,24 +185,9 @@ if (!node) {
         { apiVersion: "v1", kind: "Namespace", metadata: { name: OUTSIDE } },
       );
       await apply(
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "warden-approvers", namespace: NS },
-          stringData: { tokens: `alice ${APPROVER_TOKEN}\n` },
-        },
-        {
-          apiVersion: "v1",
-          kind: "Secret",
-          metadata: { name: "search-cred", namespace: NS },
-          stringData: { token: CREDENTIAL },
-        },
-        {
-          apiVersion: "v1",
-          kind: "ServiceAccount",
-          metadata: { name: "search-server", namespace: NS },
-          automountServiceAccountToken: false,
-        },
+        approversSecret(NS, { alice: APPROVER_TOKEN }),
+        secret(NS, "search-cred", { token: CREDENTIAL }),
+        serviceAccount(NS, "search-server"),
         {
           apiVersion: "warden.dev/v1alpha1",
           kind: "ToolManifest",
@@ -284,85 +270,26 @@ if (!node) {
     });
 
     test("a tool server behind the inbound gateway and an agent: the webhook injects both gateways, the sidecar gets its SVID from the issuer by the Service's DNS name", async () => {
-      const podSecurity = { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } };
-      const resources = {
-        requests: { cpu: "20m", memory: "48Mi" },
-        limits: { cpu: "500m", memory: "192Mi" },
-      };
       await apply(
-        {
-          apiVersion: "v1",
-          kind: "Service",
-          metadata: { name: "search", namespace: NS },
-          spec: {
-            selector: { "warden.dev/tool-server": "search" },
-            // Agents reach the inbound gateway (15443), never the server's own port.
-            ports: [{ name: "mcp", port: 8443, targetPort: 15443, protocol: "TCP" }],
-          },
-        },
-        {
-          apiVersion: "apps/v1",
-          kind: "Deployment",
-          metadata: { name: "search", namespace: NS },
-          spec: {
-            replicas: 1,
-            selector: { matchLabels: { "warden.dev/tool-server": "search" } },
-            template: {
-              metadata: { labels: { "warden.dev/tool-server": "search" } },
-              spec: {
-                serviceAccountName: "search-server",
-                automountServiceAccountToken: false,
-                securityContext: podSecurity,
-                containers: [
-                  {
-                    name: "server",
-                    image: images.tools,
-                    imagePullPolicy: "Never",
-                    args: ["serve"],
-                    ports: [{ containerPort: TOOL_SERVER_PORT }],
-                    securityContext: RESTRICTED,
-                    resources,
-                  },
-                ],
-              },
-            },
-          },
-        },
+        ...toolServerWorkload({
+          namespace: NS,
+          manifest: "search",
+          serviceAccountName: "search-server",
+          image: images.tools,
+          port: TOOL_SERVER_PORT,
+          servicePort: 8443,
+        }),
       );
       agentCreatedAt = Date.now();
-      await apply({
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "researcher", namespace: NS },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { "warden.dev/agent": "researcher" } },
-          template: {
-            metadata: {
-              labels: {
-                "warden.dev/agent": "researcher",
-                "warden.dev/agent-type": "research",
-                "warden.dev/enclave": "e2e",
-              },
-            },
-            spec: {
-              serviceAccountName: "researcher",
-              automountServiceAccountToken: false,
-              securityContext: podSecurity,
-              containers: [
-                {
-                  name: "agent",
-                  image: images.tools,
-                  imagePullPolicy: "Never",
-                  args: ["idle"],
-                  securityContext: RESTRICTED,
-                  resources,
-                },
-              ],
-            },
-          },
-        },
-      });
+      await apply(
+        agentDeployment({
+          namespace: NS,
+          identity: "researcher",
+          agentType: "research",
+          enclave: "e2e",
+          image: images.tools,
+        }),
+      );
       // A pod outside the enclave, serving on the same port, to show what the policies block.
       await apply({
         apiVersion: "v1",
@@ -370,7 +297,7 @@ if (!node) {
         metadata: { name: "bystander", namespace: OUTSIDE, labels: { app: "bystander" } },
         spec: {
           automountServiceAccountToken: false,
-          securityContext: podSecurity,
+          securityContext: APP_POD_SECURITY,
           containers: [
             {
               name: "main",
@@ -378,7 +305,7 @@ if (!node) {
               imagePullPolicy: "Never",
               args: ["serve"],
               securityContext: RESTRICTED,
-              resources,
+              resources: APP_RESOURCES,
             },
           ],
         },
@@ -487,18 +414,7 @@ if (!node) {
       expect(r.result?.content[0]?.text).toBe(expected);
       expect(JSON.stringify(r)).not.toContain(CREDENTIAL);
       // Not in the agent container's files or environment.
-      const cat = await nodeKubectl([
-        "-n",
-        NS,
-        "exec",
-        agent.metadata.name,
-        "-c",
-        "agent",
-        "--",
-        "/usr/bin/node",
-        "-e",
-        "const fs=require('fs');const seen=[];for(const f of ['/var/run/warden/credentials/search','/proc/self/environ']){try{seen.push(fs.readFileSync(f,'utf8'))}catch{}}process.stdout.write(seen.join('\\n'))",
-      ]);
+      const cat = await whatTheAgentSees(NS, agent.metadata.name, "search");
       expect(cat.code).toBe(0);
       expect(cat.stdout).not.toContain(CREDENTIAL);
     });
@@ -640,29 +556,11 @@ if (!node) {
     });
 
     test("the audit log in the pod's volume passes warden audit verify", async () => {
-      const r = await nodeKubectl([
-        "-n",
-        NS,
-        "exec",
-        agent.metadata.name,
-        "-c",
-        "warden-gateway",
-        "--",
-        "/usr/bin/node",
-        "-e",
-        "process.stdout.write(require('fs').readFileSync('/var/run/warden/audit/audit.jsonl'))",
-      ]);
+      const r = await readAuditLog(NS, agent.metadata.name);
       expect(r.code, r.stderr).toBe(0);
       const dir = providedNode().dir;
       writeFileSync(join(dir, "audit.jsonl"), r.stdout);
-      const bundle = await getJson<{ data: Record<string, string> }>([
-        "-n",
-        NS,
-        "get",
-        "configmap",
-        "warden-trust-bundle",
-      ]);
-      writeFileSync(join(dir, "bundle.pem"), bundle.data["bundle.pem"] ?? "");
+      writeFileSync(join(dir, "bundle.pem"), await trustBundle(NS));
       const verify = await run(
         join(PROJECT_ROOT, "node_modules", ".bin", "node"),
         [

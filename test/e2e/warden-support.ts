@@ -29,6 +29,10 @@ export const helm = (args: string[], timeoutMs?: number): Promise<CommandResult>
 export const mustHelm = (args: string[], timeoutMs?: number): Promise<string> =>
   on().mustHelm(args, timeoutMs);
 
+/** `helm install` of the chart with a values file, waiting for Ready. */
+export const helmInstall = (release: string, namespace: string, valuesFile: string): Promise<string> =>
+  on().helmInstall(release, namespace, valuesFile);
+
 export const apply = (...docs: unknown[]): Promise<void> => on().apply(...docs);
 
 export const getJson = <T = Record<string, unknown>>(args: string[]): Promise<T> => on().getJson<T>(args);
@@ -48,3 +52,13 @@ export const readyPod = (ns: string, selector: string, timeoutMs?: number): Prom
 
 /** `kubectl port-forward` to a pod's port: the local port once forwarding, and stop(). */
 export const portForward = (ns: string, pod: string, port: number) => on().portForward(ns, pod, port);
+
+/** The audit log in the sidecar's volume of `pod`. */
+export const readAuditLog = (ns: string, pod: string): Promise<CommandResult> => on().readAuditLog(ns, pod);
+
+/** The trust bundle (PEM) the operator publishes into `ns`. */
+export const trustBundle = (ns: string): Promise<string> => on().trustBundle(ns);
+
+/** What of a credential the agent container could read (its credential file path and environment). */
+export const whatTheAgentSees = (ns: string, pod: string, manifest: string): Promise<CommandResult> =>
+  on().whatTheAgentSees(ns, pod, manifest);

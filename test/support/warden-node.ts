@@ -156,6 +156,23 @@ export function wardenOn(node: NodeTarget) {
     helm,
     mustHelm,
 
+    /** `helm install <release> charts/agent-warden -n <ns> --create-namespace -f <values> --wait`. */
+    helmInstall(release: string, namespace: string, valuesFile: string): Promise<string> {
+      return mustHelm([
+        "install",
+        release,
+        CHART,
+        "-n",
+        namespace,
+        "--create-namespace",
+        "-f",
+        valuesFile,
+        "--wait",
+        "--timeout",
+        "15m",
+      ]);
+    },
+
     async apply(...docs: unknown[]): Promise<void> {
       await mustKubectl(["apply", "--server-side", "--force-conflicts", "-f", "-"], {
         input: docs.map((d) => JSON.stringify(d)).join("\n"),
@@ -179,6 +196,43 @@ export function wardenOn(node: NodeTarget) {
           `exec ${argv.join(" ")} in ${ns}/${pod}/${container} (${r.code}): ${r.stdout}${r.stderr}`,
         );
       }
+    },
+
+    /** The audit log as the sidecar of `pod` writes it in its volume (the images have no cat). */
+    readAuditLog(ns: string, pod: string): Promise<CommandResult> {
+      return kubectl([
+        "-n",
+        ns,
+        "exec",
+        pod,
+        "-c",
+        "warden-gateway",
+        "--",
+        "/usr/bin/node",
+        "-e",
+        "process.stdout.write(require('fs').readFileSync('/var/run/warden/audit/audit.jsonl'))",
+      ]);
+    },
+
+    /**
+     * What of a credential the agent container of `pod` could read: the file the sidecar holds it in,
+     * were it mounted there too, and the container's own environment (printed for the caller to search).
+     */
+    whatTheAgentSees(ns: string, pod: string, manifest: string): Promise<CommandResult> {
+      const script = `const fs=require('fs');const seen=[];for(const f of ['/var/run/warden/credentials/${manifest}','/proc/self/environ']){try{seen.push(fs.readFileSync(f,'utf8'))}catch{}}process.stdout.write(seen.join('\\n'))`;
+      return kubectl(["-n", ns, "exec", pod, "-c", "agent", "--", "/usr/bin/node", "-e", script]);
+    },
+
+    /** The SPIFFE trust bundle the operator publishes into an enclave namespace (PEM). */
+    async trustBundle(ns: string): Promise<string> {
+      const cm = await getJson<{ data: Record<string, string> }>([
+        "-n",
+        ns,
+        "get",
+        "configmap",
+        "warden-trust-bundle",
+      ]);
+      return cm.data["bundle.pem"] ?? "";
     },
 
     /** The one pod matching `selector`, once it exists and is Ready. */
@@ -314,4 +368,138 @@ export function nodeChartValues(
 export function writeValues(file: string, values: unknown): string {
   writeFileSync(file, JSON.stringify(values, null, 2));
   return file;
+}
+
+/** Pod-level security every application pod here uses (the containers add RESTRICTED). */
+export const APP_POD_SECURITY = { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } } as const;
+/** Modest requests and limits for the tools image's containers. */
+export const APP_RESOURCES = {
+  requests: { cpu: "20m", memory: "48Mi" },
+  limits: { cpu: "500m", memory: "192Mi" },
+} as const;
+
+/** The labels the webhook reads on an agent pod. */
+export function agentLabels(o: { identity: string; agentType: string; enclave: string }) {
+  return {
+    "warden.dev/agent": o.identity,
+    "warden.dev/agent-type": o.agentType,
+    "warden.dev/enclave": o.enclave,
+  };
+}
+
+/**
+ * A tool server as its ToolManifest describes it: a Deployment of the tools image (`serve` on
+ * `port`, labelled warden.dev/tool-server=<manifest>, so the webhook injects the inbound gateway)
+ * and a Service whose `servicePort` targets the inbound gateway (15443), never the server's port.
+ */
+export function toolServerWorkload(o: {
+  namespace: string;
+  manifest: string;
+  serviceAccountName: string;
+  image: string;
+  port: number;
+  servicePort: number;
+  env?: { name: string; value: string }[];
+}): unknown[] {
+  const labels = { "warden.dev/tool-server": o.manifest };
+  return [
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: o.manifest, namespace: o.namespace },
+      spec: {
+        selector: labels,
+        ports: [{ name: "mcp", port: o.servicePort, targetPort: 15443, protocol: "TCP" }],
+      },
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: o.manifest, namespace: o.namespace },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: o.serviceAccountName,
+            automountServiceAccountToken: false,
+            securityContext: APP_POD_SECURITY,
+            containers: [
+              {
+                name: "server",
+                image: o.image,
+                imagePullPolicy: "Never",
+                args: ["serve"],
+                ...(o.env ? { env: o.env } : {}),
+                ports: [{ containerPort: o.port }],
+                securityContext: RESTRICTED,
+                resources: APP_RESOURCES,
+              },
+            ],
+          },
+        },
+      },
+    },
+  ];
+}
+
+/**
+ * An agent Deployment for an AgentIdentity (its ServiceAccount has the identity's name): the
+ * tools image idling in container "agent", which tests and the demo `kubectl exec` into.
+ */
+export function agentDeployment(o: {
+  namespace: string;
+  identity: string;
+  agentType: string;
+  enclave: string;
+  image: string;
+}): unknown {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: o.identity, namespace: o.namespace },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { "warden.dev/agent": o.identity } },
+      template: {
+        metadata: { labels: agentLabels(o) },
+        spec: {
+          serviceAccountName: o.identity,
+          automountServiceAccountToken: false,
+          securityContext: APP_POD_SECURITY,
+          containers: [
+            {
+              name: "agent",
+              image: o.image,
+              imagePullPolicy: "Never",
+              args: ["idle"],
+              securityContext: RESTRICTED,
+              resources: APP_RESOURCES,
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function secret(namespace: string, name: string, stringData: Record<string, string>): unknown {
+  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace }, stringData };
+}
+
+/** The Secret the injected sidecar reads approvers from: `<approver> <token>` per line. */
+export function approversSecret(namespace: string, tokens: Record<string, string>): unknown {
+  const lines = Object.entries(tokens).map(([approver, token]) => `${approver} ${token}\n`);
+  return secret(namespace, "warden-approvers", { tokens: lines.join("") });
+}
+
+/** A ServiceAccount whose token is never mounted by default (a tool server's, here). */
+export function serviceAccount(namespace: string, name: string): unknown {
+  return {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name, namespace },
+    automountServiceAccountToken: false,
+  };
 }
