@@ -37,7 +37,8 @@ describe("semantic checks of the warden kinds", () => {
       grants: [
         {
           manifest: { name: "search" },
-          resources: { uriPatterns: ["file:///docs/public/*"] },
+          tools: [],
+          resources: { uriPatterns: ["file:///docs/public/*"], subscribe: false },
           prompts: ["summarize"],
           completion: true,
         },
@@ -52,7 +53,7 @@ describe("semantic checks of the warden kinds", () => {
           resources: { uriPatterns: ["file:///docs/*", "file:///docs-private/*"], subscribe: true },
           prompts: ["Summarize"],
           logging: true,
-          clientFeatures: { sampling: true },
+          clientFeatures: { sampling: true, elicitation: false, roots: false },
         },
       ],
     });
