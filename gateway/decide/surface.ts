@@ -87,7 +87,12 @@ export function surfaceDecision(
 
 function promptGranted(server: CompiledServer, name: string, m: string): Deny | null {
   const bad = promptNameProblem(name);
-  if (bad) return deny("PromptNotGranted", `prompt name ${JSON.stringify(name.slice(0, 128))} ${bad}`, m);
+  if (bad)
+    return deny(
+      "PromptNotGranted",
+      `prompt name ${JSON.stringify(name.slice(0, 128))} ${bad}; only names exactly as granted are matched (granted: ${(server.prompts ?? []).join(", ") || "none"})`,
+      m,
+    );
   return server.prompts?.some((p) => wildcardMatch(p, name))
     ? null
     : deny(
