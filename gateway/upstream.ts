@@ -1,6 +1,7 @@
 // mTLS clients for calling tool servers with the agent's SVID. One undici Agent per expected
 // server SPIFFE ID (the identity check is part of the connection options); all are rebuilt when
-// the SVID rotates or the trust bundle changes, and the old ones are closed once idle. The server
+// the SVID rotates or the trust bundle changes; the old ones keep serving for a grace period
+// (RETIRED_AGENT_GRACE_MS), then close once idle. The server
 // is checked by lib/identity/tls.ts: chain by OpenSSL, then the X.509-SVID profile on its DER.
 import { Agent, buildConnector } from "undici";
 import { checkSpiffeServer, PeerRefusedError, peerRefusalOf } from "../lib/identity/tls.ts";
@@ -22,18 +23,37 @@ export function serverIdentityCheck(expected: string | undefined, trustDomain: s
   });
 }
 
+/**
+ * How long a replaced Agent keeps accepting requests. A call takes its dispatcher before it is
+ * forwarded and may wait in between (definition verification, a rate limiter): closing the old
+ * Agent at once made such calls fail with undici's "The client is closed" when the SVID rotated
+ * under load (found by the e2e tier on a real node). After the grace it closes gracefully:
+ * requests already on it finish.
+ */
+export const RETIRED_AGENT_GRACE_MS = 30_000;
+
 export class UpstreamClients {
   #agents = new Map<string, Agent>();
+  /** Replaced Agents and their close timers, until they are closed. */
+  readonly #retired = new Map<Agent, NodeJS.Timeout>();
   #svid: Svid | undefined;
   #bundlePem = "";
   readonly #trustDomain: string | undefined;
   readonly #timeoutMs: number;
   readonly #onRefused: OnPeerRefused;
 
-  constructor(trustDomain: string | undefined, timeoutMs: number, onRefused: OnPeerRefused = () => {}) {
+  readonly #retireGraceMs: number;
+
+  constructor(
+    trustDomain: string | undefined,
+    timeoutMs: number,
+    onRefused: OnPeerRefused = () => {},
+    retireGraceMs = RETIRED_AGENT_GRACE_MS,
+  ) {
     this.#trustDomain = trustDomain;
     this.#timeoutMs = timeoutMs;
     this.#onRefused = onRefused;
+    this.#retireGraceMs = retireGraceMs;
   }
 
   /** New credentials: later requests use fresh connections; in-flight ones finish on the old. */
@@ -43,7 +63,16 @@ export class UpstreamClients {
     this.#bundlePem = bundlePem;
     const old = this.#agents;
     this.#agents = new Map();
-    for (const a of old.values()) void a.close().catch(() => {});
+    for (const a of old.values()) this.#retire(a);
+  }
+
+  #retire(a: Agent): void {
+    const timer = setTimeout(() => {
+      this.#retired.delete(a);
+      void a.close().catch(() => {});
+    }, this.#retireGraceMs);
+    timer.unref();
+    this.#retired.set(a, timer);
   }
 
   /** The dispatcher for a server, or undefined when there is no SVID or bundle to use. */
@@ -92,7 +121,10 @@ export class UpstreamClients {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#agents.values()].map((a) => a.close().catch(() => {})));
+    for (const t of this.#retired.values()) clearTimeout(t);
+    const all = [...this.#agents.values(), ...this.#retired.keys()];
+    this.#retired.clear();
     this.#agents.clear();
+    await Promise.all(all.map((a) => a.close().catch(() => {})));
   }
 }

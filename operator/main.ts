@@ -20,6 +20,31 @@ import { admissionSettings, controllerSettings, identityDeps } from "./wiring.ts
 
 const log = createLogger("operator");
 
+/**
+ * The operator's own ServiceAccount as an owner reference: what the operator creates in its
+ * namespace at run time (the leader Lease, a self-managed CA Secret) then goes when the
+ * installation does (`helm uninstall` deletes the ServiceAccount, the garbage collector the rest).
+ * Not blocking deletion, so no extra RBAC is needed. Undefined (and logged) when it cannot be read.
+ */
+async function installationOwner(
+  core: k8s.CoreV1Api,
+  namespace: string,
+  name: string,
+): Promise<k8s.V1OwnerReference | undefined> {
+  try {
+    const sa = await core.readNamespacedServiceAccount({ name, namespace });
+    const uid = sa.metadata?.uid;
+    if (!uid) return undefined;
+    return { apiVersion: "v1", kind: "ServiceAccount", name, uid, blockOwnerDeletion: false };
+  } catch (err) {
+    log.warn("cannot read the operator's ServiceAccount: its Lease and CA Secret will outlive an uninstall", {
+      serviceAccount: `${namespace}/${name}`,
+      err: (err as Error).message,
+    });
+    return undefined;
+  }
+}
+
 async function main(config: OperatorConfig): Promise<void> {
   const kc = loadKubeConfig(config.kubeconfig);
   const metrics = createMetrics();
@@ -32,12 +57,19 @@ async function main(config: OperatorConfig): Promise<void> {
     namespaces: config.namespaces,
   });
 
+  const owner = await installationOwner(
+    clients.make(k8s.CoreV1Api),
+    config.namespace,
+    config["service-account"],
+  );
   const elector = new LeaderElector({
     identity: config["instance-id"],
     store: kubeLeaseStore(
       clients.make(k8s.CoordinationV1Api),
       config["leader-election-namespace"] ?? config.namespace,
       config["leader-election-id"],
+      // Only in its own namespace: an owner must live in the namespace of its dependents.
+      (config["leader-election-namespace"] ?? config.namespace) === config.namespace ? owner : undefined,
     ),
     log: log.child({ subsystem: "leader-election" }),
     leaseDurationMs: config["lease-duration"],
@@ -113,15 +145,16 @@ async function main(config: OperatorConfig): Promise<void> {
     // when enabled, so `--identity=off` runs without them. A literal specifier, so the image bundler
     // sees and includes the module.
     const mod: { startIdentityServices: StartIdentityServices } = await import("./identity/index.ts");
-    identity = await mod.startIdentityServices(
-      identityDeps(config, {
+    identity = await mod.startIdentityServices({
+      ...identityDeps(config, {
         kc,
         log: log.child({ subsystem: "identity" }),
         registry: metrics.registry,
         leader: leaderState,
         admission: admissionSettings(process.env),
       }),
-    );
+      ...(owner ? { installationOwner: owner } : {}),
+    });
     log.info("identity services started", { issuerURL: identity.issuerURL });
   } else {
     log.warn("identity services are off (--identity=off): no issuer, no CA, no SVID Secrets");

@@ -37,6 +37,11 @@ export interface CAConfig extends RotationConfig {
   ttlMs: number;
   /** How often every replica re-reads the Secret (picks up the leader's rotations). */
   syncIntervalMs: number;
+  /**
+   * Owner of a self-managed CA Secret (the operator's ServiceAccount): uninstalling removes it. A
+   * bring-your-own Secret is the user's and never gets one.
+   */
+  owner?: k8s.V1OwnerReference;
 }
 
 export function defaultCAConfig(trustDomain: string, over: Partial<CAConfig> = {}): CAConfig {
@@ -114,6 +119,7 @@ export class CAManager {
               namespace: this.#namespace,
               labels: { "app.kubernetes.io/managed-by": "agent-warden", "app.kubernetes.io/component": "ca" },
               annotations: { ...annotations, [SEQUENCE_ANNOTATION]: "1" },
+              ...(this.#cfg.owner ? { ownerReferences: [this.#cfg.owner] } : {}),
             },
             type: "Opaque",
             data,

@@ -18,6 +18,11 @@ export interface IdentityServicesDeps {
   registry: Registry;
   /** Namespace the operator runs in; the CA Secret lives here. */
   operatorNamespace: string;
+  /**
+   * Owner of what the operator creates in its own namespace (its ServiceAccount): a self-managed CA
+   * Secret then goes with the installation (`helm uninstall`). Absent when it cannot be read.
+   */
+  installationOwner?: import("@kubernetes/client-node").V1OwnerReference;
   trustDomain: string;
   issuer: {
     host: string;

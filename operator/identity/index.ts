@@ -45,6 +45,7 @@ export const startIdentityServices: StartIdentityServices = async (
     ...(deps.ca?.rotateAtFraction ? { rotateAtFraction: deps.ca.rotateAtFraction } : {}),
     ...(deps.ca?.propagation ? { propagationMs: ms(deps.ca.propagation, "ca.propagation")! } : {}),
     ...(deps.ca?.syncInterval ? { syncIntervalMs: ms(deps.ca.syncInterval, "ca.syncInterval")! } : {}),
+    ...(deps.installationOwner ? { owner: deps.installationOwner } : {}),
   });
   if (!(caConfig.rotateAtFraction > 0 && caConfig.rotateAtFraction < 1))
     throw new Error("ca.rotateAtFraction must be between 0 and 1");

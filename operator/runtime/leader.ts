@@ -181,7 +181,16 @@ function asError(err: unknown): Error {
 }
 
 /** A LeaseStore over coordination.k8s.io/v1. */
-export function kubeLeaseStore(api: k8s.CoordinationV1Api, namespace: string, name: string): LeaseStore {
+/**
+ * `owner` (the operator's ServiceAccount) makes the Lease a dependent of something the installation
+ * deletes: `helm uninstall` then leaves no Lease behind (the garbage collector removes it).
+ */
+export function kubeLeaseStore(
+  api: k8s.CoordinationV1Api,
+  namespace: string,
+  name: string,
+  owner?: k8s.V1OwnerReference,
+): LeaseStore {
   const toRecord = (l: k8s.V1Lease): LeaseRecord => ({
     holderIdentity: l.spec?.holderIdentity || undefined,
     leaseDurationSeconds: l.spec?.leaseDurationSeconds,
@@ -194,7 +203,12 @@ export function kubeLeaseStore(api: k8s.CoordinationV1Api, namespace: string, na
   const toLease = (r: LeaseRecord): k8s.V1Lease => ({
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
-    metadata: { name, namespace, resourceVersion: r.resourceVersion },
+    metadata: {
+      name,
+      namespace,
+      resourceVersion: r.resourceVersion,
+      ...(owner ? { ownerReferences: [owner] } : {}),
+    },
     spec: {
       holderIdentity: r.holderIdentity,
       leaseDurationSeconds: r.leaseDurationSeconds,

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { nodeSupport } from "../cluster/node.ts";
 import {
+  APP_UID,
   eventually,
   importBusybox,
   mustKubectl,
@@ -133,7 +134,7 @@ if (!node) {
       const logs = await mustKubectl(["-n", name, "logs", "app", "-c", "main"]);
       expect(logs.trim()).toBe("delivered-by-sidecar");
       const id = await mustKubectl(["-n", name, "exec", "app", "-c", "main", "--", "/bin/busybox", "id"]);
-      expect(id.trim()).toBe("uid=65532 gid=65532 groups=65532");
+      expect(id.trim()).toBe(`uid=${APP_UID} gid=${APP_UID} groups=${APP_UID}`);
       const write = await nodeKubectl([
         "-n",
         name,

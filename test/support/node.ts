@@ -90,13 +90,19 @@ export async function eventually(
   return false;
 }
 
+/**
+ * The UID/GID the tests' application containers run as: not 65532, which the injected gateway owns
+ * (the webhook's gateway.sharedUser rule refuses any other container of an agent pod running as it).
+ */
+export const APP_UID = 10001;
+
 /** A restricted-profile security context (non-root, read-only root, no privileges). */
 export const RESTRICTED = {
   allowPrivilegeEscalation: false,
   readOnlyRootFilesystem: true,
   runAsNonRoot: true,
-  runAsUser: 65532,
-  runAsGroup: 65532,
+  runAsUser: APP_UID,
+  runAsGroup: APP_UID,
   capabilities: { drop: ["ALL"] },
   seccompProfile: { type: "RuntimeDefault" },
 } as const;
