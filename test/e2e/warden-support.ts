@@ -174,6 +174,7 @@ export interface PodInfo {
       restartPolicy?: string;
       image: string;
       env?: { name: string; value?: string }[];
+      resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
     }[];
     containers: {
       name: string;
@@ -184,7 +185,12 @@ export interface PodInfo {
   status: {
     podIP?: string;
     conditions?: { type: string; status: string; lastTransitionTime?: string }[];
-    initContainerStatuses?: { name: string; restartCount: number; lastState?: Record<string, unknown> }[];
+    initContainerStatuses?: {
+      name: string;
+      restartCount: number;
+      containerID?: string;
+      lastState?: Record<string, unknown>;
+    }[];
     containerStatuses?: { name: string; restartCount: number }[];
   };
 }
