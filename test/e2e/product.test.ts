@@ -9,7 +9,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { PROJECT_ROOT } from "../cluster/local-cluster.ts";
 import { nodeSupport } from "../cluster/node.ts";
-import { mustKubectl, nodeKubectl, providedNode, RESTRICTED } from "../support/node.ts";
+import {
+  containerCpuThrottling,
+  mustKubectl,
+  nodeKubectl,
+  providedNode,
+  RESTRICTED,
+} from "../support/node.ts";
 import { run } from "../support/process.ts";
 import {
   APP_POD_SECURITY,
@@ -104,20 +110,25 @@ if (!node) {
       "const fs=require('fs');",
       "const st=fs.readFileSync('/proc/1/status','utf8');",
       "const kb=k=>Number((new RegExp('^'+k+':\\\\s+(\\\\d+)','m').exec(st)||[])[1]);",
-      "let thr=null;for(const f of ['/sys/fs/cgroup/cpu/cpu.stat','/sys/fs/cgroup/cpu,cpuacct/cpu.stat','/sys/fs/cgroup/cpu.stat']){try{const t=fs.readFileSync(f,'utf8');thr=Number(/nr_throttled (\\\\d+)/.exec(t)[1]);break}catch{}}",
-      "console.log(JSON.stringify({rssKiB:kb('VmRSS'),peakKiB:kb('VmHWM'),nrThrottled:thr}))",
+      "console.log(JSON.stringify({rssKiB:kb('VmRSS'),peakKiB:kb('VmHWM')}))",
     ].join("");
-    return execJson<{ rssKiB: number; peakKiB: number; nrThrottled: number | null }>(
-      NS,
-      agent.metadata.name,
-      "warden-gateway",
-      ["/usr/bin/node", "-e", script],
-    );
+    return execJson<{ rssKiB: number; peakKiB: number }>(NS, agent.metadata.name, "warden-gateway", [
+      "/usr/bin/node",
+      "-e",
+      script,
+    ]);
   };
   const gatewayMetric = async (name: string) => {
     const r = (await tools(["get", "http://127.0.0.1:15020/metrics"])) as { body: string };
     const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(r.body);
     return m ? Number(m[1]) : Number.NaN;
+  };
+
+  /** A memory quantity the chart writes (canonical: Mi or Gi) in MiB; anything else fails the test. */
+  const mebibytes = (q: string | undefined): number => {
+    const m = /^(\d+)(Mi|Gi)$/.exec(q ?? "");
+    if (!m) throw new Error(`the gateway's memory limit ${q} is not a canonical Mi/Gi quantity`);
+    return Number(m[1]) * (m[2] === "Gi" ? 1024 : 1);
   };
 
   describe.sequential("agent-warden installed with Helm on a real node", () => {
@@ -515,7 +526,18 @@ if (!node) {
 
     test("the sidecar renews its SVID in the running pod (≥ 2 renewals, never expired) and stays within its limits under load", async () => {
       const first = await gatewayMetric("warden_gateway_svid_rotations_total");
+      const gatewayOf = async () => {
+        const pod = await getJson<PodInfo>(["-n", NS, "get", "pod", agent.metadata.name]);
+        const spec = pod.spec.initContainers?.find((c) => c.name === "warden-gateway");
+        const status = pod.status.initContainerStatuses?.find((c) => c.name === "warden-gateway");
+        if (!spec || !status?.containerID) throw new Error("the agent pod has no running warden-gateway");
+        return { spec, status };
+      };
+      const before = await gatewayOf();
       const idle = await sidecarStatus();
+      const throttledIdle = containerCpuThrottling(before.status.containerID as string);
+      // Events carry whole seconds: round down so an event in the load's first second counts.
+      const loadStarted = Math.floor(Date.now() / 1000) * 1000;
       // Load while the renewals happen: calls keep succeeding across rotations.
       const loadRun = tools(
         ["load", GATEWAY_URL, SEARCH_TOOL.name, JSON.stringify({ query: "load" }), "4", String(TTL_S * 1500)],
@@ -538,18 +560,41 @@ if (!node) {
       ).toBe(true);
       expect(load.errors, load.firstError).toBe(0);
       expect(load.calls).toBeGreaterThan(0);
-      const pod = await getJson<PodInfo>(["-n", NS, "get", "pod", agent.metadata.name]);
-      const gw = pod.status.initContainerStatuses?.find((s) => s.name === "warden-gateway");
-      expect(gw?.restartCount, JSON.stringify(gw?.lastState)).toBe(0);
-      const limitMiB = 256;
+      const after = await gatewayOf();
+      // Never OOM-killed or restarted by a failing probe: the same container, never restarted...
+      expect(after.status.containerID).toBe(before.status.containerID);
+      expect(after.status.restartCount, JSON.stringify(after.status.lastState)).toBe(0);
+      // ...and no probe of it failed, even once, while CPU-throttled under the load. (The startup
+      // probe failing while the process starts, before the load, is how a startup probe works.)
+      const events = await getJson<{
+        items: {
+          reason: string;
+          message?: string;
+          lastTimestamp?: string;
+          eventTime?: string;
+          involvedObject: { fieldPath?: string };
+        }[];
+      }>(["-n", NS, "get", "events", "--field-selector", `involvedObject.name=${agent.metadata.name}`]);
+      const unhealthy = events.items.filter(
+        (e) =>
+          e.reason === "Unhealthy" &&
+          e.involvedObject.fieldPath?.includes("warden-gateway") &&
+          // An event without a time counts: it cannot be shown to precede the load.
+          !(Date.parse(e.lastTimestamp ?? e.eventTime ?? "") < loadStarted),
+      );
+      expect(unhealthy.map((e) => e.message)).toEqual([]);
+      const throttledLoaded = containerCpuThrottling(after.status.containerID as string);
+      const limitMiB = mebibytes(after.spec.resources?.limits?.memory);
       measure("sidecar", {
+        requests: after.spec.resources?.requests,
+        limits: after.spec.resources?.limits,
         idleRssMiB: idle.rssKiB / 1024,
         peakRssUnderLoadMiB: loaded.peakKiB / 1024,
-        limitMiB,
         loadCalls: load.calls,
         loadSeconds: TTL_S * 1.5,
-        nrThrottledIdle: idle.nrThrottled,
-        nrThrottledAfterLoad: loaded.nrThrottled,
+        cpuThrottledPeriodsDuringLoad: throttledLoaded.nrThrottled - throttledIdle.nrThrottled,
+        cpuPeriodsDuringLoad: throttledLoaded.nrPeriods - throttledIdle.nrPeriods,
+        cpuThrottledSecondsDuringLoad: throttledLoaded.throttledSeconds - throttledIdle.throttledSeconds,
         rotationsObserved: (await gatewayMetric("warden_gateway_svid_rotations_total")) - first,
       });
       expect(loaded.peakKiB / 1024).toBeLessThan(limitMiB);

@@ -68,6 +68,7 @@ export interface PodInfo {
       restartPolicy?: string;
       image: string;
       env?: { name: string; value?: string }[];
+      resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
     }[];
     containers: {
       name: string;
@@ -84,6 +85,7 @@ export interface PodInfo {
       name: string;
       ready?: boolean;
       restartCount: number;
+      containerID?: string;
       lastState?: Record<string, unknown>;
     }[];
     containerStatuses?: { name: string; ready?: boolean; restartCount: number }[];
