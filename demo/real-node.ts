@@ -98,8 +98,9 @@ try {
   step(1, "A real node: kubelet, containerd, CNI, kube-proxy, kube-router (NetworkPolicy), CoreDNS");
   mkdirSync(join(cacheDir(), "runs"), { recursive: true });
   dir = await mkdtemp(join(cacheDir(), "runs", "demo-"));
-  const nodeLog: string[] = [];
-  node = await startNodeCluster({ dir, log: (l) => nodeLog.push(l) });
+  // The first run on a machine builds the node's parts from the Go module proxy (~13 min, with
+  // progress); later runs take them from .cache/bin.
+  node = await startNodeCluster({ dir, log: (l) => say(l) });
   const w = wardenOn(node);
   say(`network namespace ${node.netns}; API server bridged to the host: ${node.kubeconfig}`);
   const st = readStatus(nodePaths(nodeLayout(node.id, node.dir)).status);
@@ -112,13 +113,8 @@ try {
   story.done(`node ${node.nodeName} Ready in network namespace ${node.netns}`);
 
   step(2, "Images built here (npm run images, no container engine), imported into the node's containerd");
-  const images = await w.productImages(() => undefined);
-  for (const [name, digest] of Object.entries(images.digests)) {
-    const size = images.sizes[name];
-    say(
-      `${name.padEnd(9)} ${digest.slice(0, 19)}…${size ? `  ${(size / 2 ** 20).toFixed(1)} MiB compressed` : "  (the demo's agent and tool server)"}`,
-    );
-  }
+  const images = await w.productImages((l) => say(l));
+  say(`[images] tools    ${images.digests.tools}  (the demo's agent and tool server: test/e2e/tools)`);
   say(`built in ${(images.buildMs / 1000).toFixed(1)}s, imported in ${(images.importMs / 1000).toFixed(1)}s`);
   story.done(`images: operator, webhook, gateway built and imported (tag ${images.tag})`);
 
@@ -356,6 +352,8 @@ try {
     `Approval: create_ticket waits for a human (${APPROVER}), answered through the sidecar's admin port`,
   );
   const held = call("create_ticket", { queue: "support", title: "Printer on fire in building 2" });
+  // Awaited below; if a step in between fails, its rejection must not end the process before cleanup.
+  held.catch(() => undefined);
   const pf = w.portForward(NS, agent.metadata.name, 15020);
   let approvedBy = "";
   story.onCleanup("port-forward", () => pf.stop());
