@@ -423,7 +423,21 @@ if (!node) {
             return [];
           }
         });
+      const podEvents = await getJson<{
+        items: { reason: string; message?: string; firstTimestamp?: string; eventTime?: string }[];
+      }>(["-n", NS, "get", "events", "--field-selector", `involvedObject.name=${agent.metadata.name}`]);
+      const startedAt = (
+        agent.status.initContainerStatuses?.find((c) => c.name === "warden-gateway")?.state as
+          | { running?: { startedAt?: string } }
+          | undefined
+      )?.running?.startedAt;
       measure("agent pod start-up, from the sidecar's log (ms after create)", {
+        events: podEvents.items.map((e) => ({
+          ms: Date.parse(e.firstTimestamp ?? e.eventTime ?? "") - created,
+          reason: e.reason,
+          message: e.message?.slice(0, 120),
+        })),
+        gatewayStartedMs: Date.parse(startedAt ?? "") - created,
         firstLine: startLog[0],
         svidRetries: startLog.filter((l) => /SVID request failed/.test(l.msg)),
         firstSvid: startLog.find((l) => l.msg === "obtained X.509-SVID"),
