@@ -189,6 +189,7 @@ export interface PodInfo {
       name: string;
       restartCount: number;
       containerID?: string;
+      state?: Record<string, unknown>;
       lastState?: Record<string, unknown>;
     }[];
     containerStatuses?: { name: string; restartCount: number }[];
