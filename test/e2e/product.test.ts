@@ -329,6 +329,42 @@ if (!node) {
         "agent pod create → Ready (ms)",
         Date.parse(ready ?? "") - Date.parse(agent.metadata.creationTimestamp),
       );
+      // Where the start-up time goes, from the sidecar's own log: its first line, each failed SVID
+      // request, and the first SVID, in ms after the pod was created.
+      const created = Date.parse(agent.metadata.creationTimestamp);
+      const startLog = (await mustKubectl(["-n", NS, "logs", agent.metadata.name, "-c", "warden-gateway"]))
+        .split("\n")
+        .flatMap((line) => {
+          try {
+            const r = JSON.parse(line) as { time?: string; msg?: string; err?: { message?: string } };
+            return r.time && r.msg
+              ? [{ ms: Date.parse(r.time) - created, msg: r.msg, err: r.err?.message }]
+              : [];
+          } catch {
+            return [];
+          }
+        });
+      const podEvents = await getJson<{
+        items: { reason: string; message?: string; firstTimestamp?: string; eventTime?: string }[];
+      }>(["-n", NS, "get", "events", "--field-selector", `involvedObject.name=${agent.metadata.name}`]);
+      const startedAt = (
+        agent.status.initContainerStatuses?.find((c) => c.name === "warden-gateway")?.state as
+          | { running?: { startedAt?: string } }
+          | undefined
+      )?.running?.startedAt;
+      measure("agent pod start-up, from the sidecar's log (ms after create)", {
+        events: podEvents.items.map((e) => ({
+          ms: Date.parse(e.firstTimestamp ?? e.eventTime ?? "") - created,
+          reason: e.reason,
+          message: e.message?.slice(0, 120),
+        })),
+        gatewayStartedMs: Date.parse(startedAt ?? "") - created,
+        firstLine: startLog[0],
+        svidRetries: startLog.filter((l) => /SVID request failed/.test(l.msg)),
+        firstSvid: startLog.find((l) => l.msg === "obtained X.509-SVID"),
+        policyLoaded: startLog.find((l) => l.msg === "policy loaded"),
+        listening: startLog.find((l) => l.msg === "gateway listening"),
+      });
 
       for (const [pod, mode] of [
         [agent, "outbound"],

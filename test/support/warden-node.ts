@@ -86,6 +86,7 @@ export interface PodInfo {
       ready?: boolean;
       restartCount: number;
       containerID?: string;
+      state?: Record<string, unknown>;
       lastState?: Record<string, unknown>;
     }[];
     containerStatuses?: { name: string; ready?: boolean; restartCount: number }[];
