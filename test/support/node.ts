@@ -8,7 +8,8 @@ import { cacheDir } from "../cluster/local-cluster.ts";
 import { ensureDebianPackages } from "../cluster/node/debian.ts";
 import { importImageInto } from "../cluster/node.ts";
 import type { ProvidedNode } from "../setup/e2e-setup.ts";
-import { type CommandResult, run } from "./process.ts";
+import type { CommandResult } from "./process.ts";
+import { wardenOn } from "./warden-node.ts";
 
 export function providedNode(): ProvidedNode {
   const node = inject("node");
@@ -21,18 +22,14 @@ export function nodeKubectl(
   args: string[],
   opts: { input?: string; timeoutMs?: number } = {},
 ): Promise<CommandResult> {
-  const node = providedNode();
-  const [bin, ...lead] = node.kubectl;
-  return run(bin as string, [...lead, `--kubeconfig=${node.kubeconfig}`, ...args], opts);
+  return wardenOn(providedNode()).kubectl(args, opts);
 }
 
-export async function mustKubectl(
+export function mustKubectl(
   args: string[],
   opts: { input?: string; timeoutMs?: number } = {},
 ): Promise<string> {
-  const r = await nodeKubectl(args, opts);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
+  return wardenOn(providedNode()).mustKubectl(args, opts);
 }
 
 export const BUSYBOX_IMAGE = "warden.local/busybox:1.35.0-test";
@@ -90,22 +87,10 @@ export async function eventually(
   return false;
 }
 
-/**
- * The UID/GID the tests' application containers run as: not 65532, which the injected gateway owns
- * (the webhook's gateway.sharedUser rule refuses any other container of an agent pod running as it).
- */
-export const APP_UID = 10001;
-
-/** A restricted-profile security context (non-root, read-only root, no privileges). */
-export const RESTRICTED = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  runAsUser: APP_UID,
-  runAsGroup: APP_UID,
-  capabilities: { drop: ["ALL"] },
-  seccompProfile: { type: "RuntimeDefault" },
-} as const;
+// The UID/GID application containers run as (not 65532, which the injected gateway owns: the
+// webhook's gateway.sharedUser rule refuses any other container of an agent pod running as it), and
+// a restricted-profile security context: defined once in warden-node.ts, shared with the demo.
+export { APP_UID, RESTRICTED } from "./warden-node.ts";
 
 /** CPU throttling of one container, read on the host from its cgroup v1 `cpu` hierarchy. */
 export interface CpuThrottling {
