@@ -97,6 +97,7 @@ export async function reconcileEnclave(
       kind: "Namespace",
       metadata: { name: namespace, labels: nsLabels },
     });
+    ctx.enclaveNamespaceLabelled?.(namespace);
   }
   await ensureRoleBinding(ctx, enclave);
 
