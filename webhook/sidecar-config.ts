@@ -1,7 +1,7 @@
 // What the injector needs to build the gateway sidecar: image, issuer, trust domain, resources.
 // The webhook reads it from its environment; `warden check --mutate` from flags or a file. Both
 // must agree for the template hash (and so the gateway.unmodified verdict) to match.
-import { z } from "zod";
+import * as z from "zod";
 import {
   DEFAULT_APPROVALS_SECRET,
   DEFAULT_AUDIT_REDACT,

@@ -10,7 +10,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { type BundleResult, bundle } from "./bundle.ts";
 import { APP_DIR, COMPONENT_IMAGES, type ComponentImage } from "./definitions.ts";
 import { type ImageSpec, type OciArchiveResult, writeOciArchive } from "./oci.ts";
@@ -94,6 +94,27 @@ function appLayer(
   };
 }
 
+/**
+ * One component's bundle, written to `outDir`/<image.bundle.out>, exactly as its image holds it.
+ * Also used by bench/rss.bench.ts to run the gateway the way its image does.
+ */
+export function bundleComponent(
+  image: ComponentImage,
+  outDir: string,
+  root: string,
+  nodeMajor: number,
+): Promise<BundleResult> {
+  return bundle({
+    entry: image.bundle.entry,
+    outfile: join(outDir, image.bundle.out),
+    nodeVersion: nodeMajor,
+    root,
+    ...(image.shebang ? { shebang: image.shebang } : {}),
+    ...(image.define ? { define: image.define(root) } : {}),
+    ...(image.substitute ? { substitute: image.substitute } : {}),
+  });
+}
+
 export async function buildImages(options: BuildOptions): Promise<BuildResult> {
   const o = buildOptionsSchema.parse(options);
   const out = resolve(o.out);
@@ -106,14 +127,12 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
     for (const image of COMPONENT_IMAGES) {
       if (o.only && !o.only.includes(image.name)) continue;
       const started = Date.now();
-      const bundled = await bundle({
-        entry: image.bundle.entry,
-        outfile: join(scratch, image.bundle.out),
-        nodeVersion: Number(runtime.nodeVersion.split(".")[0]),
-        root: o.root,
-        ...(image.shebang ? { shebang: image.shebang } : {}),
-        ...(image.define ? { define: image.define(o.root) } : {}),
-      });
+      const bundled = await bundleComponent(
+        image,
+        scratch,
+        o.root,
+        Number(runtime.nodeVersion.split(".")[0]),
+      );
       const ref = `${o.registry}/${image.name}:${o.tag}`;
       const labels: Record<string, string> = {
         "org.opencontainers.image.title": `agent-warden-${image.name}`,

@@ -20,6 +20,8 @@ export interface ComponentImage {
   exposedPorts?: number[];
   /** More files in the app layer. */
   extra?: LayerEntryInput[];
+  /** Bare imports replaced by a smaller entry file for this bundle (scripts/images/bundle.ts `substitute`). */
+  substitute?: Record<string, string>;
   /** Build-time constants for the bundle (esbuild `define`), computed from the repository root. */
   define?: (root: string) => Record<string, string>;
 }
@@ -49,6 +51,8 @@ export const COMPONENT_IMAGES: readonly ComponentImage[] = [
     description:
       "agent-warden gateway: the per-call MCP authorization sidecar (outbound) and the tool-server proxy (inbound)",
     bundle: { entry: "gateway/main.ts", out: "gateway/main.mjs" },
+    // undici's index loads fetch, WebSocket, caches and mocks the sidecar never uses (~3 MiB resident).
+    substitute: { undici: "scripts/images/undici-gateway.cjs" },
     entrypoint: [NODE_PATH, `${APP_DIR}/gateway/main.mjs`],
     // 15001 outbound (loopback), 15443 inbound (mTLS), 15020 admin (health, metrics).
     exposedPorts: [15001, 15443, 15020],
