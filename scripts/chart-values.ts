@@ -130,6 +130,11 @@ export const chartValuesSchema = z
       image,
       resources: resources(quantity),
       port: z.int().min(1024).max(65535),
+      probePort: z
+        .int()
+        .min(1024)
+        .max(65535)
+        .describe("Plain-HTTP port of /healthz, /readyz and /metrics, apart from the TLS reviews."),
       failurePolicy: z
         .enum(["Fail", "Ignore"])
         .describe("Validating webhook failure policy (default Fail: fail closed)."),
