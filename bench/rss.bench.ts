@@ -1,7 +1,7 @@
 // Resident memory of the gateway sidecar, run exactly as its image runs it: the image's bundle
 // (scripts/images/definitions.ts → bundleComponent) started by Node 24 with the NODE_OPTIONS the
 // webhook injects for the chart's memory limit (v8FlagsFor(gateway.resources.limits.memory)).
-// Two gateway processes, outbound (the agent pod's sidecar) and inbound (the tool server's), with
+// (and MALLOC_ARENA_MAX, gatewayRuntimeEnv). Two gateway processes, outbound (the agent pod's sidecar) and inbound (the tool server's), with
 // SVIDs from files, an MCP server behind them in this process, and 16 MCP clients driving
 // tools/call through outbound → mTLS → inbound for a period bounded by time AND by a call count.
 //
@@ -26,7 +26,7 @@ import { toolDigest } from "../lib/tool-digest.ts";
 import { bundleComponent } from "../scripts/images/build.ts";
 import { COMPONENT_IMAGES } from "../scripts/images/definitions.ts";
 import { startMcpServer } from "../test/fixtures/gateway/mcp-server.ts";
-import { memoryBytes, v8FlagsFor } from "../webhook/sidecar-config.ts";
+import { gatewayRuntimeEnv, memoryBytes } from "../webhook/sidecar-config.ts";
 import type { BenchOptions, BenchResult } from "./run.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -313,10 +313,15 @@ async function loadGateways(
 }
 
 export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
-  const sizes = smoke ? SMOKE : FULL;
+  // BENCH_RSS_LOAD_MS shortens (or lengthens) the load for experiments with other V8 flags
+  // (BENCH_GATEWAY_NODE_OPTIONS); the recorded run uses neither.
+  const sizes = { ...(smoke ? SMOKE : FULL) };
+  if (process.env.BENCH_RSS_LOAD_MS) sizes.loadMs = Number(process.env.BENCH_RSS_LOAD_MS);
   const limit = chartGatewayLimit();
   const limitMiB = memoryBytes(limit) / 2 ** 20;
-  const nodeOptions = process.env.BENCH_GATEWAY_NODE_OPTIONS ?? v8FlagsFor(limit);
+  // The memory environment the webhook injects for that limit (NODE_OPTIONS, MALLOC_ARENA_MAX).
+  const injected = Object.fromEntries(gatewayRuntimeEnv(limit).map((e) => [e.name, e.value]));
+  const nodeOptions = process.env.BENCH_GATEWAY_NODE_OPTIONS ?? injected.NODE_OPTIONS!;
   const work = mkdtempSync(join(tmpdir(), "warden-bench-rss-"));
   const procs: Proc[] = [];
   const mcp = await startMcpServer({ jsonResponse: true });
@@ -330,7 +335,13 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
     );
     mkdirSync(join(work, "files"));
     const files = await gatewayFiles(join(work, "files"), mcp.url);
-    const gatewayEnv = { NODE_ENV: "production", NODE_OPTIONS: nodeOptions };
+    const extraEnv = Object.fromEntries(
+      (process.env.BENCH_GATEWAY_EXTRA_ENV ?? "")
+        .split(",")
+        .filter(Boolean)
+        .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+    );
+    const gatewayEnv = { NODE_ENV: "production", ...injected, NODE_OPTIONS: nodeOptions, ...extraEnv };
 
     // The floor first, alone: idle, then under load.
     const bareFile = join(work, "bare.cjs");
@@ -375,7 +386,10 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
     const after = [await idleRss(outbound.pid), await idleRss(inbound.pid)];
 
     const perSecond = (n: number, ms: number) => Math.round((n / ms) * 1000);
-    const common = `NODE_OPTIONS="${nodeOptions}" (limit ${limit}); bundle ${(built.bytes / 2 ** 20).toFixed(2)} MiB`;
+    const envNote = Object.entries({ ...injected, NODE_OPTIONS: nodeOptions, ...extraEnv })
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(" ");
+    const common = `${envNote} (limit ${limit}); bundle ${(built.bytes / 2 ** 20).toFixed(2)} MiB`;
     const loadNote = `${load.calls} calls (${load.failed} failed) in ${(load.ms / 1000).toFixed(1)} s, ${perSecond(load.calls, load.ms)}/s; floor ${bareLoad.calls} requests, ${perSecond(bareLoad.calls, bareLoad.ms)}/s`;
     const results: BenchResult[] = [];
     (["outbound", "inbound"] as const).forEach((mode, i) => {

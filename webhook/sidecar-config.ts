@@ -145,3 +145,25 @@ export function v8FlagsFor(memoryLimit: string): string {
   const old = Math.max(48, Math.min(2048, Math.floor(mib / 4)));
   return `--max-semi-space-size=${semi} --max-old-space-size=${old}`;
 }
+
+/**
+ * glibc malloc arenas for the gateway. By default glibc gives each thread that allocates its own
+ * arena, up to 8 per core of the node (not of the container): Node's V8 and libuv worker threads
+ * each keep freed memory in theirs, and the sidecar's RSS under load grew ~45 MiB while the V8 heap
+ * grew ~12. Two arenas bound that (bench/rss.bench.ts, docs/performance.md); allocation contention
+ * does not matter for a single-threaded server.
+ */
+export const GATEWAY_MALLOC_ARENA_MAX = "2";
+
+/**
+ * The memory-related environment the injected gateway runs with, from its container memory limit:
+ * what webhook/sidecar-template.ts injects and what bench/rss.bench.ts runs the gateway with.
+ */
+export function gatewayRuntimeEnv(memoryLimit: string): { name: string; value: string }[] {
+  return [
+    // A heap sized for the container, not the node: without it V8 lets young-generation garbage
+    // grow past the memory limit under load and the kubelet OOM-kills the sidecar.
+    { name: "NODE_OPTIONS", value: v8FlagsFor(memoryLimit) },
+    { name: "MALLOC_ARENA_MAX", value: GATEWAY_MALLOC_ARENA_MAX },
+  ];
+}
