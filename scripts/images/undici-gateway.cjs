@@ -9,7 +9,7 @@
 // undici's own, unchanged; `request` is undici's `makeDispatcher(api.request)` (index.js), with
 // the same global dispatcher when none is given (the inbound gateway's plain-HTTP upstream).
 //
-// scripts/images/undici-gateway.test.ts checks that this file exports every value the gateway
+// scripts/images/gateway-bundle.test.ts checks that this file exports every value the gateway
 // imports from "undici" and that `request` answers like undici's own.
 
 const Dispatcher = require("undici/lib/dispatcher/dispatcher");

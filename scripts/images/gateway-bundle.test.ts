@@ -1,12 +1,14 @@
-// The gateway image's smaller entry into undici (undici-gateway.cjs) and what the gateway bundle
-// leaves out. The shim must export every value the gateway imports from "undici", and its `request`
-// must answer exactly like undici's own for the forms the gateway uses (and refuse what undici
-// refuses). The bundle must hold neither undici's fetch/WebSocket/cache/mock code nor zod's locales.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+// The gateway image's bundle: its smaller entry into undici (undici-gateway.cjs), which must export
+// every value the gateway imports from "undici" and whose `request` must answer exactly like
+// undici's own for the forms the gateway uses (and refuse what undici refuses); what the bundle
+// leaves out (undici's fetch/WebSocket/cache/mock code, zod's locales); and the worker it starts by URL.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import fc from "fast-check";
 import * as undici from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -167,5 +169,45 @@ describe("the gateway bundle (as its image holds it)", () => {
     expect(
       included.filter((f) => f.startsWith("node_modules/zod/v4/locales/") && !/\/(en|index)\.js$/.test(f)),
     ).toEqual([]);
+  }, 120_000);
+
+  it("holds the server-message worker beside the bundle, where offload.ts looks for it, and it decides", async () => {
+    const gw = COMPONENT_IMAGES.find((i) => i.name === "gateway")!;
+    const r = await bundleComponent(gw, join(out, "w"), ROOT, 24);
+    expect(r.workers.map((w) => w.out)).toEqual(["gateway/server-message-worker.mjs"]);
+    // offload.ts resolves "./server-message-worker.mjs" against the bundle's own URL.
+    const main = readFileSync(r.outfile, "utf8");
+    expect(main).toContain('"./server-message-worker.mjs"');
+    const workerFile = new URL("./server-message-worker.mjs", pathToFileURL(r.outfile));
+    expect(existsSync(workerFile)).toBe(true);
+    expect(workerFile.href).toBe(pathToFileURL(r.workers[0]!.outfile).href);
+    const w = new Worker(workerFile);
+    try {
+      const answer = await new Promise<{ seq: number; verdict?: { action: string }; error?: string }>(
+        (res, rej) => {
+          w.once("message", res);
+          w.once("error", rej);
+          const msg = JSON.stringify({
+            jsonrpc: "2.0",
+            method: "notifications/message",
+            params: { level: "info", data: "x".repeat(300_000) },
+          });
+          w.postMessage({
+            seq: 7,
+            bytes: Buffer.from(msg),
+            version: "2025-06-18",
+            manifest: "web-tools",
+            maxDepth: 32,
+            maxBytes: 1024 * 1024,
+            allowedRequests: [],
+          });
+        },
+      );
+      expect(answer.seq).toBe(7);
+      expect(answer.error).toBeUndefined();
+      expect(answer.verdict?.action).toBeDefined();
+    } finally {
+      await w.terminate();
+    }
   }, 120_000);
 });
