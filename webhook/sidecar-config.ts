@@ -85,7 +85,7 @@ export const DEFAULT_SIDECAR_CONFIG: SidecarConfig = {
   imagePullPolicy: "IfNotPresent",
   issuerURL: "https://agent-warden-issuer.agent-warden.svc:8443",
   trustDomain: "cluster.local",
-  // Measured on the real node (docs/e2e.md): ~110 MiB idle, ~125 MiB peak under load.
+  // Measured (docs/performance.md, docs/e2e.md): ~100 MiB idle on the node, 112-116 MiB under load.
   requests: { cpu: "50m", memory: "128Mi" },
   limits: { cpu: "500m", memory: "256Mi" },
   runAsUser: 65532,
