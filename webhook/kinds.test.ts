@@ -27,6 +27,48 @@ describe("semantic checks of the warden kinds", () => {
     ]);
   });
 
+  it("AgentIdentity: resources, prompts and features beyond what the ToolManifest allows", () => {
+    const docs: Loose = searchManifest();
+    docs.spec.resources = { uriPatterns: ["file:///docs/*"], subscribe: false };
+    docs.spec.prompts = ["summarize"];
+    docs.spec.completion = true;
+    const snap = snapshot([enclave(), docs]);
+    const within: Loose = identity({
+      grants: [
+        {
+          manifest: { name: "search" },
+          tools: [],
+          resources: { uriPatterns: ["file:///docs/public/*"], subscribe: false },
+          prompts: ["summarize"],
+          completion: true,
+        },
+      ],
+    });
+    expect(rules(check(within, { snap }))).toEqual([]);
+    const beyond: Loose = identity({
+      grants: [
+        {
+          manifest: { name: "search" },
+          tools: [{ name: "web_search" }],
+          resources: { uriPatterns: ["file:///docs/*", "file:///docs-private/*"], subscribe: true },
+          prompts: ["Summarize"],
+          logging: true,
+          clientFeatures: { sampling: true, elicitation: false, roots: false },
+        },
+      ],
+    });
+    const v = check(beyond, { snap });
+    expect(rules(v)).toEqual([
+      "identity.surfaceNotInManifest spec.grants[0].resources.uriPatterns[1]",
+      "identity.surfaceNotInManifest spec.grants[0].resources.subscribe",
+      "identity.surfaceNotInManifest spec.grants[0].prompts[0]",
+      "identity.surfaceNotInManifest spec.grants[0].logging",
+      "identity.surfaceNotInManifest spec.grants[0].clientFeatures.sampling",
+    ]);
+    // Each names what to do.
+    for (const x of v.violations) expect(x.fix).toMatch(/^(narrow|set|fix|add)/);
+  });
+
   it("AgentIdentity: warnings for what may legitimately arrive later or is capped", () => {
     const v = check(
       identity({

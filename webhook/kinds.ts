@@ -10,6 +10,7 @@ import {
 } from "../api/v1alpha1/exemptions.ts";
 import { agentEnclave, agentIdentity, toolManifest } from "../api/v1alpha1/index.ts";
 import { formatPath } from "../lib/errors.ts";
+import { compileSurface } from "../lib/surface-grant.ts";
 import { type NamespaceSnapshot, namespaceEnclave } from "./context.ts";
 import { isKnownRule, isWaivable, UNWAIVABLE_RULES } from "./rules/catalog.ts";
 import type { Violation } from "./rules/types.ts";
@@ -125,6 +126,17 @@ function checkIdentity(id: ReturnType<typeof agentIdentity.parse>, s: NamespaceS
         });
       }
     });
+    // The rest of the surface: what the operator would leave out of the policy, refused here with
+    // the same message (compileSurface is the one definition of "within the manifest").
+    for (const p of compileSurface(ref.name, tm.spec, g).problems) {
+      const [message, fix] = splitFix(p.message);
+      out.violations.push({
+        rule: "identity.surfaceNotInManifest",
+        path: `spec.grants[${i}].${p.field}`,
+        message,
+        fix,
+      });
+    }
   });
   return out;
 }
@@ -222,4 +234,10 @@ function checkToolManifest(
     }
   }
   return out;
+}
+
+/** "what is wrong; what to do" → [what is wrong, what to do]. */
+function splitFix(message: string): [string, string] {
+  const at = message.lastIndexOf("; ");
+  return at === -1 ? [message, ""] : [message.slice(0, at), message.slice(at + 2)];
 }

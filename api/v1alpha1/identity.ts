@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { cel, conditions, dnsLabel, duration, localRef, objectMeta, objectName, toolName } from "./common.ts";
 import { approval, argumentConstraints, rateLimit } from "./constraints.ts";
+import { surfaceFields } from "./surface.ts";
 
 export const sponsor = z
   .object({
@@ -42,15 +43,25 @@ export const grant = z
     manifest: localRef("ToolManifest"),
     tools: z
       .array(toolGrant)
-      .min(1)
       .max(256)
+      .default([])
       .describe(
         "The tools of that ToolManifest granted to the agent, unique by name; each must be listed by the manifest.",
       )
       // List map keyed by name: duplicates are refused by the API server without a quadratic CEL rule.
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
+    ...surfaceFields("grant"),
   })
-  .describe("Tools of one ToolManifest granted to this agent.");
+  .describe(
+    "What one ToolManifest's server grants this agent: tools, and optionally resources, prompts, completion, logging and the requests the server may send the agent.",
+  )
+  .meta(
+    cel({
+      rule: "(has(self.tools) && size(self.tools) > 0) || has(self.resources) || (has(self.prompts) && size(self.prompts) > 0) || (has(self.completion) && self.completion) || (has(self.logging) && self.logging) || (has(self.clientFeatures) && ((has(self.clientFeatures.sampling) && self.clientFeatures.sampling) || (has(self.clientFeatures.elicitation) && self.clientFeatures.elicitation) || (has(self.clientFeatures.roots) && self.clientFeatures.roots)))",
+      message:
+        "a grant must grant something: list tools, or set resources, prompts, completion, logging or clientFeatures",
+    }),
+  );
 
 export const svidSpec = z
   .object({
@@ -92,7 +103,13 @@ export const agentIdentitySpec = z
     serviceAccountName: dnsLabel("serviceAccountName")
       .optional()
       .describe("ServiceAccount the operator creates for the agent; defaults to the AgentIdentity's name."),
-    grants: z.array(grant).max(64).optional().describe("The tools this agent may call, per ToolManifest."),
+    grants: z
+      .array(grant)
+      .max(64)
+      .optional()
+      .describe(
+        "What this agent may use, per ToolManifest: tools, resources, prompts, completion, logging and server requests.",
+      ),
     svid: svidSpec.default({ ttl: "15m", delivery: "Issuer" }),
     suspended: z
       .boolean()

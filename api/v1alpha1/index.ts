@@ -7,4 +7,5 @@ export * from "./kinds.ts";
 export * from "./labels.ts";
 export * from "./policy.ts";
 export * from "./sidecar.ts";
+export * from "./surface.ts";
 export * from "./toolmanifest.ts";

@@ -1,6 +1,7 @@
 import * as z from "zod";
 import { cel, cidr, conditions, dnsLabel, objectMeta, objectName, port, toolName } from "./common.ts";
 import { approval, argumentConstraints, rateLimit, riskClass } from "./constraints.ts";
+import { surfaceFields } from "./surface.ts";
 
 export const DIGEST_PATTERN = "^sha256:[a-f0-9]{64}$";
 
@@ -101,6 +102,7 @@ export const toolManifestSpec = z
       // A list map keyed by name: the API server refuses duplicates itself ("Duplicate value" at the
       // item's path) at no CEL cost, and server-side apply merges tools by name.
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
+    ...surfaceFields("manifest"),
     credential: credentialRef.optional(),
     mode: z
       .enum(["Enforce", "DryRun"])
@@ -109,7 +111,9 @@ export const toolManifestSpec = z
         "Enforce denies what the policy denies; DryRun records 'would deny' and lets the call through.",
       ),
   })
-  .describe("One MCP tool server: where it is, the tools it offers and the rules for calling them.");
+  .describe(
+    "One MCP tool server: where it is, the tools it offers and the rules for calling them, and which of its resources, prompts, completion, logging and requests to agents may be granted.",
+  );
 
 export const pinnedTool = z
   .object({

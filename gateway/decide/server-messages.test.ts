@@ -31,7 +31,7 @@ describe("decideServerMessage", () => {
       const v = decide(JSON.stringify({ jsonrpc: "2.0", id: 7, method, params: {} }));
       expect(v).toMatchObject({ action: "refuse", id: 7, method, deny: { rule: "ServerRequestNotGranted" } });
       if (v.action === "refuse")
-        expect(v.deny.constraint).toMatch(/not granted by the policy and are refused by default/);
+        expect(v.deny.constraint).toMatch(/refused unless granted: set clientFeatures\.sampling/);
     }
   });
 

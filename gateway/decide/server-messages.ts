@@ -51,8 +51,9 @@ export type ServerVerdict =
 export function serverRequestDeny(method: string, manifest: string): Deny {
   return deny(
     "ServerRequestNotGranted",
-    `the tool server asked the client for ${method.slice(0, 128)}; server→client requests ` +
-      "(sampling, elicitation, roots, tasks) are not granted by the policy and are refused by default",
+    `the tool server asked the client for ${method.slice(0, 128)}; server→client requests are refused ` +
+      "unless granted: set clientFeatures.sampling, .elicitation or .roots to true in the AgentIdentity's grant " +
+      "for this ToolManifest (and in the ToolManifest's spec.clientFeatures); task requests cannot be granted",
     manifest,
   );
 }

@@ -3,22 +3,33 @@
 // the compiled server and the message; a method whose grant is absent is refused with the rule
 // naming what to grant.
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
+import { uriMatches, uriProblem, wildcardMatch } from "../../lib/uri-pattern.ts";
 import { type Deny, deny, INVALID_REQUEST } from "./deny.ts";
 
-/** `*` matches any run of characters; everything else literally. */
-export function wildcardMatch(pattern: string, value: string): boolean {
-  const parts = pattern.split("*");
-  if (parts.length === 1) return pattern === value;
-  if (!value.startsWith(parts[0]!) || !value.endsWith(parts.at(-1)!)) return false;
-  let at = parts[0]!.length;
-  const end = value.length - parts.at(-1)!.length;
-  for (const mid of parts.slice(1, -1)) {
-    const i = value.indexOf(mid, at);
-    if (i === -1 || i + mid.length > end) return false;
-    at = i + mid.length;
-  }
-  return at <= end;
+/**
+ * Characters a prompt name must not carry: controls, format characters (zero-width, bidi
+ * overrides), line/paragraph separators. A server that strips or normalizes them would answer for
+ * another prompt than the one the policy saw.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/** Why a requested prompt name is refused before matching, or undefined. */
+function promptNameProblem(name: string): string | undefined {
+  if (name.length === 0 || name.length > 1024) return "must be 1-1024 characters";
+  if (INVISIBLE.test(name)) return "contains a control, format or separator character";
+  if (name.normalize("NFC") !== name) return "is not in Unicode NFC form";
+  return undefined;
 }
+
+/** Where the grant goes: the agent's grant, within what the ToolManifest allows. */
+const FIX = {
+  resources:
+    "add resources.uriPatterns to this ToolManifest's grant in the AgentIdentity (within the ToolManifest's spec.resources)",
+  subscribe: "set resources.subscribe: true in the grant (and in the ToolManifest's spec.resources)",
+  prompts: "add the prompt to prompts in the grant (and in the ToolManifest's spec.prompts)",
+  completion: "set completion: true in the grant (and in the ToolManifest's spec)",
+  logging: "set logging: true in the grant (and in the ToolManifest's spec)",
+};
 
 const RESOURCE_LISTS = new Set(["resources/list", "resources/templates/list"]);
 const RESOURCE_BY_URI = new Set(["resources/read", "resources/subscribe", "resources/unsubscribe"]);
@@ -33,38 +44,95 @@ export function surfaceDecision(
   const notGranted = (what: string, fix: string) =>
     deny("MethodNotGranted", `${method} is not granted: ${what}; ${fix}`, m);
   if (RESOURCE_LISTS.has(method))
-    return server.resources ? null : notGranted("no resources are granted", "grant resources by URI pattern");
+    return server.resources ? null : notGranted("no resources are granted", FIX.resources);
   if (RESOURCE_BY_URI.has(method)) {
-    if (!server.resources) return notGranted("no resources are granted", "grant resources by URI pattern");
+    if (!server.resources) return notGranted("no resources are granted", FIX.resources);
     const uri = params?.uri;
     if (typeof uri !== "string")
       return deny("InvalidJsonRpc", `${method} needs params.uri (a string)`, m, INVALID_REQUEST);
     if (method !== "resources/read" && !server.resources.subscribe)
-      return deny("ResourceNotGranted", `subscriptions are not granted (resources.subscribe is false)`, m);
-    if (!server.resources.uriPatterns.some((p) => wildcardMatch(p, uri)))
+      return deny("ResourceNotGranted", `subscriptions are not granted; ${FIX.subscribe}`, m);
+    const bad = uriProblem(uri);
+    if (bad)
       return deny(
         "ResourceNotGranted",
-        `resource ${JSON.stringify(uri.slice(0, 256))} matches no granted URI pattern (${server.resources.uriPatterns.join(", ")})`,
+        `resource URI ${JSON.stringify(uri.slice(0, 256))} ${bad}; only canonical URIs are matched against the granted patterns`,
+        m,
+      );
+    if (!server.resources.uriPatterns.some((p) => uriMatches(p, uri)))
+      return deny(
+        "ResourceNotGranted",
+        `resource ${JSON.stringify(uri.slice(0, 256))} matches no granted URI pattern (${server.resources.uriPatterns.join(", ")}); ${FIX.resources}`,
         m,
       );
     return null;
   }
   if (method === "prompts/list")
-    return server.prompts ? null : notGranted("no prompts are granted", "grant prompts by name");
+    return server.prompts ? null : notGranted("no prompts are granted", FIX.prompts);
   if (method === "prompts/get") {
-    if (!server.prompts) return notGranted("no prompts are granted", "grant prompts by name");
+    if (!server.prompts) return notGranted("no prompts are granted", FIX.prompts);
     const name = params?.name;
     if (typeof name !== "string")
       return deny("InvalidJsonRpc", "prompts/get needs params.name (a string)", m, INVALID_REQUEST);
-    return server.prompts.some((p) => wildcardMatch(p, name))
-      ? null
-      : deny("PromptNotGranted", `prompt ${JSON.stringify(name.slice(0, 128))} is not granted`, m);
+    return promptGranted(server, name, m);
   }
-  if (method === "completion/complete")
-    return server.completion ? null : notGranted("completion is not granted", "set completion: true");
+  if (method === "completion/complete") {
+    if (!server.completion) return notGranted("completion is not granted", FIX.completion);
+    return completionRefDecision(server, params?.ref, m);
+  }
   if (method === "logging/setLevel")
-    return server.logging ? null : notGranted("the logging level is not granted", "set logging: true");
+    return server.logging ? null : notGranted("the logging level is not granted", FIX.logging);
   return undefined;
+}
+
+function promptGranted(server: CompiledServer, name: string, m: string): Deny | null {
+  const bad = promptNameProblem(name);
+  if (bad)
+    return deny(
+      "PromptNotGranted",
+      `prompt name ${JSON.stringify(name.slice(0, 128))} ${bad}; only names exactly as granted are matched (granted: ${(server.prompts ?? []).join(", ") || "none"})`,
+      m,
+    );
+  return server.prompts?.some((p) => wildcardMatch(p, name))
+    ? null
+    : deny(
+        "PromptNotGranted",
+        `prompt ${JSON.stringify(name.slice(0, 128))} is not granted (granted: ${(server.prompts ?? []).join(", ") || "none"}); ${FIX.prompts}`,
+        m,
+      );
+}
+
+/**
+ * Completion is for a prompt's or a resource template's arguments: granted only for prompts and
+ * URIs the agent may use, or it would enumerate what it may not read.
+ */
+function completionRefDecision(server: CompiledServer, ref: unknown, m: string): Deny | null {
+  const r = (typeof ref === "object" && ref !== null ? ref : {}) as Record<string, unknown>;
+  if (r.type === "ref/prompt" && typeof r.name === "string") {
+    if (!server.prompts)
+      return deny("PromptNotGranted", "completion for a prompt: no prompts are granted", m);
+    return promptGranted(server, r.name, m);
+  }
+  if (r.type === "ref/resource" && typeof r.uri === "string") {
+    if (!server.resources)
+      return deny("ResourceNotGranted", "completion for a resource: no resources are granted", m);
+    // A template URI ({var} placeholders) is matched as written; it passes the same shape check.
+    const bad = uriProblem(r.uri);
+    if (bad) return deny("ResourceNotGranted", `completion ref.uri ${bad}`, m);
+    return server.resources.uriPatterns.some((p) => uriMatches(p, r.uri as string))
+      ? null
+      : deny(
+          "ResourceNotGranted",
+          `completion for resource ${JSON.stringify(r.uri.slice(0, 256))}: it matches no granted URI pattern; ${FIX.resources}`,
+          m,
+        );
+  }
+  return deny(
+    "InvalidJsonRpc",
+    "completion/complete needs params.ref: {type: 'ref/prompt', name} or {type: 'ref/resource', uri}",
+    m,
+    INVALID_REQUEST,
+  );
 }
 
 const SERVER_REQUEST_FEATURE: Record<string, "sampling" | "elicitation" | "roots"> = {

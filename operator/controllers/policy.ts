@@ -1,7 +1,8 @@
 // compilePolicy: an agent's grants joined with the ToolManifests they name, as the one document
 // its gateway sidecar enforces. Pure. A grant yields only what both sides allow: the tools the
 // agent asks for AND the manifest lists; argument constraints of both, all of which must hold; the
-// stricter rate limit; approval when either side requires it. Anything that does not resolve is
+// stricter rate limit; approval when either side requires it; resources, prompts, completion,
+// logging and server requests within the manifest's (lib/surface-grant.ts). Anything that does not resolve is
 // left out (fail closed) and reported as a problem for the ToolsBound condition.
 import type {
   AgentIdentity,
@@ -13,6 +14,7 @@ import type {
 } from "../../api/v1alpha1/index.ts";
 import { POLICY_API_VERSION, POLICY_KIND, spiffeID } from "../../api/v1alpha1/index.ts";
 import { canonicalJSON } from "../../lib/canonical-json.ts";
+import { compileSurface, type SurfaceProblem } from "../../lib/surface-grant.ts";
 import { sha256Hex } from "../../lib/tool-digest.ts";
 import { parseDurationMs } from "./duration.ts";
 import type { PinnedTool } from "./manifest-eval.ts";
@@ -26,6 +28,7 @@ export interface ResolvedManifest {
 
 export interface PolicyProblem {
   reason:
+    | SurfaceProblem["reason"]
     | "ManifestNotFound"
     | "ManifestNotAccepted"
     | "ToolNotInManifest"
@@ -139,7 +142,15 @@ export function compilePolicy(input: PolicyInput): { policy: GatewayPolicy; prob
       if (approval) tool.approval = approval;
       tools.push(tool);
     }
-    const server: CompiledServer = { manifest: mName, endpoint: m.spec.endpoint, mode: m.spec.mode, tools };
+    const { surface, problems: surfaceProblems } = compileSurface(mName, m.spec, grant);
+    problems.push(...surfaceProblems.map(({ reason, message }) => ({ reason, message })));
+    const server: CompiledServer = {
+      manifest: mName,
+      endpoint: m.spec.endpoint,
+      mode: m.spec.mode,
+      tools,
+      ...surface,
+    };
     if (m.spec.server.serviceAccountName) {
       server.serverSpiffeID = spiffeID(input.trustDomain, ns, m.spec.server.serviceAccountName);
     }

@@ -2,6 +2,7 @@
 // policy (which SPIFFE IDs the inbound gateway in front of the tool server admits).
 import type * as k8s from "@kubernetes/client-node";
 import {
+  type Grant,
   KINDS,
   LABEL_ENCLAVE,
   LABEL_MANAGED_BY,
@@ -11,6 +12,7 @@ import {
   spiffeID,
 } from "../../api/v1alpha1/index.ts";
 import { canonicalJSON } from "../../lib/canonical-json.ts";
+import { grantsSurface } from "../../lib/surface-grant.ts";
 import { mergeConditions } from "../runtime/conditions.ts";
 import type { ReconcileResult } from "../runtime/workqueue.ts";
 import {
@@ -76,15 +78,18 @@ export async function reconcileToolManifest(
   const granted = identitiesGranted(caches, namespace, name);
   const accepted = evaluation.accepted.status === "True";
 
-  // Callers the inbound gateway admits: agents granted at least one tool the manifest lists, not
-  // suspended, holding their ServiceAccount. Nothing when the manifest is not accepted (fail closed).
+  // Callers the inbound gateway admits: agents granted at least one tool the manifest lists, or
+  // some of the rest of its surface (resources, prompts, ...) within what it allows; not suspended,
+  // holding their ServiceAccount. Nothing when the manifest is not accepted (fail closed).
   const tools = new Set(evaluation.tools.map((t) => t.name));
+  const usesManifest = (g: Grant) =>
+    g.manifest.name === name &&
+    ((g.tools ?? []).some((t) => tools.has(t.name)) ||
+      (evaluation.spec ? grantsSurface(name, evaluation.spec, g) : false));
   const callers = accepted
     ? granted
         .filter((i) => !i.spec.suspended && ownsServiceAccount(caches, i))
-        .filter((i) =>
-          i.spec.grants?.some((g) => g.manifest.name === name && g.tools.some((t) => tools.has(t.name))),
-        )
+        .filter((i) => i.spec.grants?.some(usesManifest))
         .map((i) => spiffeID(ctx.settings.trustDomain, namespace, serviceAccountNameOf(i)))
     : [];
   const enclave = namespaceEnclave(caches, namespace);

@@ -126,7 +126,9 @@ beforeAll(async () => {
   ];
   op = bed.start("op-main", [
     ...network,
-    ...(IDENTITY_ON ? ["--svid-ttl-override=30s"] : ["--identity=off"]),
+    // A one-hour bundle resync: within this file only an enclave's own labelling can publish the
+    // trust bundle into its namespace.
+    ...(IDENTITY_ON ? ["--svid-ttl-override=30s", "--bundle-resync=1h"] : ["--identity=off"]),
   ]);
   console.error(
     `[operator.test] identity services ${IDENTITY_ON ? "ON" : "OFF (operator/identity/index.ts missing)"}`,
@@ -322,6 +324,23 @@ describe("AgentEnclave", () => {
       egress: [issuerEgress()],
     });
     expect(toolServer?.metadata.ownerReferences?.[0]?.kind).toBe("AgentEnclave");
+  });
+
+  it("publishes the trust bundle into the namespace it labels at once, not at the next resync", async () => {
+    // The resync is an hour (see beforeAll): the bound is far from it, not a measure of speed.
+    const cm = await waitFor(
+      "warden-trust-bundle in the enclave's namespace",
+      async () => {
+        try {
+          return await core.readNamespacedConfigMap({ name: "warden-trust-bundle", namespace: ns });
+        } catch {
+          return undefined;
+        }
+      },
+      120_000,
+    );
+    expect(cm.data?.["bundle.pem"]).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(Object.keys(cm.data ?? {}).sort()).toEqual(["bundle.jwks.json", "bundle.pem"]);
   });
 
   it("follows a change of the enclave", async () => {
@@ -739,6 +758,92 @@ describe("AgentIdentity, ToolManifest and policy", () => {
       "sponsor no longer required",
       async () => cond(await identities.get("nosponsor"), "Ready")?.status === "True",
     );
+  });
+
+  it("compiles resources, prompts, completion and client features within the ToolManifest, and admits a resources-only agent", async () => {
+    await manifests.patch("search", {
+      spec: {
+        resources: { uriPatterns: ["file:///docs/*"], subscribe: false },
+        prompts: ["summarize"],
+        completion: true,
+        clientFeatures: { sampling: true },
+      },
+    });
+    await identities.create(
+      identity("reader", {
+        grants: [
+          {
+            manifest: { name: "search" },
+            resources: { uriPatterns: ["file:///docs/public/*"] },
+            prompts: ["summarize"],
+            completion: true,
+            clientFeatures: { sampling: true },
+          },
+        ],
+      }),
+    );
+    const policy = await waitFor("reader's policy carries the surface", async () => {
+      const p = await readPolicy("reader").catch(() => undefined);
+      return p?.servers[0]?.resources ? p : undefined;
+    });
+    expect(policy.servers[0]).toMatchObject({
+      manifest: "search",
+      tools: [],
+      resources: { uriPatterns: ["file:///docs/public/*"], subscribe: false },
+      prompts: ["summarize"],
+      completion: true,
+      clientFeatures: { sampling: true, elicitation: false, roots: false },
+    });
+    expect(cond(await identities.get("reader"), "ToolsBound")?.status).toBe("True");
+    // No tool granted, yet the inbound gateway must admit it: it may read resources there.
+    await waitFor("inbound policy admits the resources-only agent", async () => {
+      const cm = await core.readNamespacedConfigMap({ name: "warden-inbound-search", namespace: ns });
+      const p = inboundPolicy.parse(JSON.parse(cm.data?.["policy.json"] ?? "null"));
+      return p.allowedCallers.includes(`spiffe://cluster.local/ns/${ns}/sa/reader`) || undefined;
+    });
+
+    // Asking for more than the manifest allows: the excess is left out and ToolsBound says which field.
+    await identities.patch("reader", {
+      spec: {
+        grants: [
+          {
+            manifest: { name: "search" },
+            resources: { uriPatterns: ["file:///docs/public/*", "file:///etc/*"] },
+            prompts: ["summarize", "exfiltrate"],
+            logging: true,
+          },
+        ],
+      },
+    });
+    await waitFor(
+      "ToolsBound False",
+      async () => cond(await identities.get("reader"), "ToolsBound")?.status === "False" || undefined,
+    );
+    expect(cond(await identities.get("reader"), "ToolsBound")?.message).toMatch(
+      /file:\/\/\/etc\/\*.*not within the ToolManifest's spec\.resources\.uriPatterns/,
+    );
+    const narrowed = await waitFor("policy without the excess", async () => {
+      const p = await readPolicy("reader");
+      return p.servers[0]?.prompts?.length === 1 && !p.servers[0]?.clientFeatures ? p : undefined;
+    });
+    expect(narrowed.servers[0]).toMatchObject({
+      resources: { uriPatterns: ["file:///docs/public/*"] },
+      prompts: ["summarize"],
+    });
+    expect(narrowed.servers[0]).not.toHaveProperty("logging");
+
+    // The API server itself refuses an escaping pattern, naming the field.
+    await expect(
+      identities.patch("reader", {
+        spec: {
+          grants: [{ manifest: { name: "search" }, resources: { uriPatterns: ["file:///docs/../etc/*"] } }],
+        },
+      }),
+    ).rejects.toThrow(/uriPatterns\[0\].*'\.\.' path segments/);
+    await identities.delete("reader");
+    await manifests.patch("search", {
+      spec: { resources: null, prompts: null, completion: null, clientFeatures: null },
+    });
   });
 
   it("deleting a ToolManifest unbinds its agents with a reason and removes it from their policy", async () => {

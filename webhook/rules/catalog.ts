@@ -78,6 +78,8 @@ export const KIND_RULE_CATALOG = {
   "identity.sponsorRequired": "An AgentIdentity names a sponsor when its enclave requires one.",
   "identity.crossNamespaceGrant": "Grants reference ToolManifests of the same namespace only.",
   "identity.unknownTool": "Every granted tool is offered by the ToolManifest it is granted from.",
+  "identity.surfaceNotInManifest":
+    "Granted resources, prompts, completion, logging and client features lie within what the ToolManifest allows.",
   "enclave.onePerNamespace": "One AgentEnclave per namespace.",
   "enclave.exemptionRule": "Exemptions name existing admission rule ids, none of them unwaivable.",
   "enclave.exemptionLifetime":

@@ -1,0 +1,194 @@
+// The MCP surface beyond tools, decided by the gateway core: one named row per attack on the
+// resource, prompt and completion grants, and the allowed counterparts.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
+import { decideMessage } from "./decide.ts";
+import { serverRequestGranted, surfaceDecision } from "./surface.ts";
+
+const server: CompiledServer = {
+  manifest: "docs",
+  endpoint: "https://docs:15443/mcp",
+  mode: "Enforce",
+  tools: [],
+  resources: { uriPatterns: ["file:///docs/*"], subscribe: false },
+  prompts: ["summarize", "review_code"],
+  completion: true,
+};
+const bare: CompiledServer = { manifest: "docs", endpoint: server.endpoint, mode: "Enforce", tools: [] };
+const decide = (method: string, params?: Record<string, unknown>, s: CompiledServer = server) =>
+  decideMessage({
+    server: s,
+    method,
+    params,
+    task: { state: "absent" },
+    taskTokenRequired: false,
+    drifted: new Set(),
+  });
+
+describe("surface grants: allowed when granted", () => {
+  const rows: [string, string, Record<string, unknown> | undefined][] = [
+    ["resources/list", "resources/list", undefined],
+    ["resources/templates/list", "resources/templates/list", undefined],
+    ["reading a granted URI", "resources/read", { uri: "file:///docs/guide.md" }],
+    ["prompts/list", "prompts/list", undefined],
+    ["a granted prompt", "prompts/get", { name: "summarize", arguments: { text: "x" } }],
+    [
+      "completion for a granted prompt",
+      "completion/complete",
+      { ref: { type: "ref/prompt", name: "summarize" }, argument: { name: "a", value: "" } },
+    ],
+    [
+      "completion for a granted resource template",
+      "completion/complete",
+      { ref: { type: "ref/resource", uri: "file:///docs/{name}" }, argument: { name: "name", value: "g" } },
+    ],
+  ];
+  for (const [what, method, params] of rows) {
+    it(what, () => {
+      const v = decide(method, params);
+      expect(v.outcome).toBe("allow");
+      // The params are what the audit records for the call.
+      if (params) expect(v.args).toEqual(params);
+    });
+  }
+});
+
+describe("surface grants: attacks", () => {
+  const rows: [string, string, Record<string, unknown> | undefined, string, CompiledServer?][] = [
+    ["resources/list with no resources granted", "resources/list", undefined, "MethodNotGranted", bare],
+    [
+      "resources/read with no resources granted",
+      "resources/read",
+      { uri: "file:///docs/a" },
+      "MethodNotGranted",
+      bare,
+    ],
+    ["prompts/list with no prompts granted", "prompts/list", undefined, "MethodNotGranted", bare],
+    [
+      "completion not granted",
+      "completion/complete",
+      { ref: { type: "ref/prompt", name: "summarize" } },
+      "MethodNotGranted",
+      { ...server, completion: undefined },
+    ],
+    ["logging/setLevel not granted", "logging/setLevel", { level: "debug" }, "MethodNotGranted"],
+    ["resources/read without a uri", "resources/read", {}, "InvalidJsonRpc"],
+    ["resources/read with a non-string uri", "resources/read", { uri: ["file:///docs/a"] }, "InvalidJsonRpc"],
+    ["dot-dot escape", "resources/read", { uri: "file:///docs/../etc/passwd" }, "ResourceNotGranted"],
+    [
+      "encoded dot-dot escape",
+      "resources/read",
+      { uri: "file:///docs/%2e%2e/etc/passwd" },
+      "ResourceNotGranted",
+    ],
+    ["double-encoded escape", "resources/read", { uri: "file:///docs/%252e%252e/etc" }, "ResourceNotGranted"],
+    ["backslash escape", "resources/read", { uri: "file:///docs\\..\\etc" }, "ResourceNotGranted"],
+    ["fullwidth dots", "resources/read", { uri: "file:///docs/\uff0e\uff0e/etc" }, "ResourceNotGranted"],
+    ["scheme confusion", "resources/read", { uri: "http:///docs/a" }, "ResourceNotGranted"],
+    ["sibling directory", "resources/read", { uri: "file:///docs-private/a" }, "ResourceNotGranted"],
+    [
+      "subscribe when only read is granted",
+      "resources/subscribe",
+      { uri: "file:///docs/a" },
+      "ResourceNotGranted",
+    ],
+    [
+      "unsubscribe when only read is granted",
+      "resources/unsubscribe",
+      { uri: "file:///docs/a" },
+      "ResourceNotGranted",
+    ],
+    ["prompt not granted", "prompts/get", { name: "delete_repo" }, "PromptNotGranted"],
+    ["prompt in another case", "prompts/get", { name: "Summarize" }, "PromptNotGranted"],
+    ["prompt in upper case", "prompts/get", { name: "SUMMARIZE" }, "PromptNotGranted"],
+    ["prompt with a trailing space", "prompts/get", { name: "summarize " }, "PromptNotGranted"],
+    ["prompt with a zero-width space", "prompts/get", { name: "summa\u200brize" }, "PromptNotGranted"],
+    ["prompt with a right-to-left override", "prompts/get", { name: "\u202esummarize" }, "PromptNotGranted"],
+    ["prompt with a NUL", "prompts/get", { name: "summarize\u0000" }, "PromptNotGranted"],
+    ["prompt with a Cyrillic look-alike", "prompts/get", { name: "ѕummarize" }, "PromptNotGranted"],
+    ["prompt in fullwidth letters", "prompts/get", { name: "ｓｕｍｍａｒｉｚｅ" }, "PromptNotGranted"],
+    ["prompt in decomposed (NFD) form", "prompts/get", { name: "re\u0301sume\u0301" }, "PromptNotGranted"],
+    ["prompts/get without a name", "prompts/get", {}, "InvalidJsonRpc"],
+    [
+      "completion for an ungranted prompt",
+      "completion/complete",
+      { ref: { type: "ref/prompt", name: "delete_repo" } },
+      "PromptNotGranted",
+    ],
+    [
+      "completion for an ungranted resource",
+      "completion/complete",
+      { ref: { type: "ref/resource", uri: "file:///etc/{f}" } },
+      "ResourceNotGranted",
+    ],
+    [
+      "completion with an escaping template",
+      "completion/complete",
+      { ref: { type: "ref/resource", uri: "file:///docs/../{f}" } },
+      "ResourceNotGranted",
+    ],
+    [
+      "completion without a ref",
+      "completion/complete",
+      { argument: { name: "a", value: "" } },
+      "InvalidJsonRpc",
+    ],
+    [
+      "completion with an unknown ref type",
+      "completion/complete",
+      { ref: { type: "ref/tool", name: "x" } },
+      "InvalidJsonRpc",
+    ],
+  ];
+  for (const [what, method, params, rule, s] of rows) {
+    it(`refuses: ${what}`, () => {
+      const v = decide(method, params, s);
+      expect(v.outcome).toBe("deny");
+      expect(v.deny).toMatchObject({ rule, manifest: "docs" });
+    });
+  }
+
+  it("every refusal for a missing grant names the field to set", () => {
+    const fields: [string, string][] = [
+      ["resources/list", "resources.uriPatterns"],
+      ["prompts/list", "prompts"],
+      ["completion/complete", "completion: true"],
+      ["logging/setLevel", "logging: true"],
+    ];
+    for (const [m, field] of fields) {
+      const d = surfaceDecision(bare, m, { ref: { type: "ref/prompt", name: "x" } });
+      expect(d?.constraint).toContain(field);
+      expect(d?.constraint).toMatch(/grant/);
+    }
+  });
+
+  it("a prompt name that is not exactly a granted one is never granted (property)", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "grapheme", maxLength: 12 }), (name) => {
+        fc.pre(name !== "summarize" && name !== "review_code");
+        expect(decide("prompts/get", { name }).outcome).toBe("deny");
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe("server→client requests", () => {
+  it("are granted per feature; ping always; anything else never", () => {
+    const s = { ...bare, clientFeatures: { sampling: true, elicitation: false, roots: false } };
+    expect(serverRequestGranted(s, "sampling/createMessage")).toBe(true);
+    expect(serverRequestGranted(s, "elicitation/create")).toBe(false);
+    expect(serverRequestGranted(s, "roots/list")).toBe(false);
+    expect(serverRequestGranted(s, "ping")).toBe(true);
+    expect(serverRequestGranted(bare, "sampling/createMessage")).toBe(false);
+    expect(
+      serverRequestGranted(
+        { ...s, clientFeatures: { sampling: true, elicitation: true, roots: true } },
+        "tasks/get",
+      ),
+    ).toBe(false);
+    expect(serverRequestGranted(s, "__proto__")).toBe(false);
+    expect(serverRequestGranted(s, "constructor")).toBe(false);
+  });
+});
