@@ -25,6 +25,7 @@ import { ServerMessageWorkers } from "./decide/offload.ts";
 import { paramHeadersRefusal } from "./decide/param-headers.ts";
 import type { RateLimiter } from "./decide/ratelimit.ts";
 import type { ServerVerdict } from "./decide/server-messages.ts";
+import { filterSurfaceList } from "./decide/surface.ts";
 import { PROMPT_HASH_HEADER, TASK_TOKEN_HEADER, type TaskTokenVerifier } from "./decide/tasktoken.ts";
 import { BodyTooLarge, header, readBody, sendDeny, sendJson } from "./http-util.ts";
 import type { GatewayMetrics } from "./metrics.ts";
@@ -518,7 +519,8 @@ export class OutboundHandler {
       Array.isArray(result.tools)
     )
       return { ...msg, result: this.#definitions.observeList(result, server, request.method) };
-    return undefined;
+    const narrowed = filterSurfaceList(request.method, result, server);
+    return narrowed ? { ...msg, result: narrowed } : undefined;
   }
 
   #refuseServerMessage(
