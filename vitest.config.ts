@@ -13,7 +13,7 @@ export default defineConfig({
           // Unit tests first, then integration: each group gets its own worker settings.
           sequence: { groupOrder: 0 },
           include: [
-            "{api,lib,operator,webhook,gateway,cli,scripts,bench}/**/*.test.ts",
+            "{api,lib,operator,webhook,gateway,cli,scripts,bench,demo}/**/*.test.ts",
             "test/cluster/**/*.test.ts",
           ],
           testTimeout: 30_000,

@@ -1,46 +1,13 @@
 // Small helpers for node:http handlers: bounded body reading and JSON-RPC error responses.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readBodyBytes } from "../lib/http-body.ts";
 import { type Deny, denyError } from "./decide/deny.ts";
 
-export class BodyTooLarge extends Error {
-  override name = "BodyTooLarge";
-}
+export { BodyTooLarge } from "../lib/http-body.ts";
 
-/** Reads the request body, refusing (without buffering further) once it exceeds `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? "0");
-    if (declared > limit) {
-      reject(new BodyTooLarge(`the body is larger than ${limit} bytes`));
-      req.resume();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on("data", (c: Buffer) => {
-      if (done) return;
-      size += c.length;
-      if (size > limit) {
-        done = true;
-        reject(new BodyTooLarge(`the body is larger than ${limit} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => {
-      if (!done) {
-        done = true;
-        resolve(Buffer.concat(chunks).toString("utf8"));
-      }
-    });
-    req.on("error", (e) => {
-      if (!done) {
-        done = true;
-        reject(e);
-      }
-    });
-  });
+/** Reads the request body as UTF-8, refusing (without buffering further) past `limit` bytes. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return (await readBodyBytes(req, limit)).toString("utf8");
 }
 
 export function sendJson(

@@ -40,6 +40,7 @@ export const FLAGS = {
   "enclave-cluster-role": "WARDEN_ENCLAVE_CLUSTER_ROLE",
   namespaces: "WARDEN_WATCH_NAMESPACES",
   "resync-period": "WARDEN_RESYNC_PERIOD",
+  "bundle-resync": "WARDEN_BUNDLE_RESYNC",
   "identity-workers": "WARDEN_IDENTITY_WORKERS",
 } as const;
 type Flag = keyof typeof FLAGS;
@@ -188,6 +189,7 @@ export const configSchema = z
         ),
     ),
     "resync-period": dur("resync-period"),
+    "bundle-resync": dur("bundle-resync"),
     "identity-workers": num("identity-workers", 1, 64),
   })
   .refine((c) => c["renew-deadline"] < c["lease-duration"], {
@@ -234,6 +236,7 @@ export const DEFAULTS: Record<Flag, string | undefined> = {
   "enclave-cluster-role": "agent-warden-enclave",
   namespaces: "",
   "resync-period": "10m",
+  "bundle-resync": "30s",
   "identity-workers": "8",
 };
 

@@ -116,6 +116,8 @@ async function main(config: OperatorConfig): Promise<void> {
     metrics,
     now: () => new Date(),
     settings: controllerSettings(config),
+    // The identity services start after this context; until then there is no bundle to publish.
+    enclaveNamespaceLabelled: () => identity?.publishBundleNow(),
   };
   const manager = new ControllerManager(ctx, { workers: { AgentIdentity: config["identity-workers"] } });
 

@@ -45,6 +45,7 @@ export function identityDeps(
       servingDNSNames: config["issuer-dns-names"],
     },
     svid: { maxTTL: config["svid-max-ttl"], renewAt: config["svid-renew-at"] },
+    bundleResync: `${config["bundle-resync"]}ms`,
     // With --namespaces the identity services (trust bundles, Secret delivery) stay inside them too.
     namespaces: config.namespaces,
   };

@@ -12,6 +12,7 @@ import {
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import { BodyTooLarge, readBodyBytes } from "../lib/http-body.ts";
 import type { Logger } from "../lib/log.ts";
 import {
   type AdmissionRequest,
@@ -92,40 +93,14 @@ class BodyError extends Error {
   }
 }
 
-/** Reads the whole body, refusing more than `limit` bytes (by Content-Length up front, or as it streams). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > limit) {
-      req.resume();
-      reject(new BodyError(413, `request body exceeds the ${limit} byte limit`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    req.on("data", (c: Buffer) => {
-      if (done) return;
-      size += c.length;
-      if (size > limit) {
-        done = true;
-        chunks.length = 0;
-        reject(new BodyError(413, `request body exceeds the ${limit} byte limit`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => {
-      if (done) return;
-      done = true;
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    req.on("error", (err) => {
-      if (done) return;
-      done = true;
-      reject(new BodyError(400, `cannot read request: ${err.message}`));
-    });
-  });
+/** Reads the whole body, refusing more than `limit` bytes; errors carry the HTTP status to answer. */
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  try {
+    return await readBodyBytes(req, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new BodyError(413, `request body exceeds the ${limit} byte limit`);
+    throw new BodyError(400, `cannot read request: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** The routes of the admission server (and of the probe server, which gets only the GETs). */

@@ -29,6 +29,8 @@ export interface ControllerContext {
   metrics: OperatorMetrics;
   settings: ControllerSettings;
   now(): Date;
+  /** A namespace was labelled as an enclave's (its trust bundle is published at once). */
+  enclaveNamespaceLabelled?(namespace: string): void;
 }
 
 export const ROLE_BINDING_NAME = "agent-warden-operator";

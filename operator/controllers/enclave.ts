@@ -60,37 +60,34 @@ export async function reconcileEnclave(
   }
 
   const generation = enclave.metadata.generation;
+  /** An enclave this namespace cannot have: both conditions say why, nothing is fenced. */
+  const refuse = async (reason: string, message: string) => {
+    await writeStatus(ctx, enclave, {
+      observedGeneration: generation,
+      conditions: mergeConditions(
+        enclave.status?.conditions,
+        [
+          { type: "NetworkPolicyReady", status: "False", reason, message },
+          { type: "Ready", status: "False", reason, message },
+        ],
+        generation,
+      ),
+    });
+    return undefined;
+  };
   if (isProtectedNamespace(namespace, ctx.settings.operatorNamespace)) {
     // The webhook never sees these namespaces (its registrations exclude them), so this is where
     // an enclave there is refused: fencing them would cut off the cluster's (or our own) pods.
-    const msg = `Namespace ${namespace} ${namespace === ctx.settings.operatorNamespace ? "is agent-warden's own" : "belongs to the cluster"}; an AgentEnclave there is not reconciled. Delete it and create it in a namespace of its own project.`;
-    await writeStatus(ctx, enclave, {
-      observedGeneration: generation,
-      conditions: mergeConditions(
-        enclave.status?.conditions,
-        [
-          { type: "NetworkPolicyReady", status: "False", reason: "ProtectedNamespace", message: msg },
-          { type: "Ready", status: "False", reason: "ProtectedNamespace", message: msg },
-        ],
-        generation,
-      ),
-    });
-    return undefined;
+    return refuse(
+      "ProtectedNamespace",
+      `Namespace ${namespace} ${namespace === ctx.settings.operatorNamespace ? "is agent-warden's own" : "belongs to the cluster"}; an AgentEnclave there is not reconciled. Delete it and create it in a namespace of its own project.`,
+    );
   }
   if (winner && winner.metadata.uid !== enclave.metadata.uid) {
-    const msg = `Namespace ${namespace} already belongs to AgentEnclave ${winner.metadata.name}; one enclave per namespace. Delete this one or move it to its own namespace.`;
-    await writeStatus(ctx, enclave, {
-      observedGeneration: generation,
-      conditions: mergeConditions(
-        enclave.status?.conditions,
-        [
-          { type: "NetworkPolicyReady", status: "False", reason: "DuplicateEnclave", message: msg },
-          { type: "Ready", status: "False", reason: "DuplicateEnclave", message: msg },
-        ],
-        generation,
-      ),
-    });
-    return undefined;
+    return refuse(
+      "DuplicateEnclave",
+      `Namespace ${namespace} already belongs to AgentEnclave ${winner.metadata.name}; one enclave per namespace. Delete this one or move it to its own namespace.`,
+    );
   }
 
   const nsLabels = enclaveNamespaceLabels(enclave, ctx.now());
@@ -100,6 +97,7 @@ export async function reconcileEnclave(
       kind: "Namespace",
       metadata: { name: namespace, labels: nsLabels },
     });
+    ctx.enclaveNamespaceLabelled?.(namespace);
   }
   await ensureRoleBinding(ctx, enclave);
 

@@ -84,6 +84,12 @@ export interface IdentityServices {
   bundlePem(): string;
   /** Expiry of the current signing CA, for metrics. */
   caNotAfter(): Date | undefined;
+  /**
+   * Publishes the trust bundle now (leader only; a no-op elsewhere): a namespace that just became an
+   * enclave's gets its ConfigMap at once, so its first pods do not wait for the next resync with
+   * their trust-bundle volume failing to mount.
+   */
+  publishBundleNow(): void;
   stop(): Promise<void>;
 }
 

@@ -152,6 +152,7 @@ export const startIdentityServices: StartIdentityServices = async (
     issuerURL: server.url,
     bundlePem: () => authority.bundlePem(),
     caNotAfter: () => (authority.ready ? authority.state().active.notAfter : undefined),
+    publishBundleNow: () => void publisher.publishNow(),
     stop: async () => {
       setLeader(false);
       stopped = true;

@@ -2,8 +2,7 @@
 // (asserted against the machine itself, not the harness's own bookkeeping), whether it is stopped
 // in order or its supervisor was SIGKILLed. A second node on the same machine comes and goes without
 // touching the shared e2e node.
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, inject, test } from "vitest";
@@ -11,49 +10,11 @@ import { cacheDir } from "../cluster/local-cluster.ts";
 import { nodeLayout, nodePaths } from "../cluster/node/config.ts";
 import { readStatus } from "../cluster/node/supervisor.ts";
 import { type NodeCluster, startNodeCluster, stopNodeClusterAt } from "../cluster/node.ts";
+import { machineState, NOTHING } from "../support/machine-state.ts";
 import { BUSYBOX_IMAGE, importBusybox, mustKubectl } from "../support/node.ts";
 import { run } from "../support/process.ts";
 
 const shared = inject("node");
-
-/** The machine's view, independent of the harness: what a person would check by hand. */
-function machineState(node: { id: string; dir: string; netns: string }, ns: { mnt: string; net: string }) {
-  const netnsList = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout;
-  const cgroups = readdirSync("/sys/fs/cgroup")
-    .map((h) => join("/sys/fs/cgroup", h, `warden-${node.id}`))
-    .filter((d) => existsSync(d));
-  const processes: string[] = [];
-  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
-    try {
-      const mnt = readlinkSync(`/proc/${pid}/ns/mnt`);
-      const net = readlinkSync(`/proc/${pid}/ns/net`);
-      const cg = readFileSync(`/proc/${pid}/cgroup`, "utf8");
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-      if (mnt === ns.mnt || net === ns.net || cg.includes(`/warden-${node.id}`) || cmd.includes(node.dir)) {
-        processes.push(`${pid} ${cmd.slice(0, 120)}`);
-      }
-    } catch {
-      // exited meanwhile, or a kernel thread
-    }
-  }
-  const mounts = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .filter(
-      (l) =>
-        l.includes(node.dir) ||
-        l.includes(`/run/warden/${node.id}`) ||
-        l.includes(`/run/netns/${node.netns}`),
-    );
-  return {
-    netns: netnsList.split("\n").filter((l) => l.split(" ")[0] === node.netns),
-    cgroups,
-    processes,
-    mounts,
-    runDir: existsSync(`/run/warden/${node.id}`),
-  };
-}
-
-const NOTHING = { netns: [], cgroups: [], processes: [], mounts: [], runDir: false };
 
 async function runAPod(node: NodeCluster): Promise<void> {
   const kc = [...node.kubectl.slice(1), `--kubeconfig=${node.kubeconfig}`];

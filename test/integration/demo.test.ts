@@ -1,17 +1,19 @@
-// `npm run demo -- --ci` end to end on the test cluster: the whole story (operator, webhook,
-// issuer, gateways, MCP, audit) must finish with exit 0, print every summary line, and leave no
-// cluster-scoped object of its run behind. The demo suffixes its names with a per-run id on a
-// reused cluster and scopes its webhook registration to its own namespace.
+// `npm run demo -- --ci --host-processes` end to end on the test cluster: the fallback story told
+// where no node can run (forced here by the flag; the real-node story is test/e2e/demo.test.ts).
+// The whole story (operator, webhook, issuer, gateways, MCP, audit) must finish with exit 0, say
+// why it runs host processes, print every summary line, and leave no cluster-scoped object of its
+// run behind. The demo suffixes its names with a per-run id on a reused cluster and scopes its
+// webhook registration to its own namespace.
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
 import { kubeconfigPath, kubectl, run } from "../support/kube.ts";
 import { ROOT } from "../support/operator-process.ts";
 
-describe("npm run demo -- --ci", () => {
-  it("tells the whole story on the test cluster and cleans up after itself", {
+describe("npm run demo -- --ci --host-processes", () => {
+  it("says why it runs host processes, tells the whole story on the test cluster and cleans up after itself", {
     timeout: 300_000,
   }, async () => {
-    const r = await run("npm", ["run", "demo", "--", "--ci"], {
+    const r = await run("npm", ["run", "demo", "--", "--ci", "--host-processes"], {
       cwd: ROOT,
       timeoutMs: 290_000,
       env: {
@@ -23,8 +25,11 @@ describe("npm run demo -- --ci", () => {
     });
     const out = r.stdout;
     expect(r.code, `${out}\n${r.stderr}`).toBe(0);
+    expect(out).toContain("agent-warden demo with host processes: --host-processes was given.");
+    expect(out).not.toContain("on a real node");
     expect(out).toContain("[cluster] using KUBECONFIG=");
     for (const line of [
+      /✔ control plane: kubeconfig; CRDs installed; namespaces agent-warden-system(-[0-9a-f]{6})?, agents-demo/,
       /✔ operator: leader elected \(demo-[0-9a-f]{6}\), issuer at https:\/\/127\.0\.0\.1:\d+/,
       /✔ webhook: registered by URL with its CA bundle, effective in agents-demo(-[0-9a-f]{6})?/,
       /✔ samples: enclave research-lab, 2 ToolManifests, 2 AgentIdentities Ready, \d+ NetworkPolicies/,

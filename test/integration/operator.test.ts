@@ -126,7 +126,9 @@ beforeAll(async () => {
   ];
   op = bed.start("op-main", [
     ...network,
-    ...(IDENTITY_ON ? ["--svid-ttl-override=30s"] : ["--identity=off"]),
+    // A one-hour bundle resync: within this file only an enclave's own labelling can publish the
+    // trust bundle into its namespace.
+    ...(IDENTITY_ON ? ["--svid-ttl-override=30s", "--bundle-resync=1h"] : ["--identity=off"]),
   ]);
   console.error(
     `[operator.test] identity services ${IDENTITY_ON ? "ON" : "OFF (operator/identity/index.ts missing)"}`,
@@ -322,6 +324,23 @@ describe("AgentEnclave", () => {
       egress: [issuerEgress()],
     });
     expect(toolServer?.metadata.ownerReferences?.[0]?.kind).toBe("AgentEnclave");
+  });
+
+  it("publishes the trust bundle into the namespace it labels at once, not at the next resync", async () => {
+    // The resync is an hour (see beforeAll): the bound is far from it, not a measure of speed.
+    const cm = await waitFor(
+      "warden-trust-bundle in the enclave's namespace",
+      async () => {
+        try {
+          return await core.readNamespacedConfigMap({ name: "warden-trust-bundle", namespace: ns });
+        } catch {
+          return undefined;
+        }
+      },
+      120_000,
+    );
+    expect(cm.data?.["bundle.pem"]).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(Object.keys(cm.data ?? {}).sort()).toEqual(["bundle.jwks.json", "bundle.pem"]);
   });
 
   it("follows a change of the enclave", async () => {

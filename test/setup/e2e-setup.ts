@@ -7,6 +7,7 @@ import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { cacheDir } from "../cluster/local-cluster.ts";
+import { nodeLayout } from "../cluster/node/config.ts";
 import { isClean } from "../cluster/node/sweep.ts";
 import { type NodeCluster, nodeSupport, startNodeCluster } from "../cluster/node.ts";
 
@@ -19,6 +20,8 @@ export interface ProvidedNode {
   nodeIP: string;
   nodeName: string;
   netns: string;
+  /** kubelet's cgroupRoot, the same path under every cgroup v1 hierarchy (host-readable). */
+  cgroupRoot: string;
   containerdSocket: string;
   ctr: string;
   timings: Record<string, number>;
@@ -54,6 +57,7 @@ export async function setup(project: TestProject): Promise<void> {
     nodeIP: node.nodeIP,
     nodeName: node.nodeName,
     netns: node.netns,
+    cgroupRoot: nodeLayout(node.id, node.dir).cgroupRoot,
     containerdSocket: node.containerdSocket,
     ctr: node.ctr,
     timings: node.timings,

@@ -1,6 +1,6 @@
 // What e2e tests share: the node cluster handed over by test/setup/e2e-setup.ts, kubectl against
 // it, a busybox test image imported into it, and waiting on pods.
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { writeOciArchive } from "../../scripts/images/oci.ts";
@@ -8,7 +8,8 @@ import { cacheDir } from "../cluster/local-cluster.ts";
 import { ensureDebianPackages } from "../cluster/node/debian.ts";
 import { importImageInto } from "../cluster/node.ts";
 import type { ProvidedNode } from "../setup/e2e-setup.ts";
-import { type CommandResult, run } from "./process.ts";
+import type { CommandResult } from "./process.ts";
+import { wardenOn } from "./warden-node.ts";
 
 export function providedNode(): ProvidedNode {
   const node = inject("node");
@@ -21,18 +22,14 @@ export function nodeKubectl(
   args: string[],
   opts: { input?: string; timeoutMs?: number } = {},
 ): Promise<CommandResult> {
-  const node = providedNode();
-  const [bin, ...lead] = node.kubectl;
-  return run(bin as string, [...lead, `--kubeconfig=${node.kubeconfig}`, ...args], opts);
+  return wardenOn(providedNode()).kubectl(args, opts);
 }
 
-export async function mustKubectl(
+export function mustKubectl(
   args: string[],
   opts: { input?: string; timeoutMs?: number } = {},
 ): Promise<string> {
-  const r = await nodeKubectl(args, opts);
-  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
+  return wardenOn(providedNode()).mustKubectl(args, opts);
 }
 
 export const BUSYBOX_IMAGE = "warden.local/busybox:1.35.0-test";
@@ -90,19 +87,50 @@ export async function eventually(
   return false;
 }
 
-/**
- * The UID/GID the tests' application containers run as: not 65532, which the injected gateway owns
- * (the webhook's gateway.sharedUser rule refuses any other container of an agent pod running as it).
- */
-export const APP_UID = 10001;
+// The UID/GID application containers run as (not 65532, which the injected gateway owns: the
+// webhook's gateway.sharedUser rule refuses any other container of an agent pod running as it), and
+// a restricted-profile security context: defined once in warden-node.ts, shared with the demo.
+export { APP_UID, RESTRICTED } from "./warden-node.ts";
 
-/** A restricted-profile security context (non-root, read-only root, no privileges). */
-export const RESTRICTED = {
-  allowPrivilegeEscalation: false,
-  readOnlyRootFilesystem: true,
-  runAsNonRoot: true,
-  runAsUser: APP_UID,
-  runAsGroup: APP_UID,
-  capabilities: { drop: ["ALL"] },
-  seccompProfile: { type: "RuntimeDefault" },
-} as const;
+/** CPU throttling of one container, read on the host from its cgroup v1 `cpu` hierarchy. */
+export interface CpuThrottling {
+  nrPeriods: number;
+  nrThrottled: number;
+  throttledSeconds: number;
+}
+
+/**
+ * Reads a running container's CFS throttling counters from the host: the kubelet (cgroupfs driver)
+ * puts it at <cgroupRoot>/kubepods[/<qos>]/pod<uid>/<container id>. Read from outside because a
+ * container cannot be trusted to see, or report, its own cgroup.
+ */
+export function containerCpuThrottling(containerID: string): CpuThrottling {
+  const id = containerID.replace(/^containerd:\/\//, "");
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`not a containerd container id: ${containerID}`);
+  const root = join("/sys/fs/cgroup/cpu", providedNode().cgroupRoot, "kubepods");
+  // kubepods/<qos>/pod<uid>/<id> at most: a depth-bounded walk, no symlinks followed.
+  const find = (dir: string, depth: number): string | undefined => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      if (e.name === id) return join(dir, e.name);
+      if (depth < 2) {
+        const hit = find(join(dir, e.name), depth + 1);
+        if (hit) return hit;
+      }
+    }
+    return undefined;
+  };
+  const dir = find(root, 0);
+  if (!dir) throw new Error(`no cgroup of container ${id} under ${root}`);
+  const stat = readFileSync(join(dir, "cpu.stat"), "utf8");
+  const field = (name: string) => {
+    const m = new RegExp(`^${name} (\\d+)$`, "m").exec(stat);
+    if (!m) throw new Error(`${join(dir, "cpu.stat")} has no ${name}`);
+    return Number(m[1]);
+  };
+  return {
+    nrPeriods: field("nr_periods"),
+    nrThrottled: field("nr_throttled"),
+    throttledSeconds: field("throttled_time") / 1e9,
+  };
+}

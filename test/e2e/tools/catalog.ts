@@ -1,6 +1,7 @@
 // The tools of the e2e tool server, defined once: the server lists exactly these definitions and
 // the e2e ToolManifest pins them (same name, description and inputSchema, so the gateway's digest
 // check passes), plus one tool the manifest does not list (the gateway must hide and refuse it).
+import { z } from "zod";
 
 export interface ToolDef {
   name: string;
@@ -41,5 +42,38 @@ export const UNLISTED_TOOL: ToolDef = {
 
 export const SERVED_TOOLS: readonly ToolDef[] = [SEARCH_TOOL, PUBLISH_TOOL, CREDENTIAL_TOOL, UNLISTED_TOOL];
 
-/** The port the tool server listens on (loopback inside its pod; the inbound gateway's upstream). */
+/** The port the tool server listens on (the inbound gateway's upstream); TOOLS_PORT overrides it. */
 export const TOOL_SERVER_PORT = 8080;
+
+/**
+ * Another catalog for `serve`, as JSON in TOOLS_CATALOG (the demo serves the sample ToolManifest's
+ * pinned definitions this way): each tool as the server lists it; a tool with showsCredential
+ * answers with the sha256 of the Authorization header it received, so a caller sees that the
+ * gateway injected a credential without seeing the credential.
+ */
+export const catalogSchema = z
+  .array(
+    z.strictObject({
+      name: z.string().min(1).max(128),
+      description: z.string().max(4096),
+      inputSchema: z.record(z.string(), z.unknown()),
+      showsCredential: z.boolean().optional(),
+    }),
+  )
+  .min(1, "TOOLS_CATALOG must list at least one tool");
+export type Catalog = z.infer<typeof catalogSchema>;
+
+export function parseCatalog(json: string): Catalog {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new Error(`TOOLS_CATALOG is not JSON: ${(err as Error).message}`);
+  }
+  const r = catalogSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new Error(`TOOLS_CATALOG[${i?.path.join(".")}]: ${i?.message}`);
+  }
+  return r.data;
+}

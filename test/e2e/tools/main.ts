@@ -1,7 +1,8 @@
 // The e2e test image's one entrypoint (bundled into the image by test/e2e/tools/image.ts):
 //   serve                         the MCP tool server on 0.0.0.0:8080 (inside a tool-server pod: on
 //                                 every interface, as a naive server would, so that only the
-//                                 NetworkPolicy keeps agents off this port)
+//                                 NetworkPolicy keeps agents off this port); TOOLS_PORT and
+//                                 TOOLS_CATALOG (JSON, catalog.ts) change the port and the tools
 //   idle                          the agent container: waits for SIGTERM (tests kubectl exec into it)
 //   call <url> <tool> <args-json> one MCP session: initialize, tools/call; prints one JSON line
 //   list <url>                    one MCP session: initialize, tools/list; prints one JSON line
@@ -27,30 +28,47 @@ import {
   type McpError,
 } from "@modelcontextprotocol/sdk/types.js";
 import { serveMcpOverHttp } from "../../support/mcp-http.ts";
-import { CREDENTIAL_TOOL, PUBLISH_TOOL, SEARCH_TOOL, SERVED_TOOLS, TOOL_SERVER_PORT } from "./catalog.ts";
+import {
+  CREDENTIAL_TOOL,
+  PUBLISH_TOOL,
+  parseCatalog,
+  SEARCH_TOOL,
+  SERVED_TOOLS,
+  TOOL_SERVER_PORT,
+} from "./catalog.ts";
 
 const out = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 
+function fingerprint(auth: string | string[] | undefined): string {
+  const value = Array.isArray(auth) ? auth.join(",") : (auth ?? "");
+  return value ? `sha256:${createHash("sha256").update(value).digest("hex")}` : "none";
+}
+
 async function serve(): Promise<void> {
+  const custom = process.env.TOOLS_CATALOG ? parseCatalog(process.env.TOOLS_CATALOG) : undefined;
+  const port = Number(process.env.TOOLS_PORT ?? TOOL_SERVER_PORT);
+  const listed = custom?.map(({ showsCredential: _, ...def }) => def) ?? SERVED_TOOLS;
   const makeServer = () => {
     const s = new Server({ name: "e2e-tools", version: "1.0.0" }, { capabilities: { tools: {} } });
-    s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: SERVED_TOOLS as never }));
+    s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: listed as never }));
     s.setRequestHandler(CallToolRequestSchema, async (req, extra) => {
       const { name, arguments: args = {} } = req.params;
       const text = (t: string) => ({ content: [{ type: "text" as const, text: t }] });
       process.stderr.write(`${JSON.stringify({ msg: "tools/call", tool: name })}\n`);
+      const auth = extra.requestInfo?.headers?.authorization;
+      if (custom) {
+        const def = custom.find((t) => t.name === name);
+        const done = `${name} ${JSON.stringify(args)} done`;
+        return text(def?.showsCredential ? `${done}; credential received: ${fingerprint(auth)}` : done);
+      }
       if (name === SEARCH_TOOL.name) return text(`results for "${String(args.query)}" (e2e index)`);
       if (name === PUBLISH_TOOL.name) return text(`published "${String(args.title)}"`);
-      if (name === CREDENTIAL_TOOL.name) {
-        const auth = extra.requestInfo?.headers?.authorization;
-        const value = Array.isArray(auth) ? auth.join(",") : (auth ?? "");
-        return text(value ? `sha256:${createHash("sha256").update(value).digest("hex")}` : "none");
-      }
+      if (name === CREDENTIAL_TOOL.name) return text(fingerprint(auth));
       return text(`${name} ran`);
     });
     return s;
   };
-  const host = await serveMcpOverHttp(makeServer, { port: TOOL_SERVER_PORT, host: "0.0.0.0" });
+  const host = await serveMcpOverHttp(makeServer, { port, host: "0.0.0.0" });
   process.stderr.write(`${JSON.stringify({ msg: "serving", url: host.url })}\n`);
   const stop = () => void host.close().then(() => process.exit(0));
   process.once("SIGTERM", stop);
