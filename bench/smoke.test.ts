@@ -21,6 +21,9 @@ describe("bench:smoke", () => {
       "webhook /validate p99, 16 TLS connections",
       "webhook /validate throughput, 16 TLS connections",
       "gateway tools/call p50",
+      "sidecar RSS idle (outbound)",
+      "sidecar RSS peak, 16 connections (outbound)",
+      "sidecar RSS steady state, 16 connections (inbound)",
     ])
       expect(stdout).toContain(`${row}:`);
   });

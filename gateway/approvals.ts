@@ -7,7 +7,7 @@
 // A person answers with curl; a bot (Slack, ticketing) polls GET /approvals and posts the same.
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { z } from "zod";
+import * as z from "zod";
 
 export interface PendingApproval {
   id: string;

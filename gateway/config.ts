@@ -1,6 +1,6 @@
 // Gateway configuration from the environment (names in api/v1alpha1/sidecar.ts), validated with
 // zod: a bad value stops the process at start with a message naming the variable and the fix.
-import { z } from "zod";
+import * as z from "zod";
 import { DEFAULT_SVID_RENEW_AT, GATEWAY_ENV } from "../api/v1alpha1/sidecar.ts";
 import { ValidationError } from "../lib/errors.ts";
 import { DEFAULT_REDACT_FIELDS } from "./audit/redact.ts";

@@ -2,7 +2,7 @@
 // validate, the store holds the reason instead of a policy and every call is denied with it. We
 // deliberately do not keep "the last good one": a policy that was withdrawn or broken must not
 // go on granting tools.
-import type { z } from "zod";
+import type * as z from "zod";
 import { parseStrictJson } from "./decide/json.ts";
 import { readText, type Watched, watchFiles } from "./watch.ts";
 

@@ -1,5 +1,5 @@
 // Typed errors, mapped to HTTP/JSON-RPC/exit codes once, at each edge (never deep inside).
-import type { z } from "zod";
+import type * as z from "zod";
 
 /** Input that failed validation; `issues` name the field path and the fix. */
 export class ValidationError extends Error {

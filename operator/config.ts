@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN, DURATION_PATTERN } from "../api/v1alpha1/index.ts";
 import { ValidationError, zodIssues } from "../lib/errors.ts";
 import { parseDurationMs } from "./controllers/duration.ts";

@@ -3,7 +3,7 @@
 // Helm 3 and Helm 4 enforce at install, upgrade, lint and template). Only what JSON Schema can express
 // lives here (patterns, enums, bounds): Helm never runs zod, so a refinement would be a check that
 // silently does not happen at install time.
-import { z } from "zod";
+import * as z from "zod";
 
 /** A Kubernetes quantity (cpu "100m", "1", "0.5"; memory "64Mi", "1Gi", "512M"). */
 const quantity = z
@@ -130,6 +130,11 @@ export const chartValuesSchema = z
       image,
       resources: resources(quantity),
       port: z.int().min(1024).max(65535),
+      probePort: z
+        .int()
+        .min(1024)
+        .max(65535)
+        .describe("Plain-HTTP port of /healthz, /readyz and /metrics, apart from the TLS reviews."),
       failurePolicy: z
         .enum(["Fail", "Ignore"])
         .describe("Validating webhook failure policy (default Fail: fail closed)."),

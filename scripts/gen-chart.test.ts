@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
-import { FLAGS, loadConfig } from "../operator/config.ts";
+import { DEFAULTS, FLAGS, loadConfig } from "../operator/config.ts";
 import { ADMISSION_ENV, admissionSettings } from "../operator/wiring.ts";
 import { webhookEnv } from "../webhook/main.ts";
 import { DEFAULT_SIDECAR_CONFIG, sidecarConfigFromEnv } from "../webhook/sidecar-config.ts";
@@ -227,6 +227,9 @@ describe("manifests/install.yaml (default values)", () => {
     expect(c["issuer-port"]).toBe(issuerPort?.containerPort);
     expect(c["dns-namespace"]).toBe("kube-system");
     expect(c["dns-pod-labels"]).toEqual({ "k8s-app": "kube-dns" });
+    // The chart's API rate limit is the operator's own default, not a second opinion.
+    expect(c["kube-api-qps"]).toBe(Number(DEFAULTS["kube-api-qps"]));
+    expect(c["kube-api-burst"]).toBe(Number(DEFAULTS["kube-api-burst"]));
     // Every variable the chart sets is one the operator reads: none is set for nothing.
     const known = new Set<string>([...Object.values(FLAGS), ...ADMISSION_ENV]);
     const unread = Object.keys(env).filter((k) => k.startsWith("WARDEN_") && !known.has(k));

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { cel } from "../api/v1alpha1/common.ts";
 import { KINDS, type KindInfo } from "../api/v1alpha1/kinds.ts";
 import {

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { GROUP, VERSION } from "../api/v1alpha1/common.ts";
 import { KINDS, type KindInfo } from "../api/v1alpha1/kinds.ts";
 

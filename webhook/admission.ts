@@ -1,6 +1,6 @@
 // AdmissionReview v1 at the edge: parsed with zod, answered for /validate and /mutate. Nothing in
 // here writes anywhere, so dry-run requests are safe by construction (sideEffects: None).
-import { z } from "zod";
+import * as z from "zod";
 import { LABEL_AGENT, LABEL_TOOL_SERVER } from "../api/v1alpha1/labels.ts";
 import { formatPath } from "../lib/errors.ts";
 import type { ContextSource, EngineSettings } from "./context.ts";

@@ -1,6 +1,6 @@
 // RFC 6902 JSON Patch: the ops the mutating webhook returns, and a strict applier (used by the
 // CLI's --mutate path check and by tests to prove each patch applies to the object it was made for).
-import { z } from "zod";
+import * as z from "zod";
 
 export const patchOp = z.discriminatedUnion("op", [
   z.object({ op: z.literal("add"), path: z.string(), value: z.unknown() }),

@@ -2,7 +2,7 @@
 // The webhook process: configuration from the environment (validated), its own CA and serving
 // certificate (rotated, caBundle kept current), the HTTPS server, graceful shutdown.
 import { Registry } from "prom-client";
-import { z } from "zod";
+import * as z from "zod";
 import { parseOrThrow } from "../lib/errors.ts";
 import { loadKubeConfig } from "../lib/kube.ts";
 import { createLogger, type Logger } from "../lib/log.ts";

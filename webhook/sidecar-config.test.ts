@@ -3,7 +3,13 @@
 import { describe, expect, it } from "vitest";
 import { GATEWAY_ENV } from "../api/v1alpha1/sidecar.ts";
 import { configFromEnv } from "../gateway/config.ts";
-import { DEFAULT_SIDECAR_CONFIG, memoryBytes, sidecarConfigFromEnv, v8FlagsFor } from "./sidecar-config.ts";
+import {
+  DEFAULT_SIDECAR_CONFIG,
+  gatewayRuntimeEnv,
+  memoryBytes,
+  sidecarConfigFromEnv,
+  v8FlagsFor,
+} from "./sidecar-config.ts";
 import {
   gatewayContainer,
   gatewayInboundContainer,
@@ -133,10 +139,14 @@ describe("v8FlagsFor: the gateway's heap from its container memory limit", () =>
     expect(() => memoryBytes("1.5Gi")).toThrow(/canonical/);
     expect(() => memoryBytes("lots")).toThrow(/canonical/);
   });
-  it("is what the injected sidecar carries in NODE_OPTIONS", () => {
+  it("is what the injected sidecar carries in NODE_OPTIONS, with two malloc arenas", () => {
     const env = gatewayContainer(DEFAULT_SIDECAR_CONFIG).env as { name: string; value: string }[];
     expect(env.find((e) => e.name === "NODE_OPTIONS")?.value).toBe(
       v8FlagsFor(DEFAULT_SIDECAR_CONFIG.limits.memory),
     );
+    expect(env.find((e) => e.name === "MALLOC_ARENA_MAX")?.value).toBe("2");
+    // Exactly what the RSS benchmark runs the gateway with.
+    const runtime = gatewayRuntimeEnv(DEFAULT_SIDECAR_CONFIG.limits.memory);
+    for (const e of runtime) expect(env).toContainEqual(e);
   });
 });

@@ -1,7 +1,7 @@
 // What the injector needs to build the gateway sidecar: image, issuer, trust domain, resources.
 // The webhook reads it from its environment; `warden check --mutate` from flags or a file. Both
 // must agree for the template hash (and so the gateway.unmodified verdict) to match.
-import { z } from "zod";
+import * as z from "zod";
 import {
   DEFAULT_APPROVALS_SECRET,
   DEFAULT_AUDIT_REDACT,
@@ -85,7 +85,7 @@ export const DEFAULT_SIDECAR_CONFIG: SidecarConfig = {
   imagePullPolicy: "IfNotPresent",
   issuerURL: "https://agent-warden-issuer.agent-warden.svc:8443",
   trustDomain: "cluster.local",
-  // Measured on the real node (docs/e2e.md): ~110 MiB idle, ~125 MiB peak under load.
+  // Measured (docs/performance.md, docs/e2e.md): ~100 MiB idle on the node, 112-116 MiB under load.
   requests: { cpu: "50m", memory: "128Mi" },
   limits: { cpu: "500m", memory: "256Mi" },
   runAsUser: 65532,
@@ -144,4 +144,26 @@ export function v8FlagsFor(memoryLimit: string): string {
   const semi = mib >= 512 ? 8 : mib >= 192 ? 4 : 2;
   const old = Math.max(48, Math.min(2048, Math.floor(mib / 4)));
   return `--max-semi-space-size=${semi} --max-old-space-size=${old}`;
+}
+
+/**
+ * glibc malloc arenas for the gateway. By default glibc gives each thread that allocates its own
+ * arena, up to 8 per core of the node (not of the container): Node's V8 and libuv worker threads
+ * each keep freed memory in theirs, and the sidecar's RSS under load grew ~45 MiB while the V8 heap
+ * grew ~12. Two arenas bound that (bench/rss.bench.ts, docs/performance.md); allocation contention
+ * does not matter for a single-threaded server.
+ */
+export const GATEWAY_MALLOC_ARENA_MAX = "2";
+
+/**
+ * The memory-related environment the injected gateway runs with, from its container memory limit:
+ * what webhook/sidecar-template.ts injects and what bench/rss.bench.ts runs the gateway with.
+ */
+export function gatewayRuntimeEnv(memoryLimit: string): { name: string; value: string }[] {
+  return [
+    // A heap sized for the container, not the node: without it V8 lets young-generation garbage
+    // grow past the memory limit under load and the kubelet OOM-kills the sidecar.
+    { name: "NODE_OPTIONS", value: v8FlagsFor(memoryLimit) },
+    { name: "MALLOC_ARENA_MAX", value: GATEWAY_MALLOC_ARENA_MAX },
+  ];
 }

@@ -20,7 +20,7 @@ import {
   SIDECAR_VOLUMES,
 } from "../api/v1alpha1/sidecar.ts";
 import { canonicalJSON } from "../lib/canonical-json.ts";
-import { normaliseRedact, type SidecarConfig, v8FlagsFor } from "./sidecar-config.ts";
+import { gatewayRuntimeEnv, normaliseRedact, type SidecarConfig } from "./sidecar-config.ts";
 
 /**
  * Bumped whenever the template's shape changes; recorded in the status annotation. v2: the
@@ -86,9 +86,8 @@ function sidecarContainer(cfg: SidecarConfig, upstreamPort: number | undefined):
       { name: GATEWAY_ENV.auditFile, value: `${v.audit.mountPath}/${v.audit.file}` },
       { name: GATEWAY_ENV.issuerURL, value: cfg.issuerURL },
       { name: GATEWAY_ENV.trustDomain, value: cfg.trustDomain },
-      // A heap sized for the container, not the node: without it V8 lets young-generation garbage
-      // grow past the memory limit under load and the kubelet OOM-kills the sidecar.
-      { name: "NODE_OPTIONS", value: v8FlagsFor(cfg.limits.memory) },
+      // V8 heap and malloc arenas sized for the container, not the node (sidecar-config.ts).
+      ...gatewayRuntimeEnv(cfg.limits.memory),
       // Only when it differs from the gateway's own default: the default sidecar (and so the
       // template hash of every pod injected before this setting existed) stays byte-identical.
       ...(cfg.renewAt === DEFAULT_SVID_RENEW_AT

@@ -1,7 +1,7 @@
 // Building blocks shared by the three kinds. Everything here must convert to a *structural*
 // OpenAPI schema (see scripts/gen-crds.ts): no transforms, refinements, unions of objects or
 // z.lazy — cross-field rules go into CEL (`x-kubernetes-validations`) or the webhook.
-import { z } from "zod";
+import * as z from "zod";
 
 export const GROUP = "warden.dev";
 export const VERSION = "v1alpha1";

@@ -1,6 +1,6 @@
 // Argument constraints, rate limits and approval: shared by ToolManifest tools (what the server
 // owner allows anyone) and AgentIdentity grants (what one agent is allowed, always narrower).
-import { z } from "zod";
+import * as z from "zod";
 import { cel, duration } from "./common.ts";
 
 export const argumentConstraint = z

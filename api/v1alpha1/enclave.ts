@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { cel, cidr, conditions, dnsLabel, duration, networkPort, objectMeta, objectName } from "./common.ts";
 import { MAX_EXEMPTION_LIFETIME, UNWAIVABLE_RULE_IDS } from "./exemptions.ts";
 

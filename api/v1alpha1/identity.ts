@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { cel, conditions, dnsLabel, duration, localRef, objectMeta, objectName, toolName } from "./common.ts";
 import { approval, argumentConstraints, rateLimit } from "./constraints.ts";
 import { surfaceFields } from "./surface.ts";

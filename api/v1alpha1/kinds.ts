@@ -1,6 +1,6 @@
 // Everything about the three kinds that is not their schema: names, short names, printer columns.
 // Shared by the CRD generator, the operator's clients and the CLI.
-import type { z } from "zod";
+import type * as z from "zod";
 import { agentEnclaveSpec, agentEnclaveStatus } from "./enclave.ts";
 import { agentIdentitySpec, agentIdentityStatus } from "./identity.ts";
 import { toolManifestSpec, toolManifestStatus } from "./toolmanifest.ts";

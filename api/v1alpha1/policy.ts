@@ -1,7 +1,7 @@
 // The compiled gateway policy: one document per agent, written by the operator into a ConfigMap,
 // mounted read-only into the gateway sidecar (the gateway never talks to the Kubernetes API).
 // The gateway validates it with this schema and fails closed when it does not parse.
-import { z } from "zod";
+import * as z from "zod";
 import { argumentConstraint } from "./constraints.ts";
 
 export const POLICY_API_VERSION = "warden.dev/v1alpha1";

@@ -4,7 +4,7 @@
 // AgentIdentity grant (what one agent is granted, always within the manifest's). The operator
 // compiles the two into the gateway policy (operator/controllers/policy.ts); the gateway decides
 // each such message against it (gateway/decide/surface.ts). Absent means not granted.
-import { z } from "zod";
+import * as z from "zod";
 import { cel } from "./common.ts";
 
 /**

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { cel, cidr, conditions, dnsLabel, objectMeta, objectName, port, toolName } from "./common.ts";
 import { approval, argumentConstraints, rateLimit, riskClass } from "./constraints.ts";
 import { surfaceFields } from "./surface.ts";

@@ -1,7 +1,7 @@
 // JSON-RPC 2.0 message classification for MCP, after the strict JSON parse. Everything the gateway
 // does not positively recognise is refused: batches, requests without a usable id, unknown
 // methods for the negotiated revision, tool names outside the charset, prototype keys in arguments.
-import { z } from "zod";
+import * as z from "zod";
 import { zodIssues } from "../../lib/errors.ts";
 import { type Deny, deny, INVALID_REQUEST, METHOD_NOT_FOUND } from "./deny.ts";
 import { CLIENT_NOTIFICATIONS, CLIENT_REQUESTS, type ProtocolVersion } from "./methods.ts";

@@ -8,6 +8,16 @@ import type { SlimVerdict } from "./slim-verdict.ts";
 
 const POOL_SIZE = 2;
 
+/**
+ * The worker's code: server-message-worker.ts beside this module when the gateway runs from its
+ * sources, server-message-worker.mjs beside the bundle in the gateway image, where import.meta.url
+ * is the bundle's (scripts/images/definitions.ts bundles the worker there).
+ */
+const WORKER_URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./server-message-worker.ts" : "./server-message-worker.mjs",
+  import.meta.url,
+);
+
 interface Pending {
   resolve: (v: SlimVerdict) => void;
   manifest: string;
@@ -40,7 +50,7 @@ export class ServerMessageWorkers {
   #worker(slot: number): Worker {
     const existing = this.#workers[slot];
     if (existing) return existing;
-    const w = new Worker(new URL("./server-message-worker.ts", import.meta.url));
+    const w = new Worker(WORKER_URL);
     w.unref();
     const pending = this.#pending[slot]!;
     w.on("message", (m: { seq: number; verdict?: SlimVerdict; error?: string }) => {

@@ -6,7 +6,7 @@
 // (trusted), signature (with that issuer's keys), sub (a SPIFFE ID, and the presenting agent's),
 // aud (one, ours), exp, nbf, iat, lifetime ≤ 15 minutes, task_id, allowed_tools, prompt_hash.
 import type { JWK } from "jose";
-import { z } from "zod";
+import * as z from "zod";
 import {
   decodeJws,
   type JwsKind,

@@ -2,7 +2,7 @@
 // SPIFFE bundle format (a JWKS whose keys carry `use: x509-svid` with x5c, or `use: jwt-svid` with
 // kid; plus spiffe_sequence and spiffe_refresh_hint). During a CA rotation both CAs are in it.
 import * as jose from "jose";
-import { z } from "zod";
+import * as z from "zod";
 import { parseOrThrow, ValidationError } from "../errors.ts";
 import { certsToPem, x509 } from "./crypto.ts";
 

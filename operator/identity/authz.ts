@@ -5,7 +5,7 @@
 // ToolManifest whose spec.server.serviceAccountName is this one). Rules are pure functions; the
 // class only fetches. Identities are read fresh or from a cache of ≤ 2 s so suspension bites at once.
 import type * as k8s from "@kubernetes/client-node";
-import { z } from "zod";
+import * as z from "zod";
 import { GROUP, VERSION } from "../../api/v1alpha1/common.ts";
 import { KINDS } from "../../api/v1alpha1/kinds.ts";
 import { LABEL_AGENT, LABEL_TOOL_SERVER } from "../../api/v1alpha1/labels.ts";

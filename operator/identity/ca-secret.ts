@@ -15,7 +15,7 @@
 // trusted until the last SVID it signed has expired (an SVID never outlives its CA).
 
 import type * as jose from "jose";
-import { z } from "zod";
+import * as z from "zod";
 import { parseOrThrow } from "../../lib/errors.ts";
 import { type CA, lifeElapsed, loadCA } from "../../lib/identity/ca.ts";
 import { certsFromPem, certsToPem, type x509 } from "../../lib/identity/crypto.ts";

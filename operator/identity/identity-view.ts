@@ -1,6 +1,6 @@
 // The parts of an AgentIdentity the identity subsystem (issuer authorization and Secret delivery)
 // relies on; the CRD validated the rest. One definition so both read the same fields the same way.
-import { z } from "zod";
+import * as z from "zod";
 
 export const identityMetadataView = z.object({
   name: z.string(),

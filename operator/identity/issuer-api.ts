@@ -1,6 +1,6 @@
 // The issuer's wire contract: request bodies (zod) and response shapes. The client library and the
 // server both import it, so the two cannot drift.
-import { z } from "zod";
+import * as z from "zod";
 import type { SpiffeBundle } from "../../lib/identity/bundle.ts";
 import { MAX_CSR_PEM_BYTES } from "../../lib/identity/csr.ts";
 

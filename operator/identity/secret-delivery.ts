@@ -7,7 +7,7 @@
 // deletes the Secret (+ an Event). Leader only: the informer and the heap run while leading.
 import * as k8s from "@kubernetes/client-node";
 import { PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { z } from "zod";
+import * as z from "zod";
 import { API_VERSION, GROUP, VERSION } from "../../api/v1alpha1/common.ts";
 import { KINDS } from "../../api/v1alpha1/kinds.ts";
 import { LABEL_AGENT, LABEL_MANAGED_BY, MANAGED_BY } from "../../api/v1alpha1/labels.ts";

@@ -10,7 +10,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { z } from "zod";
+import * as z from "zod";
 import { type BundleResult, bundle } from "./bundle.ts";
 import { APP_DIR, COMPONENT_IMAGES, type ComponentImage } from "./definitions.ts";
 import { type ImageSpec, type OciArchiveResult, writeOciArchive } from "./oci.ts";
@@ -71,7 +71,7 @@ export function chartAppVersion(root: string): string {
 
 function appLayer(
   image: ComponentImage,
-  bundled: BundleResult,
+  bundled: ComponentBundle,
   version: string,
 ): ImageSpec["layers"][number] {
   return {
@@ -89,9 +89,49 @@ function appLayer(
         source: bundled.outfile,
         mode: image.shebang ? 0o755 : 0o644,
       },
+      ...bundled.workers.map((w) => ({
+        type: "file" as const,
+        path: `${APP_DIR}/${w.out}`,
+        source: w.outfile,
+        mode: 0o644,
+      })),
       ...(image.extra ?? []),
     ],
   };
+}
+
+/** A component's main bundle and its worker bundles (`ComponentImage.workers`). */
+export type ComponentBundle = BundleResult & { workers: { out: string; outfile: string }[] };
+
+/**
+ * One component's bundle, written to `outDir`/<image.bundle.out> (and its workers beside it),
+ * exactly as its image holds it. Also used by bench/rss.bench.ts to run the gateway the way its
+ * image does.
+ */
+export async function bundleComponent(
+  image: ComponentImage,
+  outDir: string,
+  root: string,
+  nodeMajor: number,
+): Promise<ComponentBundle> {
+  const common = {
+    nodeVersion: nodeMajor,
+    root,
+    ...(image.define ? { define: image.define(root) } : {}),
+    ...(image.substitute ? { substitute: image.substitute } : {}),
+  };
+  const main = await bundle({
+    ...common,
+    entry: image.bundle.entry,
+    outfile: join(outDir, image.bundle.out),
+    ...(image.shebang ? { shebang: image.shebang } : {}),
+  });
+  const workers: ComponentBundle["workers"] = [];
+  for (const w of image.workers ?? []) {
+    const r = await bundle({ ...common, entry: w.entry, outfile: join(outDir, w.out) });
+    workers.push({ out: w.out, outfile: r.outfile });
+  }
+  return { ...main, workers };
 }
 
 export async function buildImages(options: BuildOptions): Promise<BuildResult> {
@@ -106,14 +146,12 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
     for (const image of COMPONENT_IMAGES) {
       if (o.only && !o.only.includes(image.name)) continue;
       const started = Date.now();
-      const bundled = await bundle({
-        entry: image.bundle.entry,
-        outfile: join(scratch, image.bundle.out),
-        nodeVersion: Number(runtime.nodeVersion.split(".")[0]),
-        root: o.root,
-        ...(image.shebang ? { shebang: image.shebang } : {}),
-        ...(image.define ? { define: image.define(o.root) } : {}),
-      });
+      const bundled = await bundleComponent(
+        image,
+        scratch,
+        o.root,
+        Number(runtime.nodeVersion.split(".")[0]),
+      );
       const ref = `${o.registry}/${image.name}:${o.tag}`;
       const labels: Record<string, string> = {
         "org.opencontainers.image.title": `agent-warden-${image.name}`,

@@ -7,8 +7,8 @@
 // the input files, and paths in it are relative to `root`, never absolute.
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
-import { build, type Metafile } from "esbuild";
-import { z } from "zod";
+import { build, type Metafile, type Plugin } from "esbuild";
+import * as z from "zod";
 
 /**
  * ESM output cannot call `require`, but some CommonJS dependencies do (lazily, inside functions, so
@@ -35,6 +35,12 @@ export const bundleOptionsSchema = z.strictObject({
   root: z.string().min(1),
   /** Whitespace and syntax minification; identifiers keep their names (stack traces stay readable). */
   minify: z.boolean().default(true),
+  /**
+   * Bare import paths replaced by a file (relative to root), e.g. {"undici": "src/undici-slim.cjs"}:
+   * a smaller entry into a package whose index loads far more than the program uses. Only the exact
+   * path matches ("undici", not "undici/lib/x.js"), so the replacement can import the package's parts.
+   */
+  substitute: z.record(z.string().min(1), z.string().min(1)).default({}),
   /** A first line such as "#!/usr/bin/env node" (for executables). */
   shebang: z.string().startsWith("#!").optional(),
 });
@@ -45,6 +51,8 @@ export interface BundleResult {
   bytes: number;
   /** Every input file in the bundle, relative to root (node_modules/... for dependencies). */
   inputs: string[];
+  /** The inputs that contribute bytes to the output (the rest were parsed and tree-shaken away). */
+  included: string[];
   /** Bytes each npm package contributes to the output, largest first. */
   packages: { name: string; bytes: number }[];
 }
@@ -70,6 +78,18 @@ function packageSizes(meta: Metafile, outfile: string): { name: string; bytes: n
   return [...sizes.entries()].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes);
 }
 
+/** esbuild plugin: exact bare import paths → files (see `substitute`). */
+function substitutePlugin(root: string, map: Record<string, string>): Plugin {
+  const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+  const filter = new RegExp(`^(${Object.keys(map).map(literal).join("|")})$`);
+  return {
+    name: "substitute",
+    setup(b) {
+      b.onResolve({ filter }, (args) => ({ path: resolve(root, map[args.path]!) }));
+    },
+  };
+}
+
 export async function bundle(options: BundleOptions): Promise<BundleResult> {
   const o = bundleOptionsSchema.parse(options);
   const root = resolve(o.root);
@@ -86,6 +106,7 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
     external: o.external,
     define: o.define,
     banner: { js: REQUIRE_BANNER },
+    plugins: Object.keys(o.substitute).length > 0 ? [substitutePlugin(root, o.substitute)] : [],
     minifyWhitespace: o.minify,
     minifySyntax: o.minify,
     // License comments of bundled packages are kept, gathered at the end of the file.
@@ -105,10 +126,15 @@ export async function bundle(options: BundleOptions): Promise<BundleResult> {
     writeFileSync(outfile, `${o.shebang}\n${text}`);
   }
   const inputs = Object.keys(result.metafile.inputs).sort();
+  const output = Object.values(result.metafile.outputs)[0]!;
   return {
     outfile,
     bytes: statSync(outfile).size,
     inputs,
+    included: Object.entries(output.inputs)
+      .filter(([, v]) => v.bytesInOutput > 0)
+      .map(([k]) => k)
+      .sort(),
     packages: packageSizes(result.metafile, outfile),
   };
 }

@@ -20,6 +20,13 @@ export interface ComponentImage {
   exposedPorts?: number[];
   /** More files in the app layer. */
   extra?: LayerEntryInput[];
+  /**
+   * Worker-thread entrypoints, each bundled on its own beside the main bundle: code starts them by
+   * a URL relative to its own module, which esbuild does not follow (gateway/decide/offload.ts).
+   */
+  workers?: { entry: string; out: string }[];
+  /** Bare imports replaced by a smaller entry file for this bundle (scripts/images/bundle.ts `substitute`). */
+  substitute?: Record<string, string>;
   /** Build-time constants for the bundle (esbuild `define`), computed from the repository root. */
   define?: (root: string) => Record<string, string>;
 }
@@ -49,6 +56,11 @@ export const COMPONENT_IMAGES: readonly ComponentImage[] = [
     description:
       "agent-warden gateway: the per-call MCP authorization sidecar (outbound) and the tool-server proxy (inbound)",
     bundle: { entry: "gateway/main.ts", out: "gateway/main.mjs" },
+    // undici's index loads fetch, WebSocket, caches and mocks the sidecar never uses (~3 MiB resident).
+    substitute: { undici: "scripts/images/undici-gateway.cjs" },
+    // Decides server→client messages above 256 KiB off the event loop; offload.ts loads it from
+    // beside the bundle.
+    workers: [{ entry: "gateway/decide/server-message-worker.ts", out: "gateway/server-message-worker.mjs" }],
     entrypoint: [NODE_PATH, `${APP_DIR}/gateway/main.mjs`],
     // 15001 outbound (loopback), 15443 inbound (mTLS), 15020 admin (health, metrics).
     exposedPorts: [15001, 15443, 15020],

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
-import { z } from "zod";
+import * as z from "zod";
 import { CONTAINERD_NAME_ANNOTATION, MEDIA_TYPES, OCI_REF_NAME_ANNOTATION } from "./oci.ts";
 import { type ReadEntry, readTar } from "./tar.ts";
 

@@ -29,7 +29,7 @@ import {
 } from "node:fs";
 import { dirname, join } from "node:path";
 import { gzipSync, constants as zlibConstants } from "node:zlib";
-import { z } from "zod";
+import * as z from "zod";
 import { chunksLength, sha256Chunks, type TarEntry, tarChunks } from "./tar.ts";
 
 export const MEDIA_TYPES = {

@@ -144,8 +144,36 @@ const VALUE_SETS: { name: string; args: string[]; check: (objs: Obj[]) => void }
       expect(webhook.spec.replicas).toBe(2);
       expect(webhook.spec.template.spec.affinity.podAntiAffinity).toBeDefined();
       expect(one(objs, "PodDisruptionBudget", "agent-warden-webhook").spec.minAvailable).toBe(1);
-      for (const s of ["agent-warden-webhook", "agent-warden-issuer", "agent-warden-metrics"])
+      for (const s of [
+        "agent-warden-webhook",
+        "agent-warden-issuer",
+        "agent-warden-metrics",
+        "agent-warden-webhook-metrics",
+      ])
         one(objs, "Service", s);
+      // The webhook's probes and metrics use its plain-HTTP probe port, never the TLS review port:
+      // the port the webhook is told to serve them on is the one kubelet probes and the Service,
+      // the NetworkPolicy and (when enabled) the ServiceMonitor name.
+      const wc = webhook.spec.template.spec.containers[0];
+      const metricsPort = wc.ports.find((p: { name: string }) => p.name === "metrics");
+      expect(metricsPort.containerPort).toBe(8080);
+      expect(env(webhook).WARDEN_WEBHOOK_PROBE_PORT).toBe(String(metricsPort.containerPort));
+      expect(Number(env(webhook).WARDEN_WEBHOOK_PORT)).not.toBe(metricsPort.containerPort);
+      for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+        expect(wc[probe].httpGet.port, probe).toBe("metrics");
+        expect(wc[probe].httpGet.scheme ?? "HTTP", probe).toBe("HTTP");
+      }
+      const whMetrics = one(objs, "Service", "agent-warden-webhook-metrics");
+      expect(whMetrics.spec.selector).toEqual(webhook.spec.selector.matchLabels);
+      expect(whMetrics.spec.ports).toEqual([
+        { name: "metrics", port: 8080, targetPort: "metrics", protocol: "TCP" },
+      ]);
+      const whPolicy = one(objs, "NetworkPolicy", "agent-warden-webhook");
+      expect(
+        whPolicy.spec.ingress
+          .flatMap((r: { ports: { port: string }[] }) => r.ports.map((p) => p.port))
+          .sort(),
+      ).toEqual(["https", "metrics"]);
       expect(objs.filter((o) => o.kind === "NetworkPolicy")).toHaveLength(2);
       // The chart's webhook configurations are the webhook's own (webhook/configurations.ts), with a
       // Service target; the webhook writes caBundle itself at run time.
@@ -184,6 +212,20 @@ const VALUE_SETS: { name: string; args: string[]; check: (objs: Obj[]) => void }
       expect(selected.map((s) => s.metadata.name)).toEqual(["agent-warden-metrics"]);
       expect(selected[0]!.spec.ports.map((p: { name: string }) => p.name)).toContain(
         sm.spec.endpoints[0].port,
+      );
+      // The webhook's ServiceMonitor selects the webhook's metrics Service (and only it).
+      const wsm = one(objs, "ServiceMonitor", "agent-warden-webhook");
+      expect(wsm.metadata.labels?.release).toBe("prom");
+      const wselected = objs.filter(
+        (o) =>
+          o.kind === "Service" &&
+          Object.entries(wsm.spec.selector.matchLabels as Record<string, string>).every(
+            ([k, v]) => o.metadata.labels?.[k] === v,
+          ),
+      );
+      expect(wselected.map((s) => s.metadata.name)).toEqual(["agent-warden-webhook-metrics"]);
+      expect(wselected[0]!.spec.ports.map((p: { name: string }) => p.name)).toContain(
+        wsm.spec.endpoints[0].port,
       );
     },
   },
@@ -311,6 +353,8 @@ describe("the values schema", () => {
     { args: ["--set", "webhook.failurePolicy=Maybe"], names: /webhook.failurePolicy/ },
     { args: ["--set", "gateway.resources.requests.cpu=0.1"], names: /gateway.resources.requests.cpu/ },
     { args: ["--set", "replicaCount=3"], names: /replicaCount/ },
+    { args: ["--set", "webhook.probePort=80"], names: /webhook.probePort/ },
+    { args: ["--set-string", "webhook.probePort=8080"], names: /webhook.probePort/ },
   ];
   it.each(MAJORS.flatMap((major) => BAD.map((b) => ({ major, ...b }))))(
     "helm $major refuses $args.1",
@@ -336,6 +380,14 @@ describe("the values schema", () => {
     expect(r.stderr).toContain(
       "webhook.podDisruptionBudget.minAvailable (2) must be below webhook.replicas (2)",
     );
+  });
+});
+
+describe("webhook.probePort", () => {
+  it.each(MAJORS)("helm %i refuses a probe port that is the TLS review port", async (major) => {
+    const r = await helm(major, ["template", "agent-warden", CHART, "--set", "webhook.probePort=9443"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("webhook.probePort (9443) must differ from webhook.port (9443)");
   });
 });
 
@@ -366,7 +418,12 @@ describe.each(MAJORS)("helm %i install, upgrade and uninstall in the cluster", (
       ]);
       const svcs = await core.listNamespacedService({ namespace: ns.name });
       expect(svcs.items.map((s) => s.metadata?.name).sort()).toEqual(
-        [`${fullname}-issuer`, `${fullname}-metrics`, `${fullname}-webhook`].sort(),
+        [
+          `${fullname}-issuer`,
+          `${fullname}-metrics`,
+          `${fullname}-webhook`,
+          `${fullname}-webhook-metrics`,
+        ].sort(),
       );
       await core.readNamespacedServiceAccount({ name: `${fullname}-operator`, namespace: ns.name });
       await rbac.readNamespacedRole({ name: `${fullname}-operator`, namespace: ns.name });

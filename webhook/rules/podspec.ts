@@ -1,7 +1,7 @@
 // A loose, passthrough zod view of the parts of a Kubernetes pod spec the rules read. Objects come
 // from the API server (already validated) or from arbitrary YAML in CI (not validated at all), so
 // the rules only ever see values of the expected types; everything else passes through untouched.
-import { z } from "zod";
+import * as z from "zod";
 
 const stringMap = z.record(z.string(), z.string());
 
