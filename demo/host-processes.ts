@@ -670,7 +670,7 @@ try {
     `  MCP route for research-agent: http://127.0.0.1:${outbound.listen}${outboundRoute("search-tools")}`,
   );
   console.log(`  ${cluster.kubectl.join(" ")} --kubeconfig=${cluster.kubeconfig} get aid,pods -n ${NS}`);
-  await new Promise(() => {});
+  await story.waitForSignal();
 } catch (err) {
   await story.fail(err);
 }

@@ -317,7 +317,7 @@ try {
       ? ((o.result as { content: { text: string }[] }).content ?? []).map((c) => c.text).join(" ")
       : `${o.error?.message ?? "error"}`;
   say(
-    `(each call: kubectl -n ${NS} exec deploy/${AGENT} -c agent -- e2e-tools call ${GATEWAY_URL} <tool> <args>)`,
+    `(each call: kubectl -n ${NS} exec deploy/${AGENT} -c agent -- ${TOOLS_ENTRYPOINT.join(" ")} call ${GATEWAY_URL} <tool> <args-json>)`,
   );
   const listed = await tools<CallOutcome>(["list", GATEWAY_URL]);
   const names = (listed.result as string[] | undefined)?.sort() ?? [];
@@ -559,7 +559,7 @@ try {
   console.log(
     `  kubectl -n ${NS} exec deploy/${AGENT} -c agent -- ${TOOLS_ENTRYPOINT.join(" ")} call ${GATEWAY_URL} get_ticket '{"id":"TCK-7"}'`,
   );
-  await new Promise(() => {});
+  await story.waitForSignal();
 } catch (err) {
   await story.fail(err);
 }

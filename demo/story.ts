@@ -36,6 +36,12 @@ export interface Story {
   printSummary(): void;
   /** Reports a failure (or, during a Ctrl-C shutdown, nothing) and shuts down. */
   fail(err: unknown): Promise<never>;
+  /**
+   * Interactive mode: keeps the process alive until Ctrl-C (or SIGTERM) runs the shutdown. A bare
+   * never-settling promise would not: with nothing else pending (the node runs detached) Node ends
+   * the process at once with "unsettled top-level await" (exit 13), cleanup never run.
+   */
+  waitForSignal(): Promise<never>;
 }
 
 /**
@@ -88,6 +94,10 @@ export function startStory(finalWords: () => Promise<number | undefined> | numbe
       console.log(`\n${bold("Summary")} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
       for (const line of summary) console.log(`  ✔ ${line}`);
     },
+    waitForSignal: () =>
+      new Promise<never>(() => {
+        setInterval(() => {}, 2 ** 30);
+      }),
     async fail(err) {
       // A step cut short by Ctrl-C is not a failure to report: the shutdown is already under way.
       if (shuttingDown) return shutdown(130);

@@ -9,6 +9,8 @@ import { startGateway } from "./server.ts";
 const log = createLogger("gateway");
 try {
   const config = configFromEnv();
+  // When the code is loaded, in ms since the process started: the first figure of a slow start-up.
+  log.info("gateway starting", { mode: config.mode, loadedMs: Math.round(performance.now()) });
   const gw = await startGateway(config, { log: log.child({ mode: config.mode }) });
   let stopping = false;
   const stop = async (signal: string) => {

@@ -189,6 +189,7 @@ export class SvidClient {
   async #attemptOnce(): Promise<void> {
     if (this.#stopped) return;
     try {
+      const started = this.#o.clock.now();
       const svid = await this.#obtain();
       if (this.#stopped) return;
       this.#current = svid;
@@ -201,6 +202,8 @@ export class SvidClient {
         spiffeID: svid.spiffeID,
         serial: svid.serial,
         notAfter: svid.notAfter.toISOString(),
+        // Key, CSR, the issuer's round trip (DNS and TLS included) and the chain check.
+        tookMs: Math.round(this.#o.clock.now() - started),
       });
     } catch (err) {
       this.#lastError = err as Error;

@@ -336,9 +336,23 @@ if (!node) {
         .split("\n")
         .flatMap((line) => {
           try {
-            const r = JSON.parse(line) as { time?: string; msg?: string; err?: { message?: string } };
+            const r = JSON.parse(line) as {
+              time?: string;
+              msg?: string;
+              err?: { message?: string };
+              loadedMs?: number;
+              tookMs?: number;
+            };
             return r.time && r.msg
-              ? [{ ms: Date.parse(r.time) - created, msg: r.msg, err: r.err?.message }]
+              ? [
+                  {
+                    ms: Date.parse(r.time) - created,
+                    msg: r.msg,
+                    err: r.err?.message,
+                    loadedMs: r.loadedMs,
+                    tookMs: r.tookMs,
+                  },
+                ]
               : [];
           } catch {
             return [];
