@@ -40,9 +40,11 @@ export function sendDeny(res: ServerResponse, id: string | number | null, d: Den
 /**
  * Refusals the transport spec answers with an HTTP status whatever the message: an unknown session
  * is 404 (the client then starts a new one), a forbidden Origin/Host 403, a method the revision
- * does not have 405.
+ * does not have 405, headers that disagree with the body 400 (HeaderMismatch, MCP 2026-07-28).
  */
 const TRANSPORT_RULES = new Set([
+  "HeaderMismatch",
+  "MissingHeader",
   "SessionNotFound",
   "SessionRequired",
   "OriginNotAllowed",

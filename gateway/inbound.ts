@@ -88,6 +88,14 @@ export function originFormProblem(target: string | undefined): string | undefine
   return undefined;
 }
 
+/** What every audit record of one inbound request shares. */
+interface RequestRecord {
+  start: number;
+  caller: string;
+  method: string;
+  manifest: string;
+}
+
 export interface InboundContext {
   upstream: string;
   policy: PolicyStore<InboundPolicy>;
@@ -158,24 +166,34 @@ export class InboundHandler {
     });
   };
 
+  /** A refusal: queued, counted. */
+  #recordDenied(at: RequestRecord, rule: string, constraint?: string): void {
+    void this.#record(at, "deny", rule, null, constraint);
+  }
+
+  /**
+   * The admitted call: its intent is on disk before the request leaves (false: the audit refused
+   * it, so the call must not go); its outcome, with the upstream's status, is queued after.
+   */
+  #recordAllowed(at: RequestRecord, phase: "intent" | "outcome", upstreamStatus: number | null = null) {
+    return this.#record(at, "allow", "CallerAllowed", upstreamStatus, undefined, phase);
+  }
+
   #record(
-    start: number,
-    caller: string,
-    method: string,
-    manifest: string,
+    at: RequestRecord,
     decision: string,
     rule: string,
     upstreamStatus: number | null,
     constraint?: string,
     phase?: "intent" | "outcome",
   ): Promise<boolean> {
-    const latencyMs = Math.round((performance.now() - start) * 1000) / 1000;
+    const latencyMs = Math.round((performance.now() - at.start) * 1000) / 1000;
     const fields = {
       time: new Date().toISOString(),
-      agent: caller,
+      agent: at.caller,
       taskId: null,
-      manifest,
-      method,
+      manifest: at.manifest,
+      method: at.method,
       tool: null,
       argsHash: null,
       args: null,
@@ -229,23 +247,19 @@ export class InboundHandler {
     if ("deny" in g) {
       req.resume();
       const st = this.#ctx.policy.state;
-      void this.#record(
-        start,
-        caller ?? "unauthenticated",
-        method,
-        st.ok ? st.policy.manifest : "",
-        "deny",
+      this.#recordDenied(
+        { start, caller: caller ?? "unauthenticated", method, manifest: st.ok ? st.policy.manifest : "" },
         g.deny.rule,
-        null,
         g.deny.constraint,
       );
       sendDeny(res, null, g.deny, g.status);
       return;
     }
+    const at: RequestRecord = { start, caller: caller!, method, manifest: g.manifest };
     const targetProblem = originFormProblem(req.url);
     if (targetProblem) {
       req.resume();
-      void this.#record(start, caller!, method, g.manifest, "deny", "BadRequestTarget", null);
+      this.#recordDenied(at, "BadRequestTarget");
       sendDeny(res, null, deny("BadRequestTarget", targetProblem, g.manifest), 400);
       return;
     }
@@ -253,7 +267,7 @@ export class InboundHandler {
     const notOwned = this.#sessions.check(caller!, sid, header(req, "last-event-id"), g.manifest);
     if (notOwned) {
       req.resume();
-      void this.#record(start, caller!, method, g.manifest, "deny", notOwned.rule, null, notOwned.constraint);
+      this.#recordDenied(at, notOwned.rule, notOwned.constraint);
       sendDeny(res, null, notOwned, notOwned.rule === "SessionNotFound" ? 404 : 400);
       return;
     }
@@ -264,19 +278,7 @@ export class InboundHandler {
       headers[k] = Array.isArray(v) ? v.join(",") : v;
     }
     headers[CALLER_HEADER] = caller!;
-    if (
-      !(await this.#record(
-        start,
-        caller!,
-        method,
-        g.manifest,
-        "allow",
-        "CallerAllowed",
-        null,
-        undefined,
-        "intent",
-      ))
-    ) {
+    if (!(await this.#recordAllowed(at, "intent"))) {
       req.resume();
       sendDeny(res, null, deny("AuditUnavailable", this.#ctx.audit.refusal(), g.manifest), 503);
       return;
@@ -297,17 +299,7 @@ export class InboundHandler {
       });
     } catch (e) {
       this.#ctx.metrics.upstreamErrors.inc({ kind: "connect" });
-      void this.#record(
-        start,
-        caller!,
-        method,
-        g.manifest,
-        "allow",
-        "CallerAllowed",
-        null,
-        undefined,
-        "outcome",
-      );
+      void this.#recordAllowed(at, "outcome");
       sendDeny(
         res,
         null,
@@ -331,17 +323,7 @@ export class InboundHandler {
     }
     res.writeHead(up.statusCode, out);
     res.flushHeaders();
-    void this.#record(
-      start,
-      caller!,
-      method,
-      g.manifest,
-      "allow",
-      "CallerAllowed",
-      up.statusCode,
-      undefined,
-      "outcome",
-    );
+    void this.#recordAllowed(at, "outcome", up.statusCode);
     try {
       for await (const chunk of up.body) res.write(chunk);
     } catch {

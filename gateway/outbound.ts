@@ -15,10 +15,17 @@ import { type Deny, deny, denyError } from "./decide/deny.ts";
 import { argsHash } from "./decide/digest.ts";
 import { checkEnvelope, type Envelope } from "./decide/envelope.ts";
 import { isDeny } from "./decide/jsonrpc.ts";
-import { hasSessions, isSupportedVersion, type ProtocolVersion } from "./decide/methods.ts";
+import {
+  hasSessions,
+  isSupportedVersion,
+  type ProtocolVersion,
+  requiresRoutingHeaders,
+} from "./decide/methods.ts";
 import { ServerMessageWorkers } from "./decide/offload.ts";
+import { paramHeadersRefusal } from "./decide/param-headers.ts";
 import type { RateLimiter } from "./decide/ratelimit.ts";
 import type { ServerVerdict } from "./decide/server-messages.ts";
+import { filterSurfaceList } from "./decide/surface.ts";
 import { PROMPT_HASH_HEADER, TASK_TOKEN_HEADER, type TaskTokenVerifier } from "./decide/tasktoken.ts";
 import { BodyTooLarge, header, readBody, sendDeny, sendJson } from "./http-util.ts";
 import type { GatewayMetrics } from "./metrics.ts";
@@ -281,6 +288,16 @@ export class OutboundHandler {
       verifyDefinition: (tool: string, digest: string) =>
         this.#definitions.verify(this.#ctx, req, server, tool, digest, version),
       isVerified: (tool: string, digest: string) => this.#definitions.isVerified(m, tool, digest),
+      paramHeaders: (tool: string, args: Record<string, unknown>) =>
+        requiresRoutingHeaders(version)
+          ? paramHeadersRefusal(
+              req.headers as Record<string, string>,
+              this.#definitions.paramDeclarationsOf(m, tool),
+              tool,
+              args,
+              m,
+            )
+          : undefined,
       drifted: this.#definitions.driftedOf(m),
       promptHash: header(req, PROMPT_HASH_HEADER),
       holdForApproval: (call: CallState, approvers: string[], timeoutMs: number) => {
@@ -330,7 +347,10 @@ export class OutboundHandler {
         "content-type": "application/json",
         accept: header(req, "accept") ?? "application/json, text/event-stream",
       },
-      { withoutSession: owned.withoutSession },
+      {
+        withoutSession: owned.withoutSession,
+        withParamHeaders: request?.method === "tools/call" && requiresRoutingHeaders(version),
+      },
     );
     if (isDeny(headers)) return this.#refuse(res, c, id, headers, 502);
     // Write-ahead: the decision is on disk before the call leaves; without that it does not leave.
@@ -499,7 +519,8 @@ export class OutboundHandler {
       Array.isArray(result.tools)
     )
       return { ...msg, result: this.#definitions.observeList(result, server, request.method) };
-    return undefined;
+    const narrowed = filterSurfaceList(request.method, result, server);
+    return narrowed ? { ...msg, result: narrowed } : undefined;
   }
 
   #refuseServerMessage(

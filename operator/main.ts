@@ -5,6 +5,7 @@ import * as k8s from "@kubernetes/client-node";
 import { ValidationError } from "../lib/errors.ts";
 import { loadKubeConfig } from "../lib/kube.ts";
 import { createLogger } from "../lib/log.ts";
+import { TokenBucket } from "../lib/token-bucket.ts";
 import { loadConfig, type OperatorConfig } from "./config.ts";
 import { createCaches } from "./controllers/caches.ts";
 import type { ControllerContext } from "./controllers/context.ts";
@@ -14,7 +15,6 @@ import type { IdentityServices, StartIdentityServices } from "./identity/contrac
 import { rateLimitedClients } from "./runtime/client.ts";
 import { kubeLeaseStore, LeaderElector } from "./runtime/leader.ts";
 import { createMetrics } from "./runtime/metrics.ts";
-import { TokenBucket } from "./runtime/ratelimiter.ts";
 import { startProbeServer } from "./runtime/server.ts";
 import { admissionSettings, controllerSettings, identityDeps } from "./wiring.ts";
 

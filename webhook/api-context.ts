@@ -4,29 +4,22 @@
 // visible within `ttlMs`. Errors are not cached and propagate: /validate then fails closed.
 import * as k8s from "@kubernetes/client-node";
 import { API_VERSION, GROUP, KINDS, VERSION } from "../api/v1alpha1/index.ts";
+import { TtlLoader } from "../lib/ttl-cache.ts";
 import { addToSnapshot, type ContextSource, emptySnapshot, type NamespaceSnapshot } from "./context.ts";
 
 export class ApiContextSource implements ContextSource {
   readonly #core: k8s.CoreV1Api;
   readonly #custom: k8s.CustomObjectsApi;
-  readonly #ttlMs: number;
-  readonly #cache = new Map<string, { at: number; value: Promise<NamespaceSnapshot> }>();
+  readonly #cache: TtlLoader<NamespaceSnapshot>;
 
   constructor(kc: k8s.KubeConfig, opts: { ttlMs?: number } = {}) {
     this.#core = kc.makeApiClient(k8s.CoreV1Api);
     this.#custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.#ttlMs = opts.ttlMs ?? 2_000;
+    this.#cache = new TtlLoader({ maxEntries: 1000, ttlMs: opts.ttlMs ?? 2_000 });
   }
 
   snapshot(namespace: string): Promise<NamespaceSnapshot> {
-    const now = Date.now();
-    const hit = this.#cache.get(namespace);
-    if (hit && now - hit.at < this.#ttlMs) return hit.value;
-    const value = this.#load(namespace);
-    this.#cache.set(namespace, { at: now, value });
-    value.catch(() => this.#cache.delete(namespace));
-    if (this.#cache.size > 1000) this.#cache.delete(this.#cache.keys().next().value!);
-    return value;
+    return this.#cache.get(namespace, () => this.#load(namespace));
   }
 
   async #load(namespace: string): Promise<NamespaceSnapshot> {

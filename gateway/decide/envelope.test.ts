@@ -146,6 +146,38 @@ describe("checkEnvelope", () => {
       "HeaderMismatch",
     ],
     [
+      "Mcp-Name carries the resource URI Base64-encoded (sentinel), decoded before comparing",
+      { jsonrpc: "2.0", id: 1, method: "resources/read", params: { uri: "file:///données/a b" } },
+      {
+        protocolVersion: "2026-07-28",
+        mcpMethod: "resources/read",
+        mcpName: "=?base64?ZmlsZTovLy9kb25uw6llcy9hIGI=?=",
+      },
+      {},
+      "ok:request",
+    ],
+    [
+      "Mcp-Name sentinel that decodes to another tool",
+      call("search"),
+      { protocolVersion: V, mcpName: "=?base64?ZGVsZXRl?=" },
+      {},
+      "HeaderMismatch",
+    ],
+    [
+      "Mcp-Name sentinel with invalid Base64",
+      call("search"),
+      { protocolVersion: V, mcpName: "=?base64?c2VhcmNo!?=" },
+      {},
+      "HeaderMismatch",
+    ],
+    [
+      "Mcp-Name with non-ASCII sent plainly",
+      { ...call("search"), params: { name: "séarch" } },
+      { protocolVersion: V, mcpName: "séarch" },
+      {},
+      "HeaderMismatch",
+    ],
+    [
       "both routing headers agree",
       call("search"),
       { protocolVersion: V, mcpMethod: "tools/call", mcpName: "search" },

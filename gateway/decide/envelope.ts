@@ -1,6 +1,7 @@
 // The envelope checks every client→server POST body goes through before any policy: strict JSON,
 // no batches, a supported and consistent protocol version, a known method with a usable id, and
-// Mcp-Method / Mcp-Name headers (when sent) that agree with the body.
+// Mcp-Method / Mcp-Name headers (when sent) that agree with the body. Refusals of headers use
+// HeaderMismatch (-32020), as MCP 2026-07-28 defines it.
 import { type Deny, deny, INVALID_REQUEST, PARSE_ERROR } from "./deny.ts";
 import { JsonRejected, parseStrictJson } from "./json.ts";
 import { type Classified, classifyClientMessage, isDeny } from "./jsonrpc.ts";
@@ -12,6 +13,7 @@ import {
   SUPPORTED_PROTOCOL_VERSIONS,
   VERSION_WITHOUT_HEADER,
 } from "./methods.ts";
+import { decodeHeaderValue, HEADER_MISMATCH } from "./param-headers.ts";
 
 /** Where a request's params carry the protocol version (2026-07-28 _meta). */
 export const META_PROTOCOL_VERSION = "io.modelcontextprotocol/protocolVersion";
@@ -81,7 +83,7 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
         "HeaderMismatch",
         `MCP-Protocol-Version header ${h.protocolVersion} disagrees with initialize params.protocolVersion ${asked}`,
         "",
-        INVALID_REQUEST,
+        HEADER_MISMATCH,
       );
     }
     version = asked;
@@ -132,7 +134,7 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
         "HeaderMismatch",
         `params._meta["${META_PROTOCOL_VERSION}"] ${JSON.stringify(String(metaVersion).slice(0, 32))} disagrees with the protocol version in force (${v})`,
         "",
-        INVALID_REQUEST,
+        HEADER_MISMATCH,
       );
     }
     if (requiresRoutingHeaders(v)) {
@@ -141,14 +143,14 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
           "MissingHeader",
           `MCP ${v} requires the Mcp-Method header on every POST`,
           "",
-          INVALID_REQUEST,
+          HEADER_MISMATCH,
         );
       if (h.mcpName === undefined && (NAMED_BY_NAME.has(message.method) || NAMED_BY_URI.has(message.method)))
         return deny(
           "MissingHeader",
           `MCP ${v} requires the Mcp-Name header on ${message.method}`,
           "",
-          INVALID_REQUEST,
+          HEADER_MISMATCH,
         );
     }
     if (h.mcpMethod !== undefined && h.mcpMethod !== message.method) {
@@ -156,10 +158,14 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
         "HeaderMismatch",
         `Mcp-Method header ${JSON.stringify(h.mcpMethod.slice(0, 128))} disagrees with the body method ${message.method}`,
         "",
-        INVALID_REQUEST,
+        HEADER_MISMATCH,
       );
     }
     if (h.mcpName !== undefined) {
+      // The header may carry the name Base64-encoded (=?base64?…?=): compared after decoding.
+      const decoded = decodeHeaderValue(h.mcpName);
+      if ("problem" in decoded)
+        return deny("HeaderMismatch", `Mcp-Name header ${decoded.problem}`, "", HEADER_MISMATCH);
       const p = message.params ?? {};
       const key = NAMED_BY_URI.has(message.method)
         ? "uri"
@@ -167,12 +173,12 @@ export function checkEnvelope(text: string, h: EnvelopeHeaders, opts: EnvelopeOp
           ? "name"
           : undefined;
       const named = key && typeof p[key] === "string" ? (p[key] as string) : undefined;
-      if (named !== h.mcpName) {
+      if (named !== decoded.value) {
         return deny(
           "HeaderMismatch",
           `Mcp-Name header ${JSON.stringify(h.mcpName.slice(0, 128))} disagrees with the body (${JSON.stringify(named)})`,
           "",
-          INVALID_REQUEST,
+          HEADER_MISMATCH,
         );
       }
     }

@@ -1,39 +1,26 @@
-// Per-agent per-tool token buckets and concurrency caps. The gateway runs beside one agent, so the
+// Per-agent per-tool token buckets (lib/token-bucket.ts, each tool with its own limit) and
+// concurrency caps. The gateway runs beside one agent, so the
 // key is manifest/tool; state is in memory (a restart refills buckets, which is acceptable: the
 // limits protect tool servers from runaway loops, not from a determined attacker who restarts pods).
 import type { CompiledTool } from "../../api/v1alpha1/policy.ts";
-
-interface Bucket {
-  tokens: number;
-  updated: number;
-}
+import { KeyedTokenBuckets } from "../../lib/token-bucket.ts";
 
 export class RateLimiter {
-  readonly #buckets = new Map<string, Bucket>();
+  readonly #buckets: KeyedTokenBuckets;
   readonly #inflight = new Map<string, number>();
-  readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
-    this.#now = now;
+    this.#buckets = new KeyedTokenBuckets({ now });
   }
 
   /** Takes one token; returns the refusal text when the bucket is empty. */
   take(key: string, limit: NonNullable<CompiledTool["rateLimit"]>): string | undefined {
-    const now = this.#now();
-    const rate = limit.requests / (limit.periodSeconds * 1000);
-    let b = this.#buckets.get(key);
-    if (!b) {
-      b = { tokens: limit.burst, updated: now };
-      this.#buckets.set(key, b);
-    }
-    b.tokens = Math.min(limit.burst, b.tokens + (now - b.updated) * rate);
-    b.updated = now;
-    if (b.tokens < 1) {
-      const waitS = Math.ceil((1 - b.tokens) / rate / 1000);
-      return `rate limit ${limit.requests} per ${limit.periodSeconds}s (burst ${limit.burst}) exceeded; retry in ~${waitS}s`;
-    }
-    b.tokens -= 1;
-    return undefined;
+    const waitS = this.#buckets.take(key, {
+      ratePerSecond: limit.requests / limit.periodSeconds,
+      burst: limit.burst,
+    });
+    if (waitS === 0) return undefined;
+    return `rate limit ${limit.requests} per ${limit.periodSeconds}s (burst ${limit.burst}) exceeded; retry in ~${Math.ceil(waitS)}s`;
   }
 
   /** Reserves a concurrency slot; the returned release must be called exactly once. */

@@ -1,6 +1,6 @@
 // The part of a server-message verdict the gateway's bookkeeping needs, small enough to pass
 // between threads: the message's id, method, the task a notification or result names, and whether
-// the result is a list the gateway rewrites (tools, tasks). Everything else stays in the bytes.
+// the result is a list the gateway rewrites (tools, tasks, resources, prompts). Everything else stays in the bytes.
 import type { ServerVerdict } from "./server-messages.ts";
 
 export interface SlimMessage extends Record<string, unknown> {
@@ -8,13 +8,16 @@ export interface SlimMessage extends Record<string, unknown> {
   method?: string;
   params?: { taskId?: unknown };
   result?: { task?: { taskId?: unknown } };
-  /** The result carries a list the gateway filters (tools/list, tasks/list): parse it in full. */
+  /** The result carries a list the gateway filters (tools/list, tasks/list, ...): parse it in full. */
   rewritable?: boolean;
 }
 
 export type SlimVerdict =
   | { action: "pass"; message: SlimMessage; kind: "notification" | "response" | "request" }
   | Extract<ServerVerdict, { action: "refuse" }>;
+
+/** Result lists the gateway filters to what is granted (tools, tasks, resources, templates, prompts). */
+const LISTS = ["tools", "tasks", "resources", "resourceTemplates", "prompts"];
 
 export function slimVerdict(v: ServerVerdict): SlimVerdict {
   if (v.action === "refuse") return v;
@@ -28,7 +31,7 @@ export function slimVerdict(v: ServerVerdict): SlimVerdict {
   if (result && typeof result === "object") {
     const task = result.task as { taskId?: unknown } | undefined;
     slim.result = task && typeof task === "object" ? { task: { taskId: task.taskId } } : {};
-    if (Array.isArray(result.tools) || Array.isArray(result.tasks)) slim.rewritable = true;
+    if (LISTS.some((k) => Array.isArray(result[k]))) slim.rewritable = true;
   }
   return { action: "pass", message: slim, kind: v.kind };
 }

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
 import { decideMessage } from "./decide.ts";
-import { serverRequestGranted, surfaceDecision } from "./surface.ts";
+import { filterSurfaceList, serverRequestGranted, surfaceDecision } from "./surface.ts";
 
 const server: CompiledServer = {
   manifest: "docs",
@@ -190,5 +190,52 @@ describe("server→client requests", () => {
     ).toBe(false);
     expect(serverRequestGranted(s, "__proto__")).toBe(false);
     expect(serverRequestGranted(s, "constructor")).toBe(false);
+  });
+});
+
+describe("lists narrowed to the grant", () => {
+  it("resources/list shows only canonical URIs matching a granted pattern", () => {
+    const r = filterSurfaceList(
+      "resources/list",
+      {
+        resources: [
+          { uri: "file:///docs/a.md", name: "a" },
+          { uri: "file:///etc/passwd", name: "p" },
+          { uri: "file:///docs/../etc/shadow", name: "s" },
+          { uri: 7 },
+          "junk",
+        ],
+        nextCursor: "c2",
+      },
+      server,
+    );
+    expect(r).toEqual({ resources: [{ uri: "file:///docs/a.md", name: "a" }], nextCursor: "c2" });
+  });
+  it("resources/templates/list shows templates within a granted pattern", () => {
+    const r = filterSurfaceList(
+      "resources/templates/list",
+      { resourceTemplates: [{ uriTemplate: "file:///docs/{path}" }, { uriTemplate: "file:///{path}" }] },
+      server,
+    );
+    expect(r).toEqual({ resourceTemplates: [{ uriTemplate: "file:///docs/{path}" }] });
+  });
+  it("prompts/list shows granted prompts only, by exact name", () => {
+    const r = filterSurfaceList(
+      "prompts/list",
+      {
+        prompts: [
+          { name: "summarize" },
+          { name: "Summarize" },
+          { name: "delete_repo" },
+          { name: "review_code" },
+        ],
+      },
+      server,
+    );
+    expect(r).toEqual({ prompts: [{ name: "summarize" }, { name: "review_code" }] });
+  });
+  it("leaves other results alone", () => {
+    expect(filterSurfaceList("tools/list", { tools: [] }, server)).toBeUndefined();
+    expect(filterSurfaceList("prompts/list", { other: 1 }, server)).toBeUndefined();
   });
 });

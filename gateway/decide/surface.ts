@@ -135,6 +135,34 @@ function completionRefDecision(server: CompiledServer, ref: unknown, m: string):
   );
 }
 
+/**
+ * A resources/list, resources/templates/list or prompts/list result narrowed to what the grant
+ * allows: an agent sees the resources (canonical URIs matching a granted pattern), templates and
+ * prompts it may use, like tools/list shows only granted tools. Undefined: not such a list.
+ */
+export function filterSurfaceList(
+  method: string,
+  result: Record<string, unknown>,
+  server: CompiledServer,
+): Record<string, unknown> | undefined {
+  const keep = (key: string, ok: (item: Record<string, unknown>) => boolean) => {
+    const items = Array.isArray(result[key]) ? (result[key] as unknown[]) : undefined;
+    if (!items) return undefined;
+    const kept = items.filter((i) => typeof i === "object" && i !== null && ok(i as Record<string, unknown>));
+    return { ...result, [key]: kept };
+  };
+  const uriGranted = (uri: unknown) =>
+    typeof uri === "string" &&
+    uriProblem(uri) === undefined &&
+    (server.resources?.uriPatterns ?? []).some((p) => uriMatches(p, uri));
+  if (method === "resources/list") return keep("resources", (r) => uriGranted(r.uri));
+  if (method === "resources/templates/list")
+    return keep("resourceTemplates", (t) => uriGranted(t.uriTemplate));
+  if (method === "prompts/list")
+    return keep("prompts", (p) => typeof p.name === "string" && promptGranted(server, p.name, "") === null);
+  return undefined;
+}
+
 const SERVER_REQUEST_FEATURE: Record<string, "sampling" | "elicitation" | "roots"> = {
   "sampling/createMessage": "sampling",
   "elicitation/create": "elicitation",

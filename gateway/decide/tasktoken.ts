@@ -16,6 +16,7 @@ import {
   verifyJwsSignature,
 } from "../../lib/identity/jws.ts";
 import { parseWorkloadID } from "../../lib/identity/spiffe-id.ts";
+import { TtlCache } from "../../lib/ttl-cache.ts";
 import { sha256Hex } from "./digest.ts";
 
 export const MAX_TASK_TOKEN_LIFETIME_S = 15 * 60;
@@ -66,7 +67,7 @@ export class TaskTokenVerifier {
   readonly #audiences: string[];
   readonly #subject: string;
   /** Verified tokens by sha256, until they expire: a tool-call burst verifies each token once. */
-  readonly #cache = new Map<string, TaskToken>();
+  readonly #cache: TtlCache<TaskToken>;
   readonly #now: () => number;
 
   constructor(issuers: readonly TrustedIssuer[], who: TaskTokenAudience, now: () => number = Date.now) {
@@ -74,6 +75,7 @@ export class TaskTokenVerifier {
     this.#audiences = [...who.audiences];
     this.#subject = parseWorkloadID(who.subject).toString();
     this.#now = now;
+    this.#cache = new TtlCache({ maxEntries: 10_000, ttlMs: MAX_TASK_TOKEN_LIFETIME_S * 1000, now });
   }
 
   /** Verifies `token`; throws an Error whose message names the check (and claim) that failed. */
@@ -83,7 +85,7 @@ export class TaskTokenVerifier {
     const key = sha256Hex(token);
     const nowS = Math.floor(this.#now() / 1000);
     const hit = this.#cache.get(key);
-    if (hit && hit.expiresAt > nowS) return hit;
+    if (hit) return hit;
     const what = TASK_TOKEN_KIND.what;
     const { header, payload } = decodeJws(token, TASK_TOKEN_KIND);
     const iss = requireClaim(payload, "iss", what);
@@ -141,8 +143,8 @@ export class TaskTokenVerifier {
       issuer: iss,
       expiresAt: exp,
     };
-    if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(key, t);
+    // Kept until the token expires, so a burst of tool calls verifies it once.
+    this.#cache.set(key, t, exp * 1000 - this.#now());
     return t;
   }
 }

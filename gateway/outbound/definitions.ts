@@ -11,6 +11,7 @@ import { parseStrictJson } from "../decide/json.ts";
 import { isDeny } from "../decide/jsonrpc.ts";
 import { type Drift, filterToolList } from "../decide/listfilter.ts";
 import type { ProtocolVersion } from "../decide/methods.ts";
+import { type ParamDeclaration, paramDeclarations } from "../decide/param-headers.ts";
 import { SseParser } from "../sse.ts";
 import {
   dispatcherFor,
@@ -37,6 +38,8 @@ export class DefinitionTracker {
   readonly drift = new Map<string, Set<string>>();
   /** Pinned tools seen matching their digest, per manifest (tool → digest). */
   readonly verified = new Map<string, Map<string, string>>();
+  /** The x-mcp-header declarations of each tool last listed, per manifest (for Mcp-Param-* checks). */
+  readonly #params = new Map<string, Map<string, { ok: ParamDeclaration[] } | { problem: string }>>();
   readonly #events: DefinitionEvents;
 
   constructor(events: DefinitionEvents) {
@@ -47,6 +50,14 @@ export class DefinitionTracker {
     return this.drift.get(manifest) ?? new Set();
   }
 
+  /** Undefined when no tools/list result naming the tool was seen since start or list_changed. */
+  paramDeclarationsOf(
+    manifest: string,
+    tool: string,
+  ): { ok: ParamDeclaration[] } | { problem: string } | undefined {
+    return this.#params.get(manifest)?.get(tool);
+  }
+
   isVerified(manifest: string, tool: string, digest: string): boolean {
     return this.verified.get(manifest)?.get(tool) === digest;
   }
@@ -54,6 +65,7 @@ export class DefinitionTracker {
   /** The server announced tools/list_changed: every pinned tool is checked again before use. */
   markStale(manifest: string): void {
     this.verified.delete(manifest);
+    this.#params.delete(manifest);
   }
 
   /** Records what a tools/list result shows and returns it filtered to the granted tools. */
@@ -64,6 +76,16 @@ export class DefinitionTracker {
   ): Record<string, unknown> {
     const f = filterToolList(result, server);
     const m = server.manifest;
+    let params = this.#params.get(m);
+    if (!params) {
+      params = new Map();
+      this.#params.set(m, params);
+    }
+    const listed = Array.isArray(f.result.tools) ? (f.result.tools as unknown[]) : [];
+    for (const t of listed) {
+      const d = t as { name?: unknown; inputSchema?: unknown };
+      if (typeof d.name === "string") params.set(d.name, paramDeclarations(d.inputSchema));
+    }
     let set = this.drift.get(m);
     if (!set) {
       set = new Set();

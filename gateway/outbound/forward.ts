@@ -8,6 +8,7 @@ import type { Dispatcher } from "undici";
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
 import { credentialFileName } from "../../api/v1alpha1/sidecar.ts";
 import { type Deny, deny } from "../decide/deny.ts";
+import { PARAM_HEADER_PREFIX } from "../decide/param-headers.ts";
 import { header } from "../http-util.ts";
 import type { UpstreamClients } from "../upstream.ts";
 
@@ -32,6 +33,11 @@ export interface ForwardDeps {
 export interface HeaderOptions {
   /** Drop the session header (protocol revisions without sessions). */
   withoutSession?: boolean;
+  /**
+   * Pass the agent's Mcp-Param-* headers: only once they were checked against the body
+   * (param-headers.ts), for a revision that defines them. Otherwise they stay here.
+   */
+  withParamHeaders?: boolean;
 }
 
 /**
@@ -51,6 +57,9 @@ export function upstreamHeaders(
     if (v !== undefined) h[name] = v;
   }
   if (opts.withoutSession) delete h["mcp-session-id"];
+  if (opts.withParamHeaders)
+    for (const [k, v] of Object.entries(req.headers))
+      if (k.startsWith(PARAM_HEADER_PREFIX) && typeof v === "string") h[k] = v;
   if (server.credential) {
     const cred = server.credential;
     if (!deps.credentialsDir)

@@ -1,5 +1,6 @@
 // The decision pipeline for one agent request or notification, after the envelope and the gate:
-// task token → policy (pure decideMessage) → pinned-definition check → rate limit → concurrency
+// task token → policy (pure decideMessage) → pinned-definition check → Mcp-Param-* headers against
+// the arguments → rate limit → concurrency
 // slot → DryRun → approval. Each step can only narrow; the first refusal wins. The steps that
 // need the world (token verification, a tools/list upstream, the approval broker) come in as
 // ports, so the order and the outcomes are testable without sockets.
@@ -7,6 +8,7 @@ import type { CompiledServer, GatewayPolicy } from "../../api/v1alpha1/policy.ts
 import type { DecisionFields } from "../audit/chain.ts";
 import { decideMessage, rateLimitDeny, type TaskTokenState } from "../decide/decide.ts";
 import { DENY_CODE, type Deny, deny } from "../decide/deny.ts";
+import { HEADER_MISMATCH } from "../decide/param-headers.ts";
 import type { RateLimiter } from "../decide/ratelimit.ts";
 import type { CallState } from "./record.ts";
 
@@ -23,6 +25,8 @@ export interface PipelinePorts {
   /** Undefined when the tool's live definition is known to match `digest`. */
   verifyDefinition(tool: string, digest: string): Promise<Deny | undefined>;
   isVerified(tool: string, digest: string): boolean;
+  /** The Mcp-Param-* headers against a tools/call's arguments (param-headers.ts); undefined: agree. */
+  paramHeaders(tool: string, args: Record<string, unknown>): Deny | undefined;
   drifted: ReadonlySet<string>;
   promptHash: string | undefined;
   /** Holds the call for a person; undefined when no more calls can wait. */
@@ -74,6 +78,9 @@ export async function decideRequest(
   // announced tools/list_changed) is verified with a tools/list upstream before the call.
   if (!refusal && tool?.digest && !ports.isVerified(tool.name, tool.digest))
     refusal = await ports.verifyDefinition(tool.name, tool.digest);
+  // Headers that mirror arguments must say what the body says (after the definition check, which
+  // may have just listed the tool and so learned its x-mcp-header declarations).
+  if (!refusal && tool) refusal = ports.paramHeaders(tool.name, c.args ?? {});
   if (!refusal && tool) refusal = rateLimitDeny(ports.limiter, manifest, tool);
   let release: (() => void) | undefined;
   if (!refusal && tool) {
@@ -83,7 +90,8 @@ export async function decideRequest(
   }
   if (refusal) {
     // DryRun lets policy refusals through (recorded as would-deny); malformed input never passes.
-    if (!(dryRun && refusal.code === DENY_CODE)) return { kind: "refuse", deny: refusal, status: 403 };
+    if (!(dryRun && refusal.code === DENY_CODE))
+      return { kind: "refuse", deny: refusal, status: refusal.code === HEADER_MISMATCH ? 400 : 403 };
     return { kind: "forward", decision: "would-deny", rule: refusal.rule, release };
   }
   if (verdict.outcome !== "hold" || !tool || !c.tool || !c.args)

@@ -8,12 +8,12 @@ import { describe, expect, it } from "vitest";
 import { DeniedError, UnavailableError } from "../../lib/errors.ts";
 import { createRootCA } from "../../lib/identity/ca.ts";
 import { createLogger } from "../../lib/log.ts";
+import { KeyedTokenBuckets } from "../../lib/token-bucket.ts";
 import { POD_NAME_EXTRA, POD_UID_EXTRA, TokenReviewAuthenticator } from "./authn.ts";
 import { Authority } from "./authority.ts";
 import { startIssuerServer } from "./issuer-server.ts";
 import { identityMetrics } from "./metrics.ts";
-import { KeyedTokenBuckets, RateLimitedError } from "./rate-limit.ts";
-import { BoundedTTLCache } from "./ttl-cache.ts";
+import { RateLimitedError } from "./rate-limit.ts";
 
 const AUD = "warden.dev/issuer";
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
@@ -231,27 +231,5 @@ describe("per-source failed-authentication limit", () => {
     } finally {
       await server.close();
     }
-  });
-});
-
-describe("BoundedTTLCache", () => {
-  it("evicts the least recently used entry and never returns an expired one", () => {
-    let now = 0;
-    const c = new BoundedTTLCache<number>({ maxEntries: 2, ttlMs: 100, now: () => now });
-    c.set("a", 1);
-    c.set("b", 2);
-    expect(c.get("a")).toBe(1); // a is now the most recently used
-    c.set("c", 3);
-    expect(c.get("b")).toBeUndefined();
-    expect(c.get("a")).toBe(1);
-    expect(c.size).toBe(2);
-    c.set("d", 4, 10); // evicts c (a was used after it); a shorter TTL is honoured
-    expect(c.get("c")).toBeUndefined();
-    now = 11;
-    expect(c.get("d")).toBeUndefined();
-    expect(c.get("a")).toBe(1);
-    now = 101;
-    expect(c.get("a")).toBeUndefined();
-    expect(c.size).toBe(0);
   });
 });

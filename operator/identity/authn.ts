@@ -8,8 +8,9 @@ import { createHash } from "node:crypto";
 import type * as k8s from "@kubernetes/client-node";
 import type { Counter } from "prom-client";
 import { DeniedError, UnavailableError } from "../../lib/errors.ts";
-import { KeyedTokenBuckets, RateLimitedError } from "./rate-limit.ts";
-import { BoundedTTLCache } from "./ttl-cache.ts";
+import { KeyedTokenBuckets } from "../../lib/token-bucket.ts";
+import { TtlCache } from "../../lib/ttl-cache.ts";
+import { RateLimitedError } from "./rate-limit.ts";
 
 export const POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name";
 export const POD_UID_EXTRA = "authentication.kubernetes.io/pod-uid";
@@ -86,6 +87,8 @@ export const MAX_TOKEN_BYTES = 16 * 1024;
 
 export const NEGATIVE_CACHE_TTL_MS = 10_000;
 export const NEGATIVE_CACHE_MAX_ENTRIES = 10_000;
+/** Reviewed tokens kept: several per agent pod at 5,000 agents; beyond, the least recently used go. */
+export const POSITIVE_CACHE_MAX_ENTRIES = 50_000;
 /** Failed authentications allowed per source address: a burst, then this many per second. */
 export const AUTH_FAILURES_PER_SECOND = 1;
 export const AUTH_FAILURES_BURST = 20;
@@ -110,8 +113,9 @@ export class TokenReviewAuthenticator {
   readonly #audience: string;
   readonly #maxCacheMs: number;
   readonly #now: () => number;
-  readonly #cache = new Map<string, TokenIdentity>();
-  readonly #negative: BoundedTTLCache<{ reason: string; message: string }>;
+  /** Reviewed tokens by sha256, until they expire (capped at maxCacheMs). */
+  readonly #cache: TtlCache<TokenIdentity>;
+  readonly #negative: TtlCache<{ reason: string; message: string }>;
   readonly #failures: KeyedTokenBuckets;
   readonly #metric: Counter<"result"> | undefined;
   reviews = 0;
@@ -121,7 +125,12 @@ export class TokenReviewAuthenticator {
     this.#audience = opts.audience;
     this.#maxCacheMs = opts.maxCacheMs ?? 10 * 60_000;
     this.#now = opts.now ?? Date.now;
-    this.#negative = new BoundedTTLCache({
+    this.#cache = new TtlCache({
+      maxEntries: POSITIVE_CACHE_MAX_ENTRIES,
+      ttlMs: this.#maxCacheMs,
+      now: this.#now,
+    });
+    this.#negative = new TtlCache({
       maxEntries: opts.negativeMaxEntries ?? NEGATIVE_CACHE_MAX_ENTRIES,
       ttlMs: opts.negativeTtlMs ?? NEGATIVE_CACHE_TTL_MS,
       now: this.#now,
@@ -151,11 +160,10 @@ export class TokenReviewAuthenticator {
     const now = this.#now();
     const key = createHash("sha256").update(token).digest("hex");
     const hit = this.#cache.get(key);
-    if (hit && hit.expiresAt.getTime() > now) {
+    if (hit) {
       this.#metric?.inc({ result: "hit" });
       return hit;
     }
-    if (hit) this.#cache.delete(key);
     const refused = this.#negative.get(key);
     if (refused) {
       this.#metric?.inc({ result: "negative_hit" });
@@ -201,13 +209,7 @@ export class TokenReviewAuthenticator {
       }
       throw err;
     }
-    this.#sweep(now);
-    this.#cache.set(key, id);
+    this.#cache.set(key, id, cacheUntil.getTime() - now);
     return id;
-  }
-
-  #sweep(now: number): void {
-    if (this.#cache.size < 10_000) return;
-    for (const [k, v] of this.#cache) if (v.expiresAt.getTime() <= now) this.#cache.delete(k);
   }
 }

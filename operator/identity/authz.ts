@@ -11,6 +11,7 @@ import { KINDS } from "../../api/v1alpha1/kinds.ts";
 import { LABEL_AGENT, LABEL_TOOL_SERVER } from "../../api/v1alpha1/labels.ts";
 import { DeniedError, UnavailableError } from "../../lib/errors.ts";
 import { workloadID } from "../../lib/identity/spiffe-id.ts";
+import { TtlLoader } from "../../lib/ttl-cache.ts";
 import type { EngineSettings } from "../../webhook/context.ts";
 import { formatViolation } from "../../webhook/rules/index.ts";
 import { type IssuanceSubject, issuanceViolations } from "../../webhook/rules/issuance.ts";
@@ -155,27 +156,6 @@ export function checkPodRules(
   );
 }
 
-/** A tiny TTL cache for objects read from the API server (including "not found"). */
-class ShortCache<T> {
-  readonly #ttlMs: number;
-  readonly #now: () => number;
-  readonly #items = new Map<string, { at: number; value: Promise<T> }>();
-  constructor(ttlMs: number, now: () => number) {
-    this.#ttlMs = ttlMs;
-    this.#now = now;
-  }
-  get(key: string, load: () => Promise<T>): Promise<T> {
-    const now = this.#now();
-    const hit = this.#items.get(key);
-    if (hit && now - hit.at < this.#ttlMs) return hit.value;
-    const value = load();
-    this.#items.set(key, { at: now, value });
-    value.catch(() => this.#items.delete(key));
-    if (this.#items.size > 20_000) this.#items.clear();
-    return value;
-  }
-}
-
 export class WorkloadAuthorizer {
   readonly #core: k8s.CoreV1Api;
   readonly #custom: k8s.CustomObjectsApi;
@@ -184,9 +164,9 @@ export class WorkloadAuthorizer {
   readonly #maxTTL: string | undefined;
   readonly #admission: EngineSettings;
   readonly #now: () => number;
-  readonly #identities: ShortCache<IdentityView | undefined>;
-  readonly #enclaves: ShortCache<z.infer<typeof enclaveView> | undefined>;
-  readonly #manifests: ShortCache<z.infer<typeof manifestView> | undefined>;
+  readonly #identities: TtlLoader<IdentityView | undefined>;
+  readonly #enclaves: TtlLoader<z.infer<typeof enclaveView> | undefined>;
+  readonly #manifests: TtlLoader<z.infer<typeof manifestView> | undefined>;
 
   constructor(opts: {
     core: k8s.CoreV1Api;
@@ -210,9 +190,9 @@ export class WorkloadAuthorizer {
     this.#now = opts.now ?? Date.now;
     const ttl = Math.min(opts.cacheMs ?? 1000, 2000);
     const now = opts.now ?? Date.now;
-    this.#identities = new ShortCache(ttl, now);
-    this.#enclaves = new ShortCache(ttl, now);
-    this.#manifests = new ShortCache(ttl, now);
+    this.#identities = new TtlLoader({ maxEntries: 20_000, ttlMs: ttl, now });
+    this.#enclaves = new TtlLoader({ maxEntries: 20_000, ttlMs: ttl, now });
+    this.#manifests = new TtlLoader({ maxEntries: 20_000, ttlMs: ttl, now });
   }
 
   async authorize(tok: TokenIdentity): Promise<WorkloadGrant> {

@@ -4,6 +4,7 @@
 import * as k8s from "@kubernetes/client-node";
 import { ISSUER_TOKEN_AUDIENCE } from "../../api/v1alpha1/sidecar.ts";
 import { validateTrustDomain } from "../../lib/identity/spiffe-id.ts";
+import { KeyedTokenBuckets } from "../../lib/token-bucket.ts";
 import { eventRecorder } from "../runtime/events.ts";
 import { TokenReviewAuthenticator } from "./authn.ts";
 import { Authority } from "./authority.ts";
@@ -14,7 +15,6 @@ import type { IdentityServices, IdentityServicesDeps, StartIdentityServices } fr
 import { parseDuration } from "./duration.ts";
 import { startIssuerServer } from "./issuer-server.ts";
 import { identityMetrics } from "./metrics.ts";
-import { KeyedTokenBuckets } from "./rate-limit.ts";
 import { SecretDelivery } from "./secret-delivery.ts";
 import { IssuanceStatusRecorder } from "./status-recorder.ts";
 

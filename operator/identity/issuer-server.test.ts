@@ -14,12 +14,12 @@ import { createJWTKey } from "../../lib/identity/jwt-key.ts";
 import { jwtKid, verifyJWTSVID } from "../../lib/identity/jwt-svid.ts";
 import { httpsTransport, SvidClient } from "../../lib/identity/svid-client.ts";
 import { createLogger } from "../../lib/log.ts";
+import { KeyedTokenBuckets } from "../../lib/token-bucket.ts";
 import type { TokenIdentity } from "./authn.ts";
 import { Authority } from "./authority.ts";
 import type { WorkloadGrant } from "./authz.ts";
 import { type IssuerServer, startIssuerServer } from "./issuer-server.ts";
 import { identityMetrics } from "./metrics.ts";
-import { KeyedTokenBuckets } from "./rate-limit.ts";
 
 const ID = "spiffe://example.org/ns/ns1/sa/bot";
 const registry = new Registry();

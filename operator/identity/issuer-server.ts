@@ -15,6 +15,7 @@ import { signJWTSVID } from "../../lib/identity/jwt-svid.ts";
 import { issueServingCert } from "../../lib/identity/serving-cert.ts";
 import { signX509SVIDFromCSR } from "../../lib/identity/x509-svid.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { KeyedTokenBuckets } from "../../lib/token-bucket.ts";
 import { AUTHN_REASONS, type TokenIdentity } from "./authn.ts";
 import type { Authority } from "./authority.ts";
 import type { WorkloadGrant } from "./authz.ts";
@@ -29,7 +30,7 @@ import {
   x509Request,
 } from "./issuer-api.ts";
 import type { IdentityMetrics } from "./metrics.ts";
-import { type KeyedTokenBuckets, RateLimitedError } from "./rate-limit.ts";
+import { RateLimitedError } from "./rate-limit.ts";
 
 export interface IssuerServerDeps {
   authority: Authority;

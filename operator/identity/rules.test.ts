@@ -8,7 +8,6 @@ import { identityFromReview, unverifiedExpiry } from "./authn.ts";
 import { checkIdentity, checkPod, checkToolServer, type IdentityView } from "./authz.ts";
 import { activatePending, decodeCASet, encodeCASet, planRotation, trustedCAs } from "./ca-secret.ts";
 import { effectiveTTLms, parseDuration } from "./duration.ts";
-import { KeyedTokenBuckets } from "./rate-limit.ts";
 
 const reason = (fn: () => unknown) => {
   try {
@@ -39,18 +38,6 @@ describe("durations and TTL", () => {
     expect(effectiveTTLms({ clusterMaxTTL: "10m" })).toBe(10 * 60_000);
     expect(effectiveTTLms({ clusterMaxTTL: "10m", override: "30s" })).toBe(30_000);
     expect(() => effectiveTTLms({ clusterMaxTTL: "ten minutes" })).toThrow(/svid.maxTTL/);
-  });
-});
-
-describe("token buckets", () => {
-  it("allows a burst, then the rate, per key", () => {
-    let t = 0;
-    const b = new KeyedTokenBuckets({ ratePerSecond: 1, burst: 3, now: () => t });
-    expect([b.take("a"), b.take("a"), b.take("a")]).toEqual([0, 0, 0]);
-    expect(b.take("a")).toBeCloseTo(1);
-    expect(b.take("b")).toBe(0);
-    t += 1000;
-    expect(b.take("a")).toBe(0);
   });
 });
 

@@ -2,9 +2,9 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TokenBucket } from "../../lib/token-bucket.ts";
 import { rateLimitedClients, SSA } from "./client.ts";
 import { createMetrics } from "./metrics.ts";
-import { TokenBucket } from "./ratelimiter.ts";
 
 // A tiny HTTP stand-in for the API server: enough to see what the client really sends.
 let server: Server;

@@ -3,8 +3,8 @@
 // HTTP library (a wrapper of its fetch library) so that the limiter sees every call made with these
 // clients — including informers' LIST calls, which use them too.
 import * as k8s from "@kubernetes/client-node";
+import type { TokenBucket } from "../../lib/token-bucket.ts";
 import type { OperatorMetrics } from "./metrics.ts";
-import type { TokenBucket } from "./ratelimiter.ts";
 
 type ApiConstructor<T> = new (config: k8s.Configuration) => T;
 

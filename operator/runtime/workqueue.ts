@@ -2,8 +2,9 @@
 // processed is never handed to a second worker (a change during processing marks it dirty and it is
 // queued again when done), failed keys come back after a per-key exponential backoff, and all
 // retries share one global token bucket so that a storm of failures cannot flood the API server.
+
+import { TokenBucket } from "../../lib/token-bucket.ts";
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
-import { TokenBucket } from "./ratelimiter.ts";
 
 /**
  * Node's setTimeout holds at most 2^31−1 ms (~24.8 days); a longer delay is replaced by 1 ms with

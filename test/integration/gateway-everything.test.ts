@@ -307,6 +307,32 @@ describe("resources, prompts, completion and logging: allowed where granted, ref
     }
   }
 
+  it("docs: lists show only what is granted (resources, templates, prompts)", async () => {
+    // Each session gets a resource of its own outside the static documents.
+    const gz = { name: "gzip-file-as-resource", arguments: { name: "mine.gz", data: "data:,hello" } };
+    await clients.docs.client.callTool(gz);
+    await clients.granted.client.callTool(gz);
+    const session = "demo://resource/session/mine.gz";
+    const all = (await clients.granted.client.listResources()).resources.map((r) => r.uri);
+    expect(all).toContain(session);
+    const docs = (await clients.docs.client.listResources()).resources.map((r) => r.uri);
+    expect(docs.length).toBeGreaterThan(0);
+    expect(docs).not.toContain(session);
+    expect(docs).toEqual(all.filter((u) => u.startsWith("demo://resource/static/")));
+    expect((await clients.granted.client.listResourceTemplates()).resourceTemplates.length).toBeGreaterThan(
+      0,
+    );
+    expect((await clients.docs.client.listResourceTemplates()).resourceTemplates).toEqual([]);
+    expect((await clients.docs.client.listPrompts()).prompts.map((p) => p.name).sort()).toEqual([
+      "completable-prompt",
+      "simple-prompt",
+    ]);
+    // Everything granted: the same prompts as directly.
+    expect((await clients.granted.client.listPrompts()).prompts.length).toBe(
+      (await clients.direct.client.listPrompts()).prompts.length,
+    );
+  });
+
   const attacks: [string, Call, string][] = [
     [
       "dot-dot out of the granted directory",
