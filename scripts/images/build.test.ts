@@ -111,13 +111,20 @@ describe.each(COMPONENT_IMAGES.map((c) => ({ name: c.name, def: c })))("image $n
     );
   });
 
-  it("holds exactly its bundle and package.json in the app layer", () => {
+  it("holds exactly its bundle, its workers' bundles and package.json in the app layer", () => {
     const app = img()
       .layers[1]!.entries.filter((e) => e.type !== "dir")
       .map((e) => e.path);
     expect(app.sort()).toEqual(
-      ["app/package.json", `app/${def.bundle.out}`, ...(def.extra ?? []).map((e) => e.path)].sort(),
+      [
+        "app/package.json",
+        `app/${def.bundle.out}`,
+        ...(def.workers ?? []).map((w) => `app/${w.out}`),
+        ...(def.extra ?? []).map((e) => e.path),
+      ].sort(),
     );
+    // The gateway starts its server-message worker from beside its bundle (gateway/decide/offload.ts).
+    if (def.name === "gateway") expect(app).toContain("app/gateway/server-message-worker.mjs");
   });
 });
 
