@@ -21,6 +21,7 @@ import { header, sendDeny } from "./http-util.ts";
 import { SessionOwners } from "./inbound-sessions.ts";
 import type { GatewayMetrics } from "./metrics.ts";
 import type { PolicyStore } from "./policy-store.ts";
+import { RecordBudget, TLS_REFUSAL_RECORDS } from "./record-budget.ts";
 import type { SvidSource } from "./svid/source.ts";
 
 export const CALLER_HEADER = "x-warden-caller-spiffe-id";
@@ -113,10 +114,12 @@ export class InboundHandler {
   /** The verified caller of each TLS connection that passed onSecureConnection. */
   readonly #callers = new WeakMap<TLSSocket, string>();
   readonly #sessions = new SessionOwners();
+  readonly #refusalRecords: RecordBudget;
 
   constructor(ctx: InboundContext) {
     this.#ctx = ctx;
     this.#base = new URL(ctx.upstream);
+    this.#refusalRecords = new RecordBudget(TLS_REFUSAL_RECORDS);
   }
 
   /**
@@ -134,10 +137,15 @@ export class InboundHandler {
     socket.destroy();
   };
 
-  /** Counts, logs and audits a TLS-level refusal (also used for handshake errors). */
+  /**
+   * Counts every TLS-level refusal (also handshake errors); logs and audits them within a budget
+   * (record-budget.ts), each record saying how many were only counted since the one before.
+   */
   refusePeer(refusal: PeerRefusal, message: string, remoteAddress: string | undefined): void {
     this.#ctx.metrics.peerRefusals.inc({ side: "inbound", reason: refusal });
-    this.#ctx.log.warn("TLS peer refused", { reason: refusal, message, remoteAddress });
+    const unrecordedBefore = this.#refusalRecords.admit();
+    if (unrecordedBefore === undefined) return;
+    this.#ctx.log.warn("TLS peer refused", { reason: refusal, message, remoteAddress, unrecordedBefore });
     const st = this.#ctx.policy.state;
     this.#ctx.audit.append({
       time: new Date().toISOString(),
@@ -154,7 +162,7 @@ export class InboundHandler {
       latencyMs: 0,
       upstreamStatus: null,
       traceId: null,
-      detail: { message: message.slice(0, 500), remoteAddress: remoteAddress ?? null },
+      detail: { message: message.slice(0, 500), remoteAddress: remoteAddress ?? null, unrecordedBefore },
     });
   }
 

@@ -61,9 +61,14 @@ export async function auditCommand(
       out.write(`${f.line ? `line ${f.line}: ` : ""}${f.kind}: ${f.message}\n`);
     const verdict = report.tampered ? "TAMPERED" : code === 0 ? "OK" : "UNSEALED";
     out.write(
-      `${verdict}: ${report.records} records, ${report.checkpoints} checkpoints, signed through record ${report.verifiedThrough}` +
+      `${verdict}: ${count(report.records, "record")}, ${count(report.checkpoints, "checkpoint")}, signed through record ${report.verifiedThrough}` +
         `${bundlePem ? "" : " (signers not checked against a trust bundle: pass --bundle)"}\n`,
     );
   }
   return code;
+}
+
+/** "1 record", "2 records". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }

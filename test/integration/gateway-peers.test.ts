@@ -206,6 +206,47 @@ describe("inbound gateway: adversarial client certificates over real mTLS", () =
   it("refuses a client with no certificate as NoCertificate", async () => {
     await refusedRow(undefined, "NoCertificate");
   });
+
+  it("a flood of refused handshakes is counted in full, recorded within a budget, and every refusal accounted for in the audit trail", async () => {
+    const FLOOD = 300; // well past the budget's burst (TLS_REFUSAL_RECORDS)
+    const refusals = () => auditRecords(h.inboundAudit).filter((r) => r.rule === "PeerRefused");
+    const recordsBefore = refusals().length;
+    const countBefore = await metricValue(h.inbound.adminURL, "inbound", "NoCertificate");
+    const started = performance.now();
+    for (let i = 0; i < FLOOD; i += 20) {
+      const batch = Array.from({ length: Math.min(20, FLOOD - i) }, () => callInbound(undefined));
+      for (const r of await Promise.all(batch)) expect(r).toBeInstanceOf(Error);
+    }
+    await expect
+      .poll(() => metricValue(h.inbound.adminURL, "inbound", "NoCertificate"), {
+        timeout: 30_000,
+        interval: 100,
+      })
+      .toBe(countBefore + FLOOD);
+    const elapsedS = (performance.now() - started) / 1000;
+    // One more after a second of quiet: the budget has refilled, so it is recorded, and its record
+    // accounts for every refusal of the flood that was only counted.
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await callInbound(undefined)).toBeInstanceOf(Error);
+    await expect
+      .poll(() => metricValue(h.inbound.adminURL, "inbound", "NoCertificate"), {
+        timeout: 30_000,
+        interval: 100,
+      })
+      .toBe(countBefore + FLOOD + 1);
+    const accounted = () =>
+      refusals()
+        .slice(recordsBefore)
+        .reduce(
+          (n, r) => n + 1 + Number((r.detail as { unrecordedBefore?: number }).unrecordedBefore ?? 0),
+          0,
+        );
+    await expect.poll(accounted, { timeout: 30_000, interval: 100 }).toBe(FLOOD + 1);
+    const written = refusals().length - recordsBefore;
+    // Bounded by the budget (burst 50 + 5/s over the flood, + the last one), not by the flood.
+    expect(written).toBeLessThanOrEqual(50 + Math.ceil(elapsedS * 5) + 1);
+    expect(written).toBeLessThan(FLOOD);
+  });
 });
 
 // The tool server side: what the outbound gateway must refuse before sending the agent's call
