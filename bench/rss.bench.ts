@@ -22,10 +22,9 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { parse as parseYaml } from "yaml";
 import type { GatewayPolicy, InboundPolicy } from "../api/v1alpha1/policy.ts";
 import { issueFor, testCA } from "../lib/identity/testing.ts";
-import { toolDigest } from "../lib/tool-digest.ts";
 import { bundleComponent } from "../scripts/images/build.ts";
 import { COMPONENT_IMAGES } from "../scripts/images/definitions.ts";
-import { startMcpServer } from "../test/fixtures/gateway/mcp-server.ts";
+import { pinnedDigests, startMcpServer } from "../test/fixtures/gateway/mcp-server.ts";
 import { gatewayRuntimeEnv, memoryBytes } from "../webhook/sidecar-config.ts";
 import type { BenchOptions, BenchResult } from "./run.ts";
 
@@ -129,19 +128,6 @@ export function chartGatewayLimit(): string {
   return values.gateway.resources.limits.memory;
 }
 
-async function pinnedDigests(mcpURL: string): Promise<Record<string, string>> {
-  const c = new Client({ name: "pinner", version: "1" });
-  await c.connect(new StreamableHTTPClientTransport(new URL(`${mcpURL}/mcp`)));
-  const { tools } = await c.listTools();
-  await c.close();
-  return Object.fromEntries(
-    tools.map((t) => [
-      t.name,
-      toolDigest({ name: t.name, description: t.description, inputSchema: t.inputSchema }),
-    ]),
-  );
-}
-
 /** The files both gateways read (CA bundle, SVIDs, policies) and their environments. */
 async function gatewayFiles(dir: string, mcpURL: string) {
   const ca = await testCA(TRUST_DOMAIN);
@@ -219,24 +205,27 @@ const BARE_SERVER = [
   "  .listen(0, '127.0.0.1', function () { console.log('gateway listening', this.address().port); });",
 ].join("\n");
 
-/** Samples RSS of the pids every 250 ms until stopped. */
+/**
+ * Samples RSS of the pids every 250 ms, and once more when stopped (right as the load ends), so a
+ * load shorter than the interval still has a sample in its second half.
+ */
 function sampler(pids: number[]) {
   const samples: { t: number; rss: number[] }[] = [];
-  const timer = setInterval(() => {
-    samples.push({ t: performance.now(), rss: pids.map((p) => rssOf(p).rssMiB) });
-  }, 250);
+  const sample = () => samples.push({ t: performance.now(), rss: pids.map((p) => rssOf(p).rssMiB) });
+  const timer = setInterval(sample, 250);
   return {
     stop(): { t: number; rss: number[] }[] {
       clearInterval(timer);
+      sample();
       return samples;
     },
   };
 }
 
-/** Median RSS per pid over the second half of the load period. */
+/** Median RSS per pid over the second half of the load period (the sampler stops as it ends). */
 function steady(samples: { t: number; rss: number[] }[], from: number, to: number, i: number): number {
   const mid = from + (to - from) / 2;
-  return median(samples.filter((s) => s.t >= mid && s.t <= to).map((s) => s.rss[i]!));
+  return median(samples.filter((s) => s.t >= mid).map((s) => s.rss[i]!));
 }
 
 /** 16 connections posting the request body to the bare server, bounded by time and count. */
