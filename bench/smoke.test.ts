@@ -24,6 +24,7 @@ describe("bench:smoke", () => {
       "sidecar RSS idle (outbound)",
       "sidecar RSS peak, 16 connections (outbound)",
       "sidecar RSS steady state, 16 connections (inbound)",
+      "operator: 20 AgentIdentities → Ready",
     ])
       expect(stdout).toContain(`${row}:`);
   });
