@@ -10,6 +10,12 @@ import * as k8s from "@kubernetes/client-node";
 import { chooseCluster } from "../test/cluster/choose.ts";
 import { installCrds } from "../test/cluster/install-crds.ts";
 import { installOperatorRBAC, startOperator, sumMetric, waitFor } from "../test/support/operator-process.ts";
+import {
+  readyIdentities,
+  scaleEnclave,
+  scaleIdentity,
+  scaleToolManifest,
+} from "../test/support/scale-workload.ts";
 import type { BenchOptions, BenchResult } from "./run.ts";
 
 const GROUP = "warden.dev";
@@ -19,34 +25,9 @@ const CONCURRENCY = 25;
 const WRITE_VERBS = ["POST", "PUT", "PATCH", "DELETE"];
 const log = (line: string) => console.error(`[bench:operator] ${line}`);
 
-const identityBody = (name: string) => ({
-  apiVersion: `${GROUP}/${VERSION}`,
-  kind: "AgentIdentity",
-  metadata: { name },
-  spec: {
-    enclave: "proj",
-    agentType: "worker",
-    sponsor: { name: "owner" },
-    grants: [{ manifest: { name: "tools" }, tools: [{ name: "search" }, { name: "summarize" }] }],
-  },
-});
-
 async function inBatches<T>(items: T[], fn: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += CONCURRENCY)
     await Promise.all(items.slice(i, i + CONCURRENCY).map(fn));
-}
-
-async function readyCount(custom: k8s.CustomObjectsApi, namespace: string): Promise<number> {
-  type Listed = { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
-  const list = (await custom.listNamespacedCustomObject({
-    group: GROUP,
-    version: VERSION,
-    namespace,
-    plural: "agentidentities",
-  })) as Listed;
-  return list.items.filter((i) =>
-    i.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-  ).length;
 }
 
 /** The floor: the creates and the operator's per-identity writes, replayed by one client. */
@@ -65,7 +46,7 @@ async function replay(admin: k8s.KubeConfig, namespace: string, names: string[])
       version: VERSION,
       namespace,
       plural: "agentidentities",
-      body: identityBody(name),
+      body: scaleIdentity(name),
     });
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
     await core.createNamespacedConfigMap({
@@ -146,25 +127,8 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
       );
       const create = (plural: string, body: unknown) =>
         custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: enc, plural, body });
-      await create("toolmanifests", {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: "ToolManifest",
-        metadata: { name: "tools" },
-        spec: {
-          endpoint: `https://tools.${enc}.svc:8443/mcp`,
-          server: { port: 8443 },
-          tools: [
-            { name: "search", description: "Search", inputSchema: { type: "object" } },
-            { name: "summarize" },
-          ],
-        },
-      });
-      await create("agentenclaves", {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: "AgentEnclave",
-        metadata: { name: "proj" },
-        spec: { toolServers: ["tools"] },
-      });
+      await create("toolmanifests", scaleToolManifest(enc));
+      await create("agentenclaves", scaleEnclave());
       const writes = async () => {
         const text = await op.metrics();
         return WRITE_VERBS.reduce(
@@ -177,11 +141,11 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
       const writesBefore = await writes();
       const enclaveBefore = await enclaveReconciles();
       const started = performance.now();
-      await inBatches(names, (name) => create("agentidentities", identityBody(name)));
+      await inBatches(names, (name) => create("agentidentities", scaleIdentity(name)));
       // Bounded: far beyond the slowest figure measured here (410 s for 5,000 before issue 16).
       await waitFor(
         `${n} Ready`,
-        async () => (await readyCount(custom, enc)) === n,
+        async () => (await readyIdentities(custom, enc)) === n,
         Math.max(120_000, n * 300),
         1_000,
       );

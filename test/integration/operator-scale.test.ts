@@ -3,6 +3,12 @@
 import * as k8s from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubeConfig } from "../support/kube.ts";
+import {
+  readyIdentities,
+  scaleEnclave,
+  scaleIdentity,
+  scaleToolManifest,
+} from "../support/scale-workload.ts";
 import { operatorTestbed, type RunningOperator, sumMetric, waitFor } from "./operator-harness.ts";
 
 const GROUP = "warden.dev";
@@ -21,26 +27,8 @@ beforeAll(async () => {
   ns = bed.namespace;
   op = bed.start("scale-op", ["--identity=off"]);
   await waitFor("operator leads", async () => (await op.metric("warden_operator_leader")) === 1, 60_000);
-  await create("toolmanifests", {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: "ToolManifest",
-    metadata: { name: "tools" },
-    spec: {
-      endpoint: `https://tools.${ns}.svc:8443/mcp`,
-      server: { port: 8443 },
-      tools: [
-        { name: "search", description: "Search", inputSchema: { type: "object" } },
-        { name: "fetch", risk: "High" },
-        { name: "summarize" },
-      ],
-    },
-  });
-  await create("agentenclaves", {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: "AgentEnclave",
-    metadata: { name: "proj" },
-    spec: { toolServers: ["tools"] },
-  });
+  await create("toolmanifests", scaleToolManifest(ns));
+  await create("agentenclaves", scaleEnclave());
 });
 
 afterAll(async () => {
@@ -61,42 +49,10 @@ describe("scale", () => {
     const names = Array.from({ length: N }, (_, i) => `agent-${String(i).padStart(4, "0")}`);
     // Create with bounded concurrency, as a CI pipeline applying manifests would.
     for (let i = 0; i < names.length; i += 25) {
-      await Promise.all(
-        names.slice(i, i + 25).map((name) =>
-          create("agentidentities", {
-            apiVersion: `${GROUP}/${VERSION}`,
-            kind: "AgentIdentity",
-            metadata: { name },
-            spec: {
-              enclave: "proj",
-              agentType: "worker",
-              sponsor: { name: "owner" },
-              grants: [{ manifest: { name: "tools" }, tools: [{ name: "search" }, { name: "summarize" }] }],
-            },
-          }),
-        ),
-      );
+      await Promise.all(names.slice(i, i + 25).map((name) => create("agentidentities", scaleIdentity(name))));
     }
     const createdMs = Date.now() - started;
-    type Listed = { items: { status?: { conditions?: { type: string; status: string }[] } }[] };
-    await waitFor(
-      `${N} Ready`,
-      async () => {
-        const list = (await custom.listNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace: ns,
-          plural: "agentidentities",
-        })) as Listed;
-        return (
-          list.items.filter((i) =>
-            i.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-          ).length === N
-        );
-      },
-      220_000,
-      1_000,
-    );
+    await waitFor(`${N} Ready`, async () => (await readyIdentities(custom, ns)) === N, 220_000, 1_000);
     const convergedMs = Date.now() - started;
     // The count-only follow-ups (enclave agents, manifest boundAgents) settle right after.
     await waitFor("enclave counts all agents", async () => {
