@@ -29,6 +29,11 @@ export interface CpuProfile {
 export interface CategoryRule {
   name: string;
   test: (frame: CallFrame) => boolean;
+  /**
+   * Rules of a lower tier are tried on the whole stack before any rule of a higher one (default
+   * 0): a socket write under undici is undici's, one under the gateway's own handler is HTTP's.
+   */
+  tier?: number;
 }
 
 export interface FunctionTime {
@@ -71,16 +76,20 @@ export function frameKey(f: CallFrame, root: string): string {
 }
 
 /**
- * The category of one sample: walking from the leaf towards the root, the first frame a rule
- * recognises decides (so `sha256` under the audit writer counts as audit, a socket write under
- * undici as forwarding). V8's own pseudo-frames name their category themselves.
+ * The category of one sample: tier by tier, walking from the leaf towards the root, the first
+ * frame a rule recognises decides (so `sha256` under the audit writer counts as audit, a socket
+ * write under undici as forwarding). V8's own pseudo-frames name their category themselves.
  */
 export function categoryOf(stack: CallFrame[], rules: CategoryRule[]): string {
   const leaf = stack[0];
   if (leaf && stack.length === 1 && leaf.url === "" && /^\(.*\)$/.test(leaf.functionName))
     return leaf.functionName;
-  for (const f of stack) {
-    for (const r of rules) if (r.test(f)) return r.name;
+  const tiers = [...new Set(rules.map((r) => r.tier ?? 0))].sort((a, b) => a - b);
+  for (const tier of tiers) {
+    const inTier = rules.filter((r) => (r.tier ?? 0) === tier);
+    for (const f of stack) {
+      for (const r of inTier) if (r.test(f)) return r.name;
+    }
   }
   return "other JavaScript";
 }
@@ -166,8 +175,9 @@ const inProject = (root: string, f: CallFrame, ...paths: string[]) => {
 const inPackage = (f: CallFrame, pkg: string) => f.url.includes(`/node_modules/${pkg}/`);
 
 /**
- * The gateway's categories of work, in the order they are tried on each frame. Project files come
- * first by what they do; Node's own modules and packages after, for frames no project code called.
+ * The gateway's categories of work, in the order they are tried on each frame. Tier 0: the
+ * project's components by file and the packages they call; tier 1: Node's own modules (HTTP,
+ * TLS, sockets) reached from anywhere else; tier 2: the rest of the gateway's handler code.
  */
 export function gatewayCategories(root: string): CategoryRule[] {
   const p = (f: CallFrame, ...paths: string[]) => inProject(root, f, ...paths);
@@ -213,15 +223,25 @@ export function gatewayCategories(root: string): CategoryRule[] {
       test: (f) => inPackage(f, "undici") || p(f, "gateway/outbound/forward.ts", "gateway/upstream.ts"),
     },
     {
-      name: "gateway request handling (routing, headers, body read)",
-      test: (f) => p(f, "gateway/"),
+      name: "HTTP (node:http parse/serialize)",
+      tier: 1,
+      test: (f) => /^node:_http_|^node:http$/.test(f.url),
     },
-    { name: "HTTP (node:http parse/serialize)", test: (f) => /^node:_http_|^node:http$/.test(f.url) },
-    { name: "TLS (node:tls)", test: (f) => /^node:(_tls_|tls$|internal\/tls)/.test(f.url) },
+    { name: "TLS (node:tls)", tier: 1, test: (f) => /^node:(_tls_|tls$|internal\/tls)/.test(f.url) },
     {
       name: "sockets and streams",
+      tier: 1,
       test: (f) => /^node:(net|internal\/stream|internal\/streams|stream|internal\/net)/.test(f.url),
     },
-    { name: "timers and promises", test: (f) => /^node:internal\/(timers|process\/task_queues)/.test(f.url) },
+    {
+      name: "gateway request handling (routing, headers, body read)",
+      tier: 2,
+      test: (f) => p(f, "gateway/"),
+    },
+    {
+      name: "timers and promises",
+      tier: 2,
+      test: (f) => /^node:internal\/(timers|process\/task_queues)/.test(f.url),
+    },
   ];
 }
