@@ -7,7 +7,7 @@
 // are valid JSON-RPC notifications of the negotiated revision; anything malformed is dropped.
 import { type Deny, deny, INVALID_REQUEST, METHOD_NOT_FOUND } from "./deny.ts";
 import { JsonRejected, parseStrictJson } from "./json.ts";
-import { notificationSchema, requestSchema, responseSchema } from "./jsonrpc.ts";
+import { isResponseShape, notificationSchema, requestSchema, responseSchema } from "./jsonrpc.ts";
 import type { ProtocolVersion } from "./methods.ts";
 
 /** Server→client requests that pass without a grant: harmless liveness only. */
@@ -126,7 +126,7 @@ export function decideServerMessage(
     }
     return { action: "pass", message: m, kind: "notification" };
   }
-  if (!responseSchema.safeParse(m).success)
+  if (!isResponseShape(m) && !responseSchema.safeParse(m).success)
     return invalid("not a JSON-RPC request, notification or response");
   return { action: "pass", message: m, kind: "response" };
 }

@@ -4,9 +4,11 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
 import { credentialFileName } from "../../api/v1alpha1/sidecar.ts";
+import { readStreamLimited } from "../body-relay.ts";
 import { type Deny, deny } from "../decide/deny.ts";
 import { PARAM_HEADER_PREFIX } from "../decide/param-headers.ts";
 import { header } from "../http-util.ts";
@@ -118,13 +120,7 @@ export function upstreamErrorKind(e: unknown): string {
   return "connect";
 }
 
-export async function readLimited(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    if (n > limit) throw new Error(`upstream response larger than ${limit} bytes`);
-    chunks.push(Buffer.from(c));
-  }
-  return Buffer.concat(chunks).toString("utf8");
+/** The whole upstream body as UTF-8, refused past `limit` bytes (body-relay.ts, no async iterator). */
+export function readLimited(body: Readable, limit: number): Promise<string> {
+  return readStreamLimited(body, limit, (l) => new Error(`upstream response larger than ${l} bytes`));
 }
