@@ -77,11 +77,15 @@ function agentClient(name: string) {
   return { client, asked, store };
 }
 
-const clients: Record<"direct" | "granted" | "bare" | "docs", ReturnType<typeof agentClient>> = {
+const clients: Record<
+  "direct" | "granted" | "bare" | "docs" | "resourcesOnly",
+  ReturnType<typeof agentClient>
+> = {
   direct: agentClient("direct"),
   granted: agentClient("granted"),
   bare: agentClient("bare"),
   docs: agentClient("docs"),
+  resourcesOnly: agentClient("resources-only"),
 };
 
 beforeAll(async () => {
@@ -98,6 +102,11 @@ beforeAll(async () => {
       clientFeatures: { sampling: true, elicitation: true, roots: true },
     }),
     everything.server("everything-tools"),
+    // A resources-only server (a ToolManifest with no tools): the same server, no tool granted.
+    everything.server("everything-resources-only", {
+      tools: [],
+      resources: { uriPatterns: ["demo://resource/static/*"], subscribe: false },
+    }),
     everything.server("everything-docs", {
       resources: { uriPatterns: ["demo://resource/static/*"], subscribe: false },
       prompts: ["simple-prompt", "completable-prompt"],
@@ -111,6 +120,7 @@ beforeAll(async () => {
     connect(clients.granted.client, h.route("everything")),
     connect(clients.bare.client, h.route("everything-tools")),
     connect(clients.docs.client, h.route("everything-docs")),
+    connect(clients.resourcesOnly.client, h.route("everything-resources-only")),
   ]);
   // The SDK learns from tools/list which tools need task-based calls.
   for (const c of Object.values(clients)) await c.client.listTools();
@@ -450,4 +460,21 @@ describe("resources, prompts, completion and logging: allowed where granted, ref
       expect((e as McpError).message).toMatch(/grant|canonical/);
     });
   }
+});
+
+describe("a server described without tools (resources only)", () => {
+  it("lists no tools, reads its granted resources, refuses every tool call", async () => {
+    expect((await clients.resourcesOnly.client.listTools()).tools).toEqual([]);
+    const r = await clients.resourcesOnly.client.readResource({ uri: STATIC_DOC });
+    expect(r.contents.length).toBeGreaterThan(0);
+    const e = await clients.resourcesOnly.client.callTool({ name: "echo", arguments: { message: "x" } }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(McpError);
+    expect((e as McpError).data).toMatchObject({
+      rule: "ToolNotGranted",
+      manifest: "everything-resources-only",
+    });
+  });
 });
