@@ -5,6 +5,7 @@
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
 import { uriMatches, uriProblem, wildcardMatch } from "../../lib/uri-pattern.ts";
 import { type Deny, deny, INVALID_REQUEST } from "./deny.ts";
+import type { TaskToken } from "./tasktoken.ts";
 
 /**
  * Characters a prompt name must not carry: controls, format characters (zero-width, bidi
@@ -191,3 +192,50 @@ export const GRANTABLE_SERVER_REQUESTS: readonly string[] = [
   ...Object.keys(SERVER_REQUEST_FEATURE),
   ...CLIENT_TASK_REQUESTS,
 ];
+
+/**
+ * Surface methods that use a resource or a prompt: a task token governs them like tool calls
+ * (required when the policy requires one; when present, the effective grant is the policy's ∩ the
+ * token's). Lists and the logging level are discovery and housekeeping, like tools/list.
+ */
+export const TASK_SCOPED_METHODS: ReadonlySet<string> = new Set([
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "prompts/get",
+  "completion/complete",
+]);
+
+/**
+ * For a task-scoped method the policy already granted: whether task `t` allows it too. What the
+ * token does not list, the task may not use (fail closed): a token without allowed_resources
+ * allows no resource.
+ */
+export function taskSurfaceDecision(
+  t: TaskToken,
+  method: string,
+  params: Record<string, unknown> | undefined,
+  m: string,
+): Deny | null {
+  const narrowed = (what: string, claim: string, allowed: readonly string[]) =>
+    deny(
+      "TaskTokenNarrowed",
+      `task ${t.taskId} does not allow ${what} (${claim}: ${allowed.join(", ") || "none"}); the orchestrator mints the token with ${claim}`,
+      m,
+    );
+  const resource = (uri: string) =>
+    t.allowedResources.some((p) => uriMatches(p, uri))
+      ? null
+      : narrowed(`resource ${JSON.stringify(uri.slice(0, 256))}`, "allowed_resources", t.allowedResources);
+  const prompt = (name: string) =>
+    t.allowedPrompts.includes(name)
+      ? null
+      : narrowed(`prompt ${JSON.stringify(name.slice(0, 128))}`, "allowed_prompts", t.allowedPrompts);
+  // The policy's decision ran first, so the shapes below were checked there.
+  if (method === "prompts/get") return prompt(String(params?.name));
+  if (method === "completion/complete") {
+    const ref = (params?.ref ?? {}) as Record<string, unknown>;
+    return ref.type === "ref/prompt" ? prompt(String(ref.name)) : resource(String(ref.uri));
+  }
+  return resource(String(params?.uri));
+}
