@@ -182,14 +182,21 @@ describe("server→client requests", () => {
     expect(serverRequestGranted(s, "roots/list")).toBe(false);
     expect(serverRequestGranted(s, "ping")).toBe(true);
     expect(serverRequestGranted(bare, "sampling/createMessage")).toBe(false);
-    expect(
-      serverRequestGranted(
-        { ...s, clientFeatures: { sampling: true, elicitation: true, roots: true } },
-        "tasks/get",
-      ),
-    ).toBe(false);
     expect(serverRequestGranted(s, "__proto__")).toBe(false);
     expect(serverRequestGranted(s, "constructor")).toBe(false);
+  });
+  it("tasks/* only with sampling or elicitation (client-side tasks exist only for those)", () => {
+    const only = (f: Partial<Record<"sampling" | "elicitation" | "roots", boolean>>) => ({
+      ...bare,
+      clientFeatures: { sampling: false, elicitation: false, roots: false, ...f },
+    });
+    for (const m of ["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]) {
+      expect(serverRequestGranted(only({ sampling: true }), m)).toBe(true);
+      expect(serverRequestGranted(only({ elicitation: true }), m)).toBe(true);
+      expect(serverRequestGranted(only({ roots: true }), m)).toBe(false);
+      expect(serverRequestGranted(bare, m)).toBe(false);
+    }
+    expect(serverRequestGranted(only({ sampling: true }), "tasks/update")).toBe(false);
   });
 });
 

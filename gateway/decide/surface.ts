@@ -170,12 +170,28 @@ const SERVER_REQUEST_FEATURE: Record<string, "sampling" | "elicitation" | "roots
   "roots/list": "roots",
 };
 
+/**
+ * Server→client task requests: a server asks the agent about client-side tasks, which exist only
+ * as answers to task-augmented sampling or elicitation requests. Granted with either feature, and
+ * then each passes only for a task of the same session (outbound/client-tasks.ts).
+ */
+const CLIENT_TASK_REQUESTS = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
+
 /** Whether a server→client request may reach the agent under this server's grants. */
 export function serverRequestGranted(server: CompiledServer | undefined, method: string): boolean {
   if (method === "ping") return true;
-  const feature = SERVER_REQUEST_FEATURE[method];
+  if (CLIENT_TASK_REQUESTS.has(method))
+    return server?.clientFeatures?.sampling === true || server?.clientFeatures?.elicitation === true;
+  const feature = Object.hasOwn(SERVER_REQUEST_FEATURE, method) ? SERVER_REQUEST_FEATURE[method] : undefined;
   return feature !== undefined && server?.clientFeatures?.[feature] === true;
 }
+
+/** The server→client requests a grant can allow (each still decided by serverRequestGranted). */
+export const GRANTABLE_SERVER_REQUESTS: readonly string[] = [
+  "ping",
+  ...Object.keys(SERVER_REQUEST_FEATURE),
+  ...CLIENT_TASK_REQUESTS,
+];
 
 /**
  * Surface methods that use a resource or a prompt: a task token governs them like tool calls

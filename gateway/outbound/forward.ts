@@ -112,8 +112,12 @@ export function dispatcherFor(deps: ForwardDeps, server: CompiledServer): Dispat
 }
 
 export function upstreamErrorKind(e: unknown): string {
-  const code = (e as { code?: string }).code ?? "";
-  const msg = (e as Error).message ?? "";
+  // Not every error's code is a string: an aborted request (the agent hung up) rejects with a
+  // DOMException whose code is a number, and throwing here would skip the call's outcome record.
+  const c = (e as { code?: unknown } | null)?.code;
+  const code = typeof c === "string" ? c : "";
+  const m = (e as { message?: unknown } | null)?.message;
+  const msg = typeof m === "string" ? m : "";
   if (code.includes("TIMEOUT") || /timeout/i.test(msg)) return "timeout";
   if (code.startsWith("ERR_TLS") || /certificate|SPIFFE|tls|handshake|expected spiffe/i.test(msg))
     return "tls";
