@@ -10,7 +10,7 @@ import {
   type InboundPolicy,
   inboundPolicy,
 } from "../api/v1alpha1/policy.ts";
-import { parseBundlePem } from "../lib/identity/bundle.ts";
+import { parseBundlePem } from "../lib/identity/bundle-pem.ts";
 import { PeerRefusedError } from "../lib/identity/tls.ts";
 import { createLogger, type Logger } from "../lib/log.ts";
 import { createAdminServer } from "./admin.ts";

@@ -1,9 +1,11 @@
 // The trust bundle in its two forms: PEM (all trusted CAs, for TLS stacks and openssl) and the
 // SPIFFE bundle format (a JWKS whose keys carry `use: x509-svid` with x5c, or `use: jwt-svid` with
 // kid; plus spiffe_sequence and spiffe_refresh_hint). During a CA rotation both CAs are in it.
+// The PEM reader is bundle-pem.ts (no ASN.1 library, for the gateway); this module is the operator's.
 import * as jose from "jose";
 import * as z from "zod";
 import { parseOrThrow, ValidationError } from "../errors.ts";
+import { caCertificate as nativeCACertificate, strictBase64 } from "./bundle-pem.ts";
 import { certsToPem, x509 } from "./crypto.ts";
 
 export interface SpiffeBundle {
@@ -105,72 +107,17 @@ export function parseBundleJWKS(json: string): {
   return { cas, jwtKeys, sequence: doc.spiffe_sequence ?? 0 };
 }
 
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END ([A-Z0-9 ]+)-----/g;
-
-/** Standard base64 (with padding) that round-trips exactly, else undefined. */
-function strictBase64(text: string): Uint8Array | undefined {
-  const t = text.replace(/\r?\n/g, "");
-  if (t.length === 0 || t.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(t)) return undefined;
-  const bytes = Buffer.from(t, "base64");
-  return bytes.toString("base64") === t ? new Uint8Array(bytes) : undefined;
-}
-
+/** A bundle CA, checked natively (bundle-pem.ts), as the @peculiar/x509 object the operator uses. */
 function caCertificate(der: Uint8Array, field: string, what: string): x509.X509Certificate {
-  let cert: x509.X509Certificate;
+  nativeCACertificate(der, field, what);
   try {
-    cert = new x509.X509Certificate(der);
-    void cert.extensions;
+    return new x509.X509Certificate(der);
   } catch (e) {
     throw new ValidationError(what, [
       { path: field, message: `not a DER X.509 certificate (${(e as Error).message})` },
     ]);
   }
-  if (!cert.getExtension(x509.BasicConstraintsExtension)?.ca) {
-    throw new ValidationError(what, [
-      {
-        path: field,
-        message: "not a CA certificate (basicConstraints CA:true); a trust bundle holds CAs only",
-      },
-    ]);
-  }
-  return cert;
 }
 
-/**
- * Parses a PEM trust bundle strictly: only CERTIFICATE blocks with whitespace between them, each
- * valid base64 of a DER X.509 CA certificate, at least one. Anything else is a ValidationError that
- * names the block, so a corrupt or truncated mount fails closed instead of trusting a subset.
- */
-export function parseBundlePem(pem: string, what = "trust bundle"): x509.X509Certificate[] {
-  if (typeof pem !== "string" || pem.trim() === "")
-    throw new ValidationError(what, [{ path: "", message: "empty; expected PEM CERTIFICATE blocks" }]);
-  const certs: x509.X509Certificate[] = [];
-  let last = 0;
-  let index = 0;
-  for (const m of pem.matchAll(PEM_BLOCK)) {
-    const field = `block ${index}`;
-    if (pem.slice(last, m.index).trim() !== "")
-      throw new ValidationError(what, [
-        { path: field, message: "text outside PEM blocks; a bundle holds only CERTIFICATE blocks" },
-      ]);
-    if (m[1] !== "CERTIFICATE" || m[3] !== "CERTIFICATE")
-      throw new ValidationError(what, [
-        { path: field, message: `a ${m[1]} block; a bundle holds only CERTIFICATE blocks` },
-      ]);
-    const der = strictBase64(m[2]!);
-    if (!der) throw new ValidationError(what, [{ path: field, message: "the base64 body is corrupt" }]);
-    certs.push(caCertificate(der, field, what));
-    last = m.index + m[0].length;
-    index++;
-  }
-  if (pem.slice(last).trim() !== "")
-    throw new ValidationError(what, [
-      {
-        path: `block ${index}`,
-        message:
-          index === 0 ? "not PEM; expected CERTIFICATE blocks" : "text after the last PEM block (truncated?)",
-      },
-    ]);
-  if (certs.length === 0) throw new ValidationError(what, [{ path: "", message: "no CERTIFICATE blocks" }]);
-  return certs;
-}
+// The PEM form is read without @peculiar/x509 (the gateway imports it from bundle-pem.ts).
+export { parseBundlePem } from "./bundle-pem.ts";

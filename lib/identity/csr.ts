@@ -1,25 +1,10 @@
 // PKCS#10 certificate requests, made in memory by the workload (its key never leaves the process).
 
 import { ValidationError } from "../errors.ts";
-import type { CryptoKeyPair } from "./crypto.ts";
-import { ECDSA_SHA256, x509 } from "./crypto.ts";
-import { parseWorkloadID } from "./spiffe-id.ts";
+import { x509 } from "./crypto.ts";
 
-/**
- * A CSR signed by `keys` with the SPIFFE ID as its only (URI) SAN, or with no extension at all when
- * the workload does not know its ID yet (the issuer decides it from the token either way).
- */
-export async function createCSR(keys: CryptoKeyPair, spiffeID?: string): Promise<string> {
-  if (spiffeID) parseWorkloadID(spiffeID);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: spiffeID
-      ? [new x509.SubjectAlternativeNameExtension([{ type: "url", value: spiffeID }], false)]
-      : [],
-  });
-  return csr.toString("pem");
-}
+// Made natively (csr-create.ts): the gateway imports it from there, without @peculiar/x509.
+export { createCSR } from "./csr-create.ts";
 
 /** Maximum PEM size accepted (a P-256 CSR is ~500 bytes). */
 export const MAX_CSR_PEM_BYTES = 8192;

@@ -3,15 +3,22 @@
 // the kubelet rotates it), verify what comes back, renew at half-life ±10%, retry with capped
 // exponential backoff — past expiry too — and report ready only while a valid SVID is held.
 // The renewal point is a fraction of the lifetime (default half-life, chart value svid.renewAt).
+//
+// It runs inside the gateway sidecar, so it uses no ASN.1 library: keys from node:crypto, the CSR
+// from csr-create.ts, certificates read by certificate.ts (OpenSSL plus the DER reader).
+import { generateKeyPair } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import * as https from "node:https";
+import { promisify } from "node:util";
 import { DeniedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
-import { parseBundlePem } from "./bundle.ts";
-import { certsFromPem, generateP256, privateKeyToPem, subtle } from "./crypto.ts";
-import { createCSR } from "./csr.ts";
+import { parseBundlePem } from "./bundle-pem.ts";
+import { certificatesFromPem } from "./certificate.ts";
+import { createCSR } from "./csr-create.ts";
 import { parseWorkloadID } from "./spiffe-id.ts";
-import { verifyX509SVID } from "./x509-svid.ts";
+import { verifyX509SVID } from "./x509-svid-verify.ts";
+
+const generateKeyPairAsync = promisify(generateKeyPair);
 
 export interface CurrentSVID {
   certChainPem: string;
@@ -218,13 +225,13 @@ export class SvidClient {
   }
 
   async #obtain(): Promise<CurrentSVID> {
-    const keys = await generateP256();
+    const keys = await generateKeyPairAsync("ec", { namedCurve: "P-256" });
     const token = (await this.#o.readToken()).trim();
     // Without a known ID the CSR asks for no SAN; the answer is then checked against the trust domain.
     const spiffeID = this.#expectedID;
     const csrPem = await createCSR(keys, spiffeID);
     const answer = await this.#o.requestSVID(csrPem, token);
-    const chain = certsFromPem(answer.certChainPem);
+    const chain = certificatesFromPem(answer.certChainPem);
     const trustedPem = await this.#o.trustBundle();
     const bundle = parseBundlePem(trustedPem, "the mounted trust bundle");
     const verified = await verifyX509SVID({
@@ -235,14 +242,14 @@ export class SvidClient {
       now: new Date(this.#o.clock.now()),
     });
     // The leaf must certify the key we just made, not some other key.
-    const ours = Buffer.from(await subtle.exportKey("spki", keys.publicKey));
-    if (!ours.equals(Buffer.from(chain[0]!.publicKey.rawData))) {
+    const ours = keys.publicKey.export({ type: "spki", format: "der" });
+    if (!ours.equals(chain[0]!.spki)) {
       throw new DeniedError("SVIDKeyMismatch", "the issuer returned a certificate for another key");
     }
     this.#expectedID ??= verified.spiffeID;
     return {
       certChainPem: answer.certChainPem,
-      keyPem: await privateKeyToPem(keys.privateKey),
+      keyPem: keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
       bundlePem: trustedPem,
       spiffeID: verified.spiffeID,
       notAfter: verified.notAfter,

@@ -7,10 +7,16 @@
 // Here the SAN comes from the parsed extension, by GeneralName type, and there must be one
 // extension and exactly one URI in it. Checks run in a fixed order; the first failure is reported
 // with a stable refusal code (a bounded set: metric label values come from it).
-import { X509Certificate as NodeX509Certificate } from "node:crypto";
+//
+// The certificate is read by certificate.ts (OpenSSL plus a strict DER reader), not by an ASN.1
+// library: this runs at the gateway's start and on every peer connection.
+// svid-profile-reference.ts keeps the @peculiar/x509 implementation it replaced, which the tests
+// run beside this one on the attack tables and on random corruptions of real certificates.
 import { DeniedError } from "../errors.ts";
-import { x509 } from "./crypto.ts";
+import { Certificate, KeyUsage, OID } from "./certificate.ts";
 import { parseWorkloadID } from "./spiffe-id.ts";
+
+export { OID };
 
 export const LEAF_REFUSALS = [
   "Malformed",
@@ -37,17 +43,8 @@ export class SvidProfileError extends DeniedError {
   }
 }
 
-export const OID = {
-  basicConstraints: "2.5.29.19",
-  keyUsage: "2.5.29.15",
-  extKeyUsage: "2.5.29.37",
-  subjectAltName: "2.5.29.17",
-  serverAuth: "1.3.6.1.5.5.7.3.1",
-  clientAuth: "1.3.6.1.5.5.7.3.2",
-} as const;
-
 /** Extensions this profile understands, so they may be critical; any other critical one is refused. */
-const UNDERSTOOD_CRITICAL = new Set<string>([
+export const UNDERSTOOD_CRITICAL: ReadonlySet<string> = new Set<string>([
   OID.basicConstraints,
   OID.keyUsage,
   OID.extKeyUsage,
@@ -81,28 +78,21 @@ export interface LeafProfileOptions {
 
 export interface ProfiledLeaf {
   spiffeID: string;
-  cert: x509.X509Certificate;
-}
-
-/** The signature algorithm OID of a parsed certificate (read from the ASN.1, not a mapped name). */
-export function signatureOID(cert: x509.X509Certificate): string {
-  return (cert as unknown as { asn: { signatureAlgorithm: { algorithm: string } } }).asn.signatureAlgorithm
-    .algorithm;
+  cert: Certificate;
 }
 
 /** What is weak about a certificate's key or signature algorithm, or undefined. */
 export function weakness(
-  der: Uint8Array,
-  cert: x509.X509Certificate,
+  cert: Certificate,
 ): { refusal: "WeakKey" | "WeakSignature"; message: string } | undefined {
-  const sig = signatureOID(cert);
+  const sig = cert.signatureOID;
   if (!ALLOWED_SIGNATURE_OIDS.has(sig)) {
     return {
       refusal: "WeakSignature",
       message: `signature algorithm ${sig} is not allowed (use ECDSA or RSA with SHA-256 or stronger)`,
     };
   }
-  const key = new NodeX509Certificate(der).publicKey;
+  const key = cert.x509.publicKey;
   const d = key.asymmetricKeyDetails ?? {};
   if (key.asymmetricKeyType === "ec") {
     if (!ALLOWED_CURVES.has(String(d.namedCurve)))
@@ -119,8 +109,14 @@ export function weakness(
   return undefined;
 }
 
-function toBytes(der: Uint8Array | ArrayBuffer): Uint8Array {
-  return der instanceof Uint8Array ? der : new Uint8Array(der);
+/** Parses a certificate or throws SvidProfileError("Malformed"). */
+export function parseForProfile(der: Uint8Array | ArrayBuffer | Certificate): Certificate {
+  if (der instanceof Certificate) return der;
+  try {
+    return new Certificate(der instanceof Uint8Array ? der : new Uint8Array(der));
+  } catch (e) {
+    throw new SvidProfileError("Malformed", `the certificate does not parse: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -128,69 +124,55 @@ function toBytes(der: Uint8Array | ArrayBuffer): Uint8Array {
  * Throws SvidProfileError naming the first rule the certificate breaks. Signatures and validity
  * are not checked here (the chain check does that); this is about what the leaf *is*.
  */
-export function checkLeafProfile(der: Uint8Array | ArrayBuffer, opts: LeafProfileOptions): ProfiledLeaf {
-  const bytes = toBytes(der);
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(bytes);
-    void cert.extensions;
-  } catch (e) {
-    throw new SvidProfileError("Malformed", `the certificate does not parse: ${(e as Error).message}`);
-  }
+export function checkLeafProfile(
+  der: Uint8Array | ArrayBuffer | Certificate,
+  opts: LeafProfileOptions,
+): ProfiledLeaf {
+  const cert = parseForProfile(der);
   const fail = (refusal: LeafRefusal, message: string): never => {
     throw new SvidProfileError(refusal, message);
   };
 
   const seen = new Set<string>();
   for (const ext of cert.extensions) {
-    if (seen.has(ext.type))
+    if (seen.has(ext.oid))
       fail(
         "DuplicateExtension",
-        `extension ${ext.type} appears twice; a certificate carries each at most once`,
+        `extension ${ext.oid} appears twice; a certificate carries each at most once`,
       );
-    seen.add(ext.type);
-    if (ext.critical && !UNDERSTOOD_CRITICAL.has(ext.type))
-      fail("CriticalExtension", `unknown critical extension ${ext.type}`);
+    seen.add(ext.oid);
+    if (ext.critical && !UNDERSTOOD_CRITICAL.has(ext.oid))
+      fail("CriticalExtension", `unknown critical extension ${ext.oid}`);
   }
 
-  try {
-    const bc = cert.getExtension(x509.BasicConstraintsExtension);
-    if (bc?.ca) fail("NotALeaf", "an X.509-SVID leaf must have CA:false");
-    if (bc && bc.pathLength !== undefined)
-      fail("NotALeaf", "a leaf must not carry a path length constraint (only CAs may)");
+  // Every extension's structure was checked when the certificate was parsed.
+  const bc = cert.basicConstraints();
+  if (bc?.ca) fail("NotALeaf", "an X.509-SVID leaf must have CA:false");
+  if (bc && bc.pathLength !== undefined)
+    fail("NotALeaf", "a leaf must not carry a path length constraint (only CAs may)");
 
-    const ku = cert.getExtension(x509.KeyUsagesExtension);
-    if (!ku) fail("KeyUsage", "an X.509-SVID leaf must have a keyUsage extension with digitalSignature");
-    if ((ku!.usages & x509.KeyUsageFlags.digitalSignature) === 0)
-      fail("KeyUsage", "an X.509-SVID leaf must have keyUsage digitalSignature");
-    if ((ku!.usages & (x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign)) !== 0)
-      fail("KeyUsage", "an X.509-SVID leaf must not have keyCertSign or cRLSign");
+  const ku = cert.keyUsage();
+  if (ku === undefined)
+    return fail("KeyUsage", "an X.509-SVID leaf must have a keyUsage extension with digitalSignature");
+  if ((ku & KeyUsage.digitalSignature) === 0)
+    fail("KeyUsage", "an X.509-SVID leaf must have keyUsage digitalSignature");
+  if ((ku & (KeyUsage.keyCertSign | KeyUsage.cRLSign)) !== 0)
+    fail("KeyUsage", "an X.509-SVID leaf must not have keyCertSign or cRLSign");
 
-    const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-    const usages = new Set((eku?.usages ?? []).map(String));
-    for (const p of opts.purposes) {
-      if (!usages.has(OID[p])) fail("ExtKeyUsage", `the leaf's extKeyUsage must include ${p}`);
-    }
-  } catch (e) {
-    if (e instanceof SvidProfileError) throw e;
-    fail("Malformed", `an extension does not parse: ${(e as Error).message}`);
+  const usages = new Set(cert.extKeyUsage() ?? []);
+  for (const p of opts.purposes) {
+    if (!usages.has(OID[p])) fail("ExtKeyUsage", `the leaf's extKeyUsage must include ${p}`);
   }
 
   let weak: ReturnType<typeof weakness>;
   try {
-    weak = weakness(bytes, cert);
+    weak = weakness(cert);
   } catch (e) {
     return fail("Malformed", `the public key does not parse: ${(e as Error).message}`);
   }
   if (weak) fail(weak.refusal, weak.message);
 
-  let uris: string[];
-  try {
-    const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-    uris = (san?.names.items ?? []).filter((n) => n.type === "url").map((n) => n.value);
-  } catch (e) {
-    return fail("Malformed", `the subjectAltName does not parse: ${(e as Error).message}`);
-  }
+  const uris = (cert.subjectAltNames() ?? []).flatMap((n) => (n.type === "uri" ? [n.value] : []));
   if (uris.length !== 1)
     fail("SubjectAltName", `an X.509-SVID must carry exactly one URI SAN, this one has ${uris.length}`);
   let spiffeID: string;

@@ -8,7 +8,7 @@ import type { CA } from "./ca.ts";
 import type { CryptoKey, EcKeyAlgorithm } from "./crypto.ts";
 import { EC_P256, subtle, x509 } from "./crypto.ts";
 import { parseCSR } from "./csr.ts";
-import { ALLOWED_SIGNATURE_OIDS, checkLeafProfile, signatureOID } from "./svid-profile.ts";
+import { checkLeafProfile } from "./svid-profile.ts";
 import { checkCSRNative, checkIssueOptions, type IssuedDER, issueX509SVIDDER } from "./x509-svid-issue.ts";
 
 const OID_EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
@@ -159,97 +159,7 @@ export function spiffeIDOf(cert: x509.X509Certificate): string {
   return checkLeafProfile(new Uint8Array(cert.rawData), { purposes: [] }).spiffeID;
 }
 
-export interface VerifiedSVID {
-  spiffeID: string;
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-}
-
-/** Longest chain walked from the leaf to a bundle CA (leaf, intermediates, root). */
-const MAX_CHAIN_DEPTH = 5;
-
-/**
- * Verifies an X.509-SVID chain (leaf first) against trusted CAs: the full leaf profile
- * (svid-profile.ts: CA:false, keyUsage, EKU serverAuth+clientAuth, one SAN extension with exactly
- * one URI SAN, no unknown critical extension, no weak key or signature), validity at `now`,
- * signatures up to a bundle CA with every CA's path length honoured, trust domain, and optionally
- * the exact expected SPIFFE ID.
- */
-export async function verifyX509SVID(opts: {
-  chain: readonly x509.X509Certificate[];
-  bundle: readonly x509.X509Certificate[];
-  trustDomain?: string;
-  expectedID?: string;
-  now?: Date;
-}): Promise<VerifiedSVID> {
-  const now = opts.now ?? new Date();
-  const leaf = opts.chain[0];
-  if (!leaf) throw new DeniedError("SVIDMissing", "no certificate was presented");
-  const { spiffeID } = checkLeafProfile(new Uint8Array(leaf.rawData), {
-    trustDomain: opts.trustDomain,
-    purposes: ["serverAuth", "clientAuth"],
-  });
-  if (opts.expectedID && spiffeID !== opts.expectedID) {
-    throw new DeniedError("SVIDWrongID", `expected ${opts.expectedID}, got ${spiffeID}`);
-  }
-  if (!withinValidity(leaf, now))
-    throw new DeniedError("SVIDExpired", "the X.509-SVID is not valid at this time");
-  let current = leaf;
-  let pathLengthRefused = false;
-  // `depth` = intermediates between the leaf and the CA being tried as issuer.
-  for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
-    for (const root of opts.bundle) {
-      const v = await issuedBy(current, root, depth, now);
-      if (v === "ok") {
-        return { spiffeID, serial: leaf.serialNumber, notBefore: leaf.notBefore, notAfter: leaf.notAfter };
-      }
-      if (v === "pathLength") pathLengthRefused = true;
-    }
-    const next = opts.chain[depth + 1];
-    if (!next) break;
-    const v = await issuedBy(current, next, depth, now);
-    if (v === "pathLength") pathLengthRefused = true;
-    if (v !== "ok") break;
-    current = next;
-  }
-  if (pathLengthRefused) {
-    throw new DeniedError(
-      "SVIDPathLength",
-      "the chain has more intermediates than a CA's pathLength constraint allows",
-    );
-  }
-  throw new DeniedError("SVIDUntrusted", "the X.509-SVID does not chain to a CA in the trust bundle");
-}
-
-/**
- * Whether `issuer` signed `cert` and may: a CA (CA:true, keyCertSign when keyUsage is present),
- * valid now, with a signature algorithm we accept, whose pathLength allows `intermediatesBelow`.
- */
-async function issuedBy(
-  cert: x509.X509Certificate,
-  issuer: x509.X509Certificate,
-  intermediatesBelow: number,
-  now: Date,
-): Promise<"ok" | "no" | "pathLength"> {
-  if (cert.issuer !== issuer.subject) return "no";
-  const bc = issuer.getExtension(x509.BasicConstraintsExtension);
-  const ku = issuer.getExtension(x509.KeyUsagesExtension);
-  if (!bc?.ca || (ku && (ku.usages & x509.KeyUsageFlags.keyCertSign) === 0)) return "no";
-  if (!withinValidity(issuer, now)) return "no";
-  if (!ALLOWED_SIGNATURE_OIDS.has(signatureOID(cert))) return "no";
-  try {
-    if (!(await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true }))) return "no";
-  } catch {
-    return "no";
-  }
-  if (bc.pathLength !== undefined && intermediatesBelow > bc.pathLength) return "pathLength";
-  return "ok";
-}
-
-function withinValidity(cert: x509.X509Certificate, now: Date): boolean {
-  return cert.notBefore.getTime() <= now.getTime() && now.getTime() < cert.notAfter.getTime();
-}
+export { type VerifiedSVID, verifyX509SVID } from "./x509-svid-verify.ts";
 
 function truncate(s: string): string {
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;

@@ -1,7 +1,8 @@
 // The gateway image's bundle: its smaller entry into undici (undici-gateway.cjs), which must export
 // every value the gateway imports from "undici" and whose `request` must answer exactly like
 // undici's own for the forms the gateway uses (and refuse what undici refuses); what the bundle
-// leaves out (undici's fetch/WebSocket/cache/mock code, zod's locales); and the worker it starts by URL.
+// leaves out (undici's fetch/WebSocket/cache/mock code, zod's locales, @peculiar/x509 and its ASN.1
+// libraries); and the worker it starts by URL.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
@@ -153,7 +154,7 @@ describe("the gateway bundle (as its image holds it)", () => {
   const out = mkdtempSync(join(tmpdir(), "warden-gw-bundle-"));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-  it("holds no undici fetch/WebSocket/cache/mock code, no zod locales, and no undici index", async () => {
+  it("holds no undici fetch/WebSocket/cache/mock code, no zod locales, no undici index, and no ASN.1 library", async () => {
     const gw = COMPONENT_IMAGES.find((i) => i.name === "gateway")!;
     const r = await bundleComponent(gw, out, ROOT, 24);
     const included = r.included;
@@ -168,6 +169,14 @@ describe("the gateway bundle (as its image holds it)", () => {
     ).toEqual([]);
     expect(
       included.filter((f) => f.startsWith("node_modules/zod/v4/locales/") && !/\/(en|index)\.js$/.test(f)),
+    ).toEqual([]);
+    // Certificates are read by node:crypto and lib/identity/der.ts: no ASN.1 library in the sidecar.
+    expect(
+      included.filter((f) =>
+        /node_modules\/(@peculiar\/|asn1js\/|@noble\/|pvtsutils\/|pvutils\/|tsyringe\/|reflect-metadata\/)/.test(
+          f,
+        ),
+      ),
     ).toEqual([]);
   }, 120_000);
 

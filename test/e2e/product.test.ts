@@ -37,11 +37,11 @@ import {
 import {
   apiServerEndpoint,
   apply,
-  CHART,
   execJson,
   getJson,
   helm,
   helmInstall,
+  helmUpgrade,
   mustHelm,
   nodeChartValues,
   type PodInfo,
@@ -763,21 +763,13 @@ if (!node) {
         ]);
         return o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
       });
-      const upgrade = mustHelm([
-        "upgrade",
-        RELEASE,
-        CHART,
-        "-n",
-        SYSTEM,
+      const upgrade = helmUpgrade(RELEASE, SYSTEM, [
         "-f",
         valuesFile,
         // Changes the injected sidecar and so the webhook's pod template: both versions serve
         // during the roll, and a pod mutated by one may be validated by the other.
         "--set-json",
         'gateway.audit.redact=["password","token","ssn"]',
-        "--wait",
-        "--timeout",
-        "15m",
       ]);
       let done = false;
       void upgrade.finally(() => {
@@ -821,7 +813,7 @@ if (!node) {
         await mustKubectl(["delete", "namespace", ns, "--wait=true", "--timeout=300s"], {
           timeoutMs: 360_000,
         });
-      await mustHelm(["uninstall", RELEASE, "-n", SYSTEM, "--wait", "--timeout", "10m"]);
+      await mustHelm(["uninstall", RELEASE, "-n", SYSTEM, "--wait", "--timeout", "8m"]);
       const selector = `app.kubernetes.io/instance=${RELEASE}`;
       const clusterKinds = [
         "clusterroles",

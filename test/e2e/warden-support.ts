@@ -32,6 +32,8 @@ export const mustHelm = (args: string[], timeoutMs?: number): Promise<string> =>
 /** `helm install` of the chart with a values file, waiting for Ready. */
 export const helmInstall = (release: string, namespace: string, valuesFile: string): Promise<string> =>
   on().helmInstall(release, namespace, valuesFile);
+export const helmUpgrade = (release: string, namespace: string, args: string[]): Promise<string> =>
+  on().helmUpgrade(release, namespace, args);
 
 export const apply = (...docs: unknown[]): Promise<void> => on().apply(...docs);
 

@@ -13,6 +13,8 @@ import { helmBinary, helmEnv } from "../helm/helm.ts";
 import { type CommandResult, run } from "./process.ts";
 
 export const CHART = join(PROJECT_ROOT, "charts", "agent-warden");
+/** Helm's `--wait` bound: below the e2e tier's 600 s test timeout (see helmInstall). */
+const HELM_WAIT = "8m";
 
 /** What is needed of a node to drive it from the host (a NodeCluster or the e2e's ProvidedNode). */
 export interface NodeTarget {
@@ -151,6 +153,42 @@ export function wardenOn(node: NodeTarget) {
     return r.stdout;
   };
 
+  /**
+   * Runs a helm command; if it fails, appends what the namespace's workloads were doing: what
+   * `--wait` waited for is in there (pods not Ready, their container states, the latest events).
+   */
+  const withWorkloadState = async (
+    namespace: string,
+    helmCommand: () => Promise<string>,
+  ): Promise<string> => {
+    try {
+      return await helmCommand();
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${await workloadState(namespace)}`);
+    }
+  };
+  const workloadState = async (namespace: string): Promise<string> => {
+    const sections: [string, string[]][] = [
+      ["deployments, replica sets, pods", ["-n", namespace, "get", "deploy,rs,pods", "-o", "wide"]],
+      ["pods (conditions, container states)", ["-n", namespace, "describe", "pods"]],
+      ["latest events", ["get", "events", "-A", "--sort-by=.lastTimestamp"]],
+      ["nodes", ["get", "nodes", "-o", "wide"]],
+    ];
+    const out: string[] = [];
+    for (const [title, args] of sections) {
+      const r = await kubectl(args, { timeoutMs: 60_000 }).catch((e: Error) => ({
+        stdout: "",
+        stderr: e.message,
+      }));
+      const text = `${r.stdout}${r.stderr}`.trim().split("\n");
+      out.push(
+        `--- ${title} (kubectl ${args.join(" ")}):`,
+        ...(title === "latest events" ? text.slice(-60) : text),
+      );
+    }
+    return out.join("\n");
+  };
+
   return {
     node,
     kubectl,
@@ -159,21 +197,30 @@ export function wardenOn(node: NodeTarget) {
     helm,
     mustHelm,
 
-    /** `helm install <release> charts/agent-warden -n <ns> --create-namespace -f <values> --wait`. */
-    helmInstall(release: string, namespace: string, valuesFile: string): Promise<string> {
-      return mustHelm([
-        "install",
-        release,
-        CHART,
-        "-n",
-        namespace,
-        "--create-namespace",
-        "-f",
-        valuesFile,
-        "--wait",
-        "--timeout",
-        "15m",
-      ]);
+    /**
+     * `helm install <release> charts/agent-warden -n <ns> --create-namespace -f <values> --wait`.
+     * Helm's own timeout stays below the e2e tier's test timeout (600 s): a test that times out
+     * first would leave helm running and the release `pending-install`, and the next helm command
+     * on it would fail with "another operation is in progress" instead of saying what was wrong.
+     * When the install fails, the error carries what it was waiting for (workloads, pods, events).
+     */
+    async helmInstall(release: string, namespace: string, valuesFile: string): Promise<string> {
+      return withWorkloadState(namespace, () =>
+        mustHelm(
+          ["install", release, CHART, "-n", namespace, "--create-namespace", "-f", valuesFile].concat([
+            "--wait",
+            "--timeout",
+            HELM_WAIT,
+          ]),
+        ),
+      );
+    },
+
+    /** `helm upgrade` with the same bound and the same account of the namespace when it fails. */
+    helmUpgrade(release: string, namespace: string, args: string[]): Promise<string> {
+      return withWorkloadState(namespace, () =>
+        mustHelm(["upgrade", release, CHART, "-n", namespace, ...args, "--wait", "--timeout", HELM_WAIT]),
+      );
     },
 
     async apply(...docs: unknown[]): Promise<void> {
