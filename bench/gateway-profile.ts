@@ -13,6 +13,8 @@
 //   npm run bench:profile -- --json out.json       also write the summary as JSON
 //   npm run bench:profile -- --no-profile          CPU per call only, without the profiler's overhead
 //   npm run bench:profile -- --gateway-root DIR    the gateway of another checkout (A/B in one sitting)
+//   npm run bench:profile -- --compare DIR         CPU per call of DIR's gateways and this tree's,
+//                                                  loaded at the same time (same machine load), by rounds
 //
 // It measures; it asserts nothing. The driver shares the machine with the gateways, so calls per
 // second depend on the machine: compare CPU per call, which does not.
@@ -47,6 +49,8 @@ const { values: flags } = parseArgs({
     bundle: { type: "boolean", default: false },
     keep: { type: "string" },
     "gateway-root": { type: "string" },
+    compare: { type: "string" },
+    rounds: { type: "string", default: "3" },
     json: { type: "string" },
   },
 });
@@ -62,6 +66,7 @@ const CONNECTIONS = num(flags.connections, "connections", 1, 64);
 const WARMUP = num(flags.warmup, "warmup", 0, 1000);
 const INTERVAL_US = num(flags.interval, "interval", 50, 10_000);
 const TOP = num(flags.top, "top", 1, 200);
+const ROUNDS = num(flags.rounds, "rounds", 1, 20);
 
 /** utime + stime in ms of a process (every thread), or of one of its threads. */
 function cpuMs(pid: number, tid?: number): number {
@@ -332,4 +337,96 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/**
+ * A/B under the same load: a baseline checkout's outbound + inbound gateways and this tree's, each
+ * pair driven by its own 16 clients, both loads running at once, round after round. The machine's
+ * other load then weighs on both alike; CPU per call is compared within each round.
+ */
+async function compare(baseRoot: string): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), "warden-gateway-compare-"));
+  const procs: Proc[] = [];
+  const mcp = await startMcpServer({ jsonResponse: true });
+  try {
+    const injected = Object.fromEntries(gatewayRuntimeEnv(chartGatewayLimit()).map((e) => [e.name, e.value]));
+    const pairs: {
+      label: string;
+      sides: { mode: string; pid: number }[];
+      d: Awaited<ReturnType<typeof drive>>;
+    }[] = [];
+    for (const [i, [label, root]] of (
+      [
+        ["baseline", resolve(baseRoot)],
+        ["this tree", ROOT],
+      ] as const
+    ).entries()) {
+      const dir = join(work, `pair-${i}`);
+      mkdirSync(join(dir, "files"), { recursive: true });
+      mkdirSync(join(dir, "audit"));
+      const files = await gatewayFiles(join(dir, "files"), mcp.url);
+      const entry = join(root, "gateway", "main.ts");
+      const env = { NODE_ENV: "production", ...injected };
+      const inbound = startProcess([entry], {
+        ...env,
+        ...files.inbound,
+        WARDEN_AUDIT_FILE: join(dir, "audit", "inbound.jsonl"),
+      });
+      procs.push(inbound);
+      const inPorts = await gatewayPorts(inbound, `${label} inbound`);
+      const outbound = startProcess([entry], {
+        ...env,
+        ...files.outbound(`https://127.0.0.1:${inPorts.listen}`),
+        WARDEN_AUDIT_FILE: join(dir, "audit", "outbound.jsonl"),
+      });
+      procs.push(outbound);
+      const outPorts = await gatewayPorts(outbound, `${label} outbound`);
+      const d = await drive(`http://127.0.0.1:${outPorts.listen}`);
+      await d.warmup();
+      pairs.push({
+        label,
+        sides: [
+          { mode: "outbound", pid: outbound.pid },
+          { mode: "inbound", pid: inbound.pid },
+        ],
+        d,
+      });
+    }
+    console.log(
+      `compare: ${CONNECTIONS} connections per pair, up to ${CALLS} calls per pair per round, ${ROUNDS} rounds; baseline ${resolve(baseRoot)}`,
+    );
+    const perCall: Record<string, number[]> = {};
+    for (let round = 1; round <= ROUNDS; round++) {
+      const before = pairs.map((p) => p.sides.map((s) => cpuMs(s.pid)));
+      const load0 = loadavg()[0]!;
+      const runs = await Promise.all(pairs.map((p) => p.d.load()));
+      const after = pairs.map((p) => p.sides.map((s) => cpuMs(s.pid)));
+      const line: string[] = [];
+      pairs.forEach((p, i) => {
+        p.sides.forEach((s, j) => {
+          const us = ((after[i]![j]! - before[i]![j]!) * 1000) / runs[i]!.calls;
+          const key = `${p.label} ${s.mode}`;
+          perCall[key] = [...(perCall[key] ?? []), us];
+          line.push(
+            `${key} ${us.toFixed(0)} µs/call (${runs[i]!.calls} calls, ${Math.round((runs[i]!.calls / runs[i]!.ms) * 1000)}/s)`,
+          );
+        });
+      });
+      console.log(`round ${round} (load average ${load0.toFixed(2)}): ${line.join("; ")}`);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    for (const mode of ["outbound", "inbound"]) {
+      const b = median(perCall[`baseline ${mode}`]!);
+      const t = median(perCall[`this tree ${mode}`]!);
+      console.log(
+        `${mode}: baseline ${b.toFixed(0)} µs/call (${Math.round(1e6 / b)} calls/CPU-s), this tree ${t.toFixed(0)} µs/call (${Math.round(1e6 / t)} calls/CPU-s): ${(b / t).toFixed(2)}× (medians of ${ROUNDS} rounds)`,
+      );
+    }
+    await Promise.all(pairs.map((p) => p.d.close()));
+  } finally {
+    for (const p of procs) await p.stop().catch(() => {});
+    await mcp.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (flags.compare) await compare(flags.compare);
+else await main();

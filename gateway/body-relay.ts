@@ -49,17 +49,20 @@ export function readStreamLimited(
     body.once("end", () => settle(undefined));
     body.once("error", (e) => settle(e));
     // Closed without an end (destroyed upstream): what `for await` reports as a premature close.
-    body.once("close", () =>
-      settle(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" })),
-    );
+    body.once("close", () => {
+      // After an end or an error this is the stream's ordinary close: build no error for it.
+      if (!settled)
+        settle(Object.assign(new Error("premature close"), { code: "ERR_STREAM_PREMATURE_CLOSE" }));
+    });
   });
 }
 
 /**
  * Relays `body` to `res` (whose head is set but not flushed) and ends it. Up to `coalesce` bytes are
  * held and written with the head and the end in one write; past that what is held is written and
- * the rest streams through (`coalesce` 0: every chunk as it comes, for event streams). An upstream error or premature close ends the response with what was
- * received (the client sees a short body), as before. Resolves once the response is ended.
+ * the rest streams through (`coalesce` 0: every chunk as it comes, for event streams). An
+ * upstream error or premature close ends the response with what was received (the client sees a
+ * short body), as before. Resolves once the response is ended.
  */
 export function relayBody(body: Readable, res: ServerResponse, coalesce = COALESCE_BYTES): Promise<void> {
   return new Promise((resolve) => {

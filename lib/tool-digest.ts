@@ -5,8 +5,11 @@
 import { hash } from "node:crypto";
 import { canonicalJSON } from "./canonical-json.ts";
 
+/**
+ * Hex sha256 of a UTF-8 string or bytes. The one-shot `crypto.hash` makes no Hash object: the
+ * gateway takes several per call (each audit record, each call's arguments).
+ */
 export function sha256Hex(data: string | Uint8Array): string {
-  // The one-shot crypto.hash: no Hash object per call (several times cheaper for short inputs).
   return hash("sha256", data, "hex");
 }
 

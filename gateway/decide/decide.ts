@@ -5,7 +5,7 @@
 import type { CompiledServer, CompiledTool } from "../../api/v1alpha1/policy.ts";
 import { argumentsViolation } from "./constraints.ts";
 import { type Deny, deny, INVALID_REQUEST } from "./deny.ts";
-import { prototypeKeyPath, toolNameProblem, toolsCallParams } from "./jsonrpc.ts";
+import { prototypeKeyPath, toolNameProblem, toolsCallParams, toolsCallShape } from "./jsonrpc.ts";
 import type { RateLimiter } from "./ratelimit.ts";
 import { surfaceDecision, TASK_SCOPED_METHODS, taskSurfaceDecision } from "./surface.ts";
 import type { TaskToken } from "./tasktoken.ts";
@@ -76,7 +76,8 @@ export function decideMessage(input: CallInput): Verdict {
     }
     return refuse(deny("MethodNotGranted", `${input.method} is not granted by the policy`, m));
   }
-  const p = toolsCallParams.safeParse(input.params ?? {});
+  const fast = toolsCallShape(input.params ?? {});
+  const p = fast ? { success: true as const, data: fast } : toolsCallParams.safeParse(input.params ?? {});
   if (!p.success) {
     return refuse(
       deny(

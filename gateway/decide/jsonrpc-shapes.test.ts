@@ -14,6 +14,8 @@ import {
   notificationSchema,
   requestSchema,
   responseSchema,
+  toolsCallParams,
+  toolsCallShape,
 } from "./jsonrpc.ts";
 
 const nullProto = (o: Record<string, unknown>) => Object.assign(Object.create(null), o);
@@ -184,5 +186,57 @@ describe("classifyClientMessage returns what the schema parse returned", () => {
     const c = classifyClientMessage({ jsonrpc: "2.0", id: 1, method: "tools/call", extra: 1 }, "2025-06-18");
     expect(c).toMatchObject({ rule: "InvalidJsonRpc" });
     expect((c as { constraint: string }).constraint).toMatch(/extra/);
+  });
+});
+
+describe("toolsCallShape agrees with toolsCallParams", () => {
+  const check = (p: unknown) => {
+    const fast = toolsCallShape(p);
+    const slow = toolsCallParams.safeParse(p);
+    // The hand check never accepts what the schema refuses, and gives the schema's name and arguments.
+    if (fast) {
+      expect(slow.success).toBe(true);
+      expect(fast.name).toBe(slow.data!.name);
+      expect(fast.arguments).toEqual(slow.data!.arguments);
+      if (fast.arguments) expect(Object.getPrototypeOf(fast.arguments)).toBe(Object.prototype);
+    }
+    // And it decides every value the schema accepts (no fallback on the hot path).
+    expect(fast !== undefined).toBe(slow.success);
+  };
+  const rows: [string, unknown][] = [
+    ["name and arguments", { name: "search", arguments: { q: "x" } }],
+    ["name only", { name: "search" }],
+    ["extra members (loose)", { name: "search", _meta: { progressToken: 1 }, task: {} }],
+    ["null-prototype arguments", { name: "s", arguments: nullProto({ q: 1 }) }],
+    ["arguments undefined", { name: "s", arguments: undefined }],
+    ["arguments null", { name: "s", arguments: null }],
+    ["arguments array", { name: "s", arguments: [1] }],
+    ["arguments string", { name: "s", arguments: "q=1" }],
+    ["arguments Date", { name: "s", arguments: new Date(0) }],
+    ["name number", { name: 1 }],
+    ["name missing", { arguments: {} }],
+    ["params array", [{ name: "s" }]],
+    ["params null", null],
+    ["params string", "s"],
+  ];
+  for (const [name, p] of rows) it(name, () => check(p));
+  it("on random params", () => {
+    fc.assert(
+      fc.property(
+        fc.record(
+          {
+            name: fc.oneof(fc.string({ maxLength: 20 }), fc.constantFrom<unknown>(1, null, {})),
+            arguments: fc.oneof(
+              fc.dictionary(fc.string({ maxLength: 8 }), fc.jsonValue({ maxDepth: 2 })),
+              fc.constantFrom<unknown>(null, [], "a", 1),
+            ),
+            extra: fc.jsonValue({ maxDepth: 1 }),
+          },
+          { requiredKeys: [] },
+        ),
+        check,
+      ),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -119,6 +119,20 @@ export function isResponseShape(m: Record<string, unknown>): boolean {
   );
 }
 
+/**
+ * `toolsCallParams.safeParse(p)` when it succeeds, by hand: the name, and the arguments copied as
+ * z.record copies them (undefined when the hand check cannot tell: ask the schema).
+ */
+export function toolsCallShape(
+  p: unknown,
+): { name: string; arguments?: Record<string, unknown> } | undefined {
+  if (typeof p !== "object" || p === null || Array.isArray(p)) return undefined;
+  const { name, arguments: args } = p as { name?: unknown; arguments?: unknown };
+  if (typeof name !== "string") return undefined;
+  if (args === undefined) return { name };
+  return isPlainRecord(args) ? { name, arguments: { ...args } } : undefined;
+}
+
 /** The params a schema parse would return: a copy, as z.record copies (prototype and all). */
 function paramsCopy(p: unknown): Record<string, unknown> | undefined {
   return p === undefined ? undefined : { ...(p as Record<string, unknown>) };

@@ -224,6 +224,163 @@ describe("the tool server asks the agent about the tasks it requested on the ses
   });
 });
 
+describe("a task-augmented request decided off the event loop (over 256 KiB)", () => {
+  it("records its task all the same", async () => {
+    const big = await createTask(owner, `complete ${"x".repeat(300 * 1024)}`);
+    expect(await ask(owner, "tasks/get", { taskId: big })).toMatchObject({
+      ok: true,
+      value: { taskId: big, status: "completed" },
+    });
+  });
+});
+
+/**
+ * An agent written by hand (no SDK): it opens a session and its GET stream through the gateway and
+ * answers the server's requests with whatever the test says, so it can send what the SDK never
+ * would — a CreateTaskResult to a request that asked for no task.
+ */
+class RawAgent {
+  sid = "";
+  readonly events: Record<string, unknown>[] = [];
+  #abort = new AbortController();
+
+  static headers(sid?: string): Record<string, string> {
+    return {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-11-25",
+      ...(sid ? { "mcp-session-id": sid } : {}),
+    };
+  }
+
+  async open(): Promise<void> {
+    const init = await request(h.route(), {
+      method: "POST",
+      headers: RawAgent.headers(),
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: {
+          protocolVersion: "2025-11-25",
+          capabilities: TASK_CAPABLE,
+          clientInfo: { name: "raw", version: "1" },
+        },
+      }),
+    });
+    await init.body.text();
+    this.sid = String(init.headers["mcp-session-id"]);
+    const ready = await request(h.route(), {
+      method: "POST",
+      headers: RawAgent.headers(this.sid),
+      body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }),
+    });
+    await ready.body.dump();
+    const stream = await request(h.route(), {
+      method: "GET",
+      headers: {
+        accept: "text/event-stream",
+        "mcp-protocol-version": "2025-11-25",
+        "mcp-session-id": this.sid,
+      },
+      signal: this.#abort.signal,
+    });
+    void (async () => {
+      let buf = "";
+      try {
+        for await (const chunk of stream.body) {
+          buf += chunk.toString();
+          for (let i = buf.indexOf("\n\n"); i !== -1; i = buf.indexOf("\n\n")) {
+            const data = buf
+              .slice(0, i)
+              .split("\n")
+              .filter((l) => l.startsWith("data:"))
+              .map((l) => l.slice(5).trim())
+              .join("\n");
+            buf = buf.slice(i + 2);
+            if (data) this.events.push(JSON.parse(data) as Record<string, unknown>);
+          }
+        }
+      } catch {
+        // closed by close()
+      }
+    })();
+  }
+
+  /** The next server request with `method` on the GET stream (bounded wait). */
+  async next(method: string): Promise<Record<string, unknown>> {
+    for (let i = 0; i < 300; i++) {
+      const at = this.events.findIndex((e) => e.method === method);
+      if (at !== -1) return this.events.splice(at, 1)[0]!;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no ${method} reached the raw agent`);
+  }
+
+  async answer(id: unknown, result: Record<string, unknown>): Promise<number> {
+    const r = await request(h.route(), {
+      method: "POST",
+      headers: RawAgent.headers(this.sid),
+      body: JSON.stringify({ jsonrpc: "2.0", id, result }),
+    });
+    await r.body.dump();
+    return r.statusCode;
+  }
+
+  close(): void {
+    this.#abort.abort();
+  }
+}
+
+describe("a CreateTaskResult answering a request that asked for no task creates no task", () => {
+  const task = (taskId: string) => ({
+    task: {
+      taskId,
+      status: "working",
+      createdAt: "2026-01-01T00:00:00Z",
+      lastUpdatedAt: "2026-01-01T00:00:00Z",
+      ttl: 60_000,
+    },
+  });
+  let raw: RawAgent;
+  let rawSession: Agent;
+  beforeAll(async () => {
+    raw = new RawAgent();
+    await raw.open();
+    rawSession = { sid: raw.sid, asked: [] } as unknown as Agent;
+  });
+  afterAll(() => raw?.close());
+
+  it("control: answering a task-augmented request with a task makes one the server may ask about", async () => {
+    const sampling = ask(rawSession, "sampling/createMessage", {
+      task: { ttl: 60_000 },
+      messages: [{ role: "user", content: { type: "text", text: "hi" } }],
+      maxTokens: 5,
+    });
+    const req = await raw.next("sampling/createMessage");
+    expect(await raw.answer(req.id, task("raw-asked"))).toBe(202);
+    expect(await sampling).toMatchObject({ ok: true, value: task("raw-asked") });
+    const get = ask(rawSession, "tasks/get", { taskId: "raw-asked" });
+    const polled = await raw.next("tasks/get");
+    expect(polled.params).toEqual({ taskId: "raw-asked" });
+    expect(await raw.answer(polled.id, { ...task("raw-asked").task, status: "completed" })).toBe(202);
+    expect(await get).toMatchObject({ ok: true, value: { taskId: "raw-asked", status: "completed" } });
+  });
+
+  it("refuses tasks/get for a task id the agent slipped into the answer to a request without params.task", async () => {
+    const sampling = ask(rawSession, "sampling/createMessage", {
+      messages: [{ role: "user", content: { type: "text", text: "hi" } }],
+      maxTokens: 5,
+    });
+    const req = await raw.next("sampling/createMessage");
+    expect(await raw.answer(req.id, task("raw-unasked"))).toBe(202);
+    await sampling;
+    const r = await ask(rawSession, "tasks/get", { taskId: "raw-unasked" });
+    expect(r).toEqual({ ok: false, code: -32602, rule: "TaskNotFound" });
+    expect(raw.events.filter((e) => e.method === "tasks/get")).toEqual([]);
+  });
+});
+
 describe("attacks on client-side tasks: refused with -32602, audited, never shown to the agent", () => {
   interface Row {
     what: string;
