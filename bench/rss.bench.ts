@@ -81,7 +81,7 @@ async function idleRss(pid: number): Promise<number> {
   return median(xs);
 }
 
-interface Proc {
+export interface Proc {
   child: ChildProcess;
   pid: number;
   log(): string;
@@ -96,7 +96,7 @@ function cpuMsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-function startProcess(
+export function startProcess(
   args: string[],
   env: Record<string, string>,
   listeningMark = "gateway listening",
@@ -137,7 +137,7 @@ function startProcess(
 }
 
 /** The ports from the gateway's "gateway listening" log line. Bounded: 600 polls of 100 ms. */
-async function gatewayPorts(p: Proc, what: string): Promise<{ listen: number; admin: number }> {
+export async function gatewayPorts(p: Proc, what: string): Promise<{ listen: number; admin: number }> {
   for (let i = 0; i < 600; i++) {
     for (const line of p.log().split("\n")) {
       if (!line.startsWith("{")) continue;
@@ -173,7 +173,7 @@ export function chartGatewayLimit(): string {
 }
 
 /** The files both gateways read (CA bundle, SVIDs, policies) and their environments. */
-async function gatewayFiles(dir: string, mcpURL: string) {
+export async function gatewayFiles(dir: string, mcpURL: string) {
   const ca = await testCA(TRUST_DOMAIN);
   const [agent, server] = await Promise.all([issueFor(ca, AGENT_ID), issueFor(ca, SERVER_ID)]);
   const put = (name: string, text: string, mode = 0o644) => {

@@ -13,9 +13,11 @@ import { performance } from "node:perf_hooks";
 import type { TLSSocket } from "node:tls";
 import { type Dispatcher, request as undiciRequest } from "undici";
 import type { InboundPolicy } from "../api/v1alpha1/policy.ts";
+import { readBodyBytes } from "../lib/http-body.ts";
 import { checkPeerSocket, type PeerRefusal } from "../lib/identity/tls.ts";
 import type { Logger } from "../lib/log.ts";
 import type { AuditWriter } from "./audit/writer.ts";
+import { COALESCE_BYTES, relayBody } from "./body-relay.ts";
 import { type Deny, deny } from "./decide/deny.ts";
 import { header, sendDeny } from "./http-util.ts";
 import { SessionOwners } from "./inbound-sessions.ts";
@@ -286,6 +288,16 @@ export class InboundHandler {
       headers[k] = Array.isArray(v) ? v.join(",") : v;
     }
     headers[CALLER_HEADER] = caller!;
+    // A small body with a declared length is read while the intent record is being synced and
+    // sent as one buffer; any other body streams through.
+    const declared = Number(req.headers["content-length"]);
+    const bodyless = req.method === "GET" || req.method === "HEAD" || req.method === "DELETE";
+    const wholeBody =
+      !bodyless && Number.isSafeInteger(declared) && declared <= COALESCE_BYTES
+        ? readBodyBytes(req, COALESCE_BYTES)
+        : undefined;
+    // Until it is awaited below (or the call is refused), a read error must not go unhandled.
+    wholeBody?.catch(() => {});
     if (!(await this.#recordAllowed(at, "intent"))) {
       req.resume();
       sendDeny(res, null, deny("AuditUnavailable", this.#ctx.audit.refusal(), g.manifest), 503);
@@ -302,7 +314,7 @@ export class InboundHandler {
       up = await undiciRequest(target, {
         method: req.method as Dispatcher.HttpMethod,
         headers,
-        body: req.method === "GET" || req.method === "HEAD" || req.method === "DELETE" ? null : req,
+        body: bodyless ? null : wholeBody ? await wholeBody : req,
         signal: abort.signal,
       });
     } catch (e) {
@@ -330,13 +342,11 @@ export class InboundHandler {
       out[k] = Array.isArray(v) ? v.join(",") : v;
     }
     res.writeHead(up.statusCode, out);
-    res.flushHeaders();
+    // A stream's head goes out at once (the client waits on it); any other reply goes out with its
+    // body in one write (body-relay.ts). If upstream or client go away, the response ends short.
+    const streaming = /^text\/event-stream/i.test(out["content-type"] ?? "");
+    if (streaming) res.flushHeaders();
     void this.#recordAllowed(at, "outcome", up.statusCode);
-    try {
-      for await (const chunk of up.body) res.write(chunk);
-    } catch {
-      // upstream or client went away
-    }
-    res.end();
+    await relayBody(up.body, res, streaming ? 0 : COALESCE_BYTES);
   }
 }

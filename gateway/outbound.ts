@@ -29,6 +29,7 @@ import { filterSurfaceList } from "./decide/surface.ts";
 import { PROMPT_HASH_HEADER, TASK_TOKEN_HEADER, type TaskTokenVerifier } from "./decide/tasktoken.ts";
 import { BodyTooLarge, header, readBody, sendDeny, sendJson } from "./http-util.ts";
 import type { GatewayMetrics } from "./metrics.ts";
+import { clientTaskRefusal, ownClientTasks, recordClientTask } from "./outbound/client-tasks.ts";
 import { DefinitionTracker } from "./outbound/definitions.ts";
 import {
   dispatcherFor,
@@ -43,7 +44,13 @@ import { decideRequest, type PipelineResult } from "./outbound/pipeline.ts";
 import { CallRecorder, type CallState, newCall } from "./outbound/record.ts";
 import { auditRefusal, gate, isRefusal, routeOf } from "./outbound/route.ts";
 import { type ReplyTrack, serverStream } from "./outbound/server-stream.ts";
-import { expectAnswer, idKey, type Session, SessionTable } from "./outbound/sessions.ts";
+import {
+  expectAnswer,
+  idKey,
+  type PendingServerRequest,
+  type Session,
+  SessionTable,
+} from "./outbound/sessions.ts";
 import type { PolicyStore } from "./policy-store.ts";
 import { relaySse } from "./sse-relay.ts";
 import type { SvidSource } from "./svid/source.ts";
@@ -255,7 +262,7 @@ export class OutboundHandler {
     const { policy, server } = g;
     const owned = checkOwnership(this.#sessions, manifest, c.sessionId, env.version, msg);
     if (isRefusal(owned)) return this.#refuse(res, c, id, owned.deny, owned.status);
-    if (owned.answers !== undefined) c.method = `${owned.answers} (response)`;
+    if (owned.answers !== undefined) c.method = `${owned.answers.method} (response)`;
     const outcome: PipelineResult =
       msg.kind === "response"
         ? { kind: "forward", decision: "allow", rule: "AnswersServerRequest" }
@@ -269,15 +276,35 @@ export class OutboundHandler {
           );
     if (outcome.kind === "refuse")
       return this.#refuse(res, c, id, outcome.deny, outcome.status, outcome.extra);
-    if (msg.kind === "response" && msg.id !== null) owned.scope.serverRequests.delete(idKey(msg.id));
+    let body = text;
+    if (msg.kind === "response" && msg.id !== null) {
+      owned.scope.serverRequests.delete(idKey(msg.id));
+      if (owned.answers) body = this.#answerBookkeeping(owned.scope, owned.answers, env.body, text);
+    }
     const sent = msg.kind === "request" ? { id: msg.id, method: msg.method } : undefined;
     if (sent) owned.scope.agentRequests.add(idKey(sent.id));
     try {
-      await this.#forwardPost(req, res, c, server, text, sent, owned, env.version, outcome);
+      await this.#forwardPost(req, res, c, server, body, sent, owned, env.version, outcome);
     } finally {
       if (sent) owned.scope.agentRequests.delete(idKey(sent.id));
       outcome.release?.();
     }
+  }
+
+  /**
+   * The agent answers a server request: a CreateTaskResult to a task-augmented sampling or
+   * elicitation request makes a client-side task the server may then ask about (on this session
+   * only); a tasks/list answer is cut to those tasks. Returns the body to forward.
+   */
+  #answerBookkeeping(scope: Session, answered: PendingServerRequest, body: unknown, text: string): string {
+    const result = (body as { result?: unknown }).result;
+    if (typeof result !== "object" || result === null) return text;
+    recordClientTask(scope, answered, result, this.#agentID());
+    if (answered.method !== "tasks/list") return text;
+    return JSON.stringify({
+      ...(body as Record<string, unknown>),
+      result: ownClientTasks(result as Record<string, unknown>, scope, this.#agentID()),
+    });
   }
 
   #ports(req: IncomingMessage, server: CompiledServer, version: ProtocolVersion) {
@@ -488,7 +515,9 @@ export class OutboundHandler {
           undefined,
         );
       },
-      passedRequest: (rid, method) => expectAnswer(scope(), rid, method),
+      requestRefusal: (method, params) =>
+        clientTaskRefusal(scope(), this.#agentID(), method, params, server.manifest),
+      passedRequest: (rid, method, taskAugmented) => expectAnswer(scope(), rid, method, taskAugmented),
       workers: this.#workers,
       notificationAllowed: (method, params) =>
         method !== "notifications/tasks/status" || scope().tasks.has(String(params?.taskId)),

@@ -126,6 +126,23 @@ describe("semantic checks of the warden kinds", () => {
     ]);
   });
 
+  it("ToolManifest: a resources- or prompts-only server is admitted; one that offers nothing is not", () => {
+    const docs: Loose = searchManifest();
+    docs.spec.tools = [];
+    docs.spec.resources = { uriPatterns: ["file:///docs/*"], subscribe: false };
+    expect(rules(check(docs))).toEqual([]);
+    const prompts: Loose = searchManifest();
+    delete prompts.spec.tools;
+    prompts.spec.prompts = ["summarize"];
+    expect(rules(check(prompts))).toEqual([]);
+    const nothing: Loose = searchManifest();
+    nothing.spec.tools = [];
+    const v = check(nothing);
+    expect(rules(v)).toEqual(["object.invalid spec.tools"]);
+    expect(v.violations[0]!.message).toMatch(/list the server's tools in spec.tools, or set spec.resources/);
+    expect(v.violations[0]!.fix).toMatch(/spec.tools/);
+  });
+
   it("schema errors are reported as object.invalid with the field", () => {
     const bad: Loose = identity();
     bad.spec.agentType = "Not A Label";

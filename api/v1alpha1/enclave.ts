@@ -133,7 +133,9 @@ export const agentEnclaveSpec = z
     requireTaskToken: z
       .boolean()
       .default(false)
-      .describe("Every tool call must carry a task token from a trusted issuer."),
+      .describe(
+        "Every tool call, resource read or subscription, prompt get and completion must carry a task token from a trusted issuer.",
+      ),
     exemptions: z
       .array(exemption)
       .max(64)

@@ -1,7 +1,7 @@
 import * as z from "zod";
 import { cel, conditions, dnsLabel, duration, localRef, objectMeta, objectName, toolName } from "./common.ts";
 import { approval, argumentConstraints, rateLimit } from "./constraints.ts";
-import { surfaceFields } from "./surface.ts";
+import { SURFACE_OFFERED_CEL, surfaceFields } from "./surface.ts";
 
 export const sponsor = z
   .object({
@@ -57,7 +57,7 @@ export const grant = z
   )
   .meta(
     cel({
-      rule: "(has(self.tools) && size(self.tools) > 0) || has(self.resources) || (has(self.prompts) && size(self.prompts) > 0) || (has(self.completion) && self.completion) || (has(self.logging) && self.logging) || (has(self.clientFeatures) && ((has(self.clientFeatures.sampling) && self.clientFeatures.sampling) || (has(self.clientFeatures.elicitation) && self.clientFeatures.elicitation) || (has(self.clientFeatures.roots) && self.clientFeatures.roots)))",
+      rule: `(has(self.tools) && size(self.tools) > 0) || ${SURFACE_OFFERED_CEL}`,
       message:
         "a grant must grant something: list tools, or set resources, prompts, completion, logging or clientFeatures",
     }),

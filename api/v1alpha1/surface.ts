@@ -71,11 +71,15 @@ export const clientFeatures = z
     sampling: z
       .boolean()
       .default(false)
-      .describe("sampling/createMessage: the tool server may ask the agent's model for a completion."),
+      .describe(
+        "sampling/createMessage: the tool server may ask the agent's model for a completion (also as a task, then poll that task with tasks/*).",
+      ),
     elicitation: z
       .boolean()
       .default(false)
-      .describe("elicitation/create: the tool server may ask the agent (or its user) for input."),
+      .describe(
+        "elicitation/create: the tool server may ask the agent (or its user) for input (also as a task, then poll that task with tasks/*).",
+      ),
     roots: z.boolean().default(false).describe("roots/list: the tool server may ask for the agent's roots."),
   })
   .describe(
@@ -110,3 +114,27 @@ export function surfaceFields(whose: "manifest" | "grant") {
 
 export type ResourceGrant = z.infer<typeof resourceGrant>;
 export type ClientFeatures = z.infer<typeof clientFeatures>;
+
+/** CEL: the object (a manifest spec or a grant) offers some of the surface beyond tools. */
+export const SURFACE_OFFERED_CEL =
+  "has(self.resources) || (has(self.prompts) && size(self.prompts) > 0) || (has(self.completion) && self.completion) || (has(self.logging) && self.logging) || (has(self.clientFeatures) && ((has(self.clientFeatures.sampling) && self.clientFeatures.sampling) || (has(self.clientFeatures.elicitation) && self.clientFeatures.elicitation) || (has(self.clientFeatures.roots) && self.clientFeatures.roots)))";
+
+/** The same rule as SURFACE_OFFERED_CEL, for a parsed manifest spec or grant. */
+export function offersSurface(x: {
+  resources?: unknown;
+  prompts?: readonly string[] | undefined;
+  completion?: boolean | undefined;
+  logging?: boolean | undefined;
+  clientFeatures?: { sampling?: boolean; elicitation?: boolean; roots?: boolean } | undefined;
+}): boolean {
+  const f = x.clientFeatures;
+  return (
+    x.resources !== undefined ||
+    (x.prompts?.length ?? 0) > 0 ||
+    x.completion === true ||
+    x.logging === true ||
+    f?.sampling === true ||
+    f?.elicitation === true ||
+    f?.roots === true
+  );
+}

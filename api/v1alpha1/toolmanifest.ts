@@ -1,7 +1,11 @@
 import * as z from "zod";
 import { cel, cidr, conditions, dnsLabel, objectMeta, objectName, port, toolName } from "./common.ts";
 import { approval, argumentConstraints, rateLimit, riskClass } from "./constraints.ts";
-import { surfaceFields } from "./surface.ts";
+import { offersSurface, SURFACE_OFFERED_CEL, surfaceFields } from "./surface.ts";
+
+/** The manifest describes nothing an agent could use: what is wrong, and the fix. */
+export const DESCRIBES_NOTHING =
+  "spec.tools is empty and the manifest offers nothing else: list the server's tools in spec.tools, or set spec.resources, spec.prompts, spec.completion, spec.logging or spec.clientFeatures";
 
 export const DIGEST_PATTERN = "^sha256:[a-f0-9]{64}$";
 
@@ -96,9 +100,11 @@ export const toolManifestSpec = z
     server: toolServerLocation,
     tools: z
       .array(toolDefinition)
-      .min(1)
       .max(512)
-      .describe("Tools offered by the server, unique by name. Tools not listed here are never granted.")
+      .default([])
+      .describe(
+        "Tools offered by the server, unique by name. Tools not listed here are never granted. May be empty when the server offers something else (resources, prompts, completion, logging or clientFeatures).",
+      )
       // A list map keyed by name: the API server refuses duplicates itself ("Duplicate value" at the
       // item's path) at no CEL cost, and server-side apply merges tools by name.
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] }),
@@ -113,7 +119,20 @@ export const toolManifestSpec = z
   })
   .describe(
     "One MCP tool server: where it is, the tools it offers and the rules for calling them, and which of its resources, prompts, completion, logging and requests to agents may be granted.",
-  );
+  )
+  .meta(
+    cel({
+      rule: `(has(self.tools) && size(self.tools) > 0) || ${SURFACE_OFFERED_CEL}`,
+      message: DESCRIBES_NOTHING,
+      fieldPath: ".tools",
+    }),
+  )
+  // The same rule for every reader that parses with zod (operator, webhook, CLI), where the API
+  // server's CEL does not run: the issue names spec.tools and the fix.
+  .superRefine((spec, ctx) => {
+    if (spec.tools.length === 0 && !offersSurface(spec))
+      ctx.addIssue({ code: "custom", path: ["tools"], message: DESCRIBES_NOTHING });
+  });
 
 export const pinnedTool = z
   .object({

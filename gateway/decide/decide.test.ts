@@ -63,7 +63,15 @@ describe("decideMessage", () => {
     );
   });
   it("narrows the grant to the task token's allowed tools", () => {
-    const token = { taskId: "t1", allowedTools: ["deploy"], subject: "s", issuer: "i", expiresAt: 0 };
+    const token = {
+      taskId: "t1",
+      allowedTools: ["deploy"],
+      allowedResources: [],
+      allowedPrompts: [],
+      subject: "s",
+      issuer: "i",
+      expiresAt: 0,
+    };
     expect(decideMessage({ ...call("search", { q: "x" }), task: { state: "valid", token } }).deny?.rule).toBe(
       "TaskTokenNarrowed",
     );

@@ -5,9 +5,9 @@
 import type { CompiledServer, CompiledTool } from "../../api/v1alpha1/policy.ts";
 import { argumentsViolation } from "./constraints.ts";
 import { type Deny, deny, INVALID_REQUEST } from "./deny.ts";
-import { prototypeKeyPath, toolNameProblem, toolsCallParams } from "./jsonrpc.ts";
+import { prototypeKeyPath, toolNameProblem, toolsCallParams, toolsCallShape } from "./jsonrpc.ts";
 import type { RateLimiter } from "./ratelimit.ts";
-import { surfaceDecision } from "./surface.ts";
+import { surfaceDecision, TASK_SCOPED_METHODS, taskSurfaceDecision } from "./surface.ts";
 import type { TaskToken } from "./tasktoken.ts";
 
 /** Methods that need no grant: lifecycle, discovery (results are filtered) and housekeeping. */
@@ -62,11 +62,22 @@ export function decideMessage(input: CallInput): Verdict {
     // Resources, prompts, completion, logging: granted per server; the params go to the audit.
     const surface = surfaceDecision(input.server, input.method, input.params);
     const args = input.params ? { ...input.params } : undefined;
-    if (surface === null) return { outcome: "allow", ...(args ? { args } : {}) };
-    if (surface) return refuse(surface, args ? { args } : {});
+    const extra = args ? { args } : {};
+    if (surface) return refuse(surface, extra);
+    if (surface === null) {
+      if (!TASK_SCOPED_METHODS.has(input.method)) return { outcome: "allow", ...extra };
+      const gate = taskTokenGate(input);
+      if (gate) return refuse(gate, extra);
+      const narrowed =
+        input.task.state === "valid"
+          ? taskSurfaceDecision(input.task.token, input.method, input.params, m)
+          : null;
+      return narrowed ? refuse(narrowed, extra) : { outcome: "allow", ...extra };
+    }
     return refuse(deny("MethodNotGranted", `${input.method} is not granted by the policy`, m));
   }
-  const p = toolsCallParams.safeParse(input.params ?? {});
+  const fast = toolsCallShape(input.params ?? {});
+  const p = fast ? { success: true as const, data: fast } : toolsCallParams.safeParse(input.params ?? {});
   if (!p.success) {
     return refuse(
       deny(
@@ -97,13 +108,8 @@ export function decideMessage(input: CallInput): Verdict {
       base,
     );
   }
-  if (input.task.state === "invalid") return refuse(deny("TaskTokenInvalid", input.task.reason, m), base);
-  if (input.task.state === "absent" && input.taskTokenRequired) {
-    return refuse(
-      deny("TaskTokenRequired", "a task token (Warden-Task-Token header) is required by the policy", m),
-      base,
-    );
-  }
+  const gate = taskTokenGate(input);
+  if (gate) return refuse(gate, base);
   if (input.task.state === "valid") {
     const t = input.task.token;
     if (!t.allowedTools.includes(name)) {
@@ -127,6 +133,15 @@ export function decideMessage(input: CallInput): Verdict {
   if (violation) return refuse(deny("ArgumentConstraint", violation, m), base);
   if (tool.approval?.required) return { outcome: "hold", ...base };
   return { outcome: "allow", ...base };
+}
+
+/** An invalid task token, or none where the policy requires one: refused before any narrowing. */
+function taskTokenGate(input: CallInput): Deny | undefined {
+  const m = input.server.manifest;
+  if (input.task.state === "invalid") return deny("TaskTokenInvalid", input.task.reason, m);
+  if (input.task.state === "absent" && input.taskTokenRequired)
+    return deny("TaskTokenRequired", "a task token (Warden-Task-Token header) is required by the policy", m);
+  return undefined;
 }
 
 /** Rate limit for an otherwise admissible call; consumes a token only when it passes. */

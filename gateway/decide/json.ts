@@ -116,8 +116,9 @@ export function parseStrictJson(text: string, opts: StrictJsonOptions = {}): unk
     if (c === "{") {
       if (depth >= maxDepth) throw new JsonRejected("TooDeep", `JSON nesting deeper than ${maxDepth} levels`);
       i++;
+      // Null prototype: `key in obj` is true only for a key this object already has (no Set needed
+      // to find duplicates), and no key can reach Object.prototype.
       const obj: Record<string, unknown> = Object.create(null);
-      const seen = new Set<string>();
       ws();
       if (text[i] === "}") {
         i++;
@@ -127,10 +128,9 @@ export function parseStrictJson(text: string, opts: StrictJsonOptions = {}): unk
         ws();
         if (text[i] !== '"') fail("expected a string key");
         const key = str();
-        if (seen.has(key))
+        if (key in obj)
           throw new JsonRejected("DuplicateKey", `duplicate key ${JSON.stringify(key)} in a JSON object`);
         if (key === "__proto__") throw new JsonRejected("ForbiddenKey", `the key "__proto__" is not allowed`);
-        seen.add(key);
         ws();
         if (text[i] !== ":") fail("expected ':'");
         i++;

@@ -1,13 +1,14 @@
 // Server→client messages (on the GET SSE stream and inside POST SSE responses) are decided like
 // client messages: the gateway passes only what it positively recognises. A tool server may ask
 // the client for things (sampling/createMessage, elicitation/create, roots/list, tasks/*); each
-// is refused unless the server's grant (clientFeatures) allows it (fail closed): a compromised or
+// is refused unless the server's grant (clientFeatures) allows it (fail closed; tasks/* are then
+// bound to the session's own client-side tasks by outbound/client-tasks.ts): a compromised or
 // drifted tool server must not be able to drive the agent's model, prompt its user or list its
 // filesystem roots through the gateway without the grant saying so. Notifications pass when they
 // are valid JSON-RPC notifications of the negotiated revision; anything malformed is dropped.
 import { type Deny, deny, INVALID_REQUEST, METHOD_NOT_FOUND } from "./deny.ts";
 import { JsonRejected, parseStrictJson } from "./json.ts";
-import { notificationSchema, requestSchema, responseSchema } from "./jsonrpc.ts";
+import { isResponseShape, notificationSchema, requestSchema, responseSchema } from "./jsonrpc.ts";
 import type { ProtocolVersion } from "./methods.ts";
 
 /** Server→client requests that pass without a grant: harmless liveness only. */
@@ -53,7 +54,8 @@ export function serverRequestDeny(method: string, manifest: string): Deny {
     "ServerRequestNotGranted",
     `the tool server asked the client for ${method.slice(0, 128)}; server→client requests are refused ` +
       "unless granted: set clientFeatures.sampling, .elicitation or .roots to true in the AgentIdentity's grant " +
-      "for this ToolManifest (and in the ToolManifest's spec.clientFeatures); task requests cannot be granted",
+      "for this ToolManifest (and in the ToolManifest's spec.clientFeatures); tasks/* come with sampling or elicitation " +
+      "and pass only for tasks the agent created on the same session",
     manifest,
   );
 }
@@ -126,7 +128,7 @@ export function decideServerMessage(
     }
     return { action: "pass", message: m, kind: "notification" };
   }
-  if (!responseSchema.safeParse(m).success)
+  if (!isResponseShape(m) && !responseSchema.safeParse(m).success)
     return invalid("not a JSON-RPC request, notification or response");
   return { action: "pass", message: m, kind: "response" };
 }

@@ -182,14 +182,21 @@ describe("server→client requests", () => {
     expect(serverRequestGranted(s, "roots/list")).toBe(false);
     expect(serverRequestGranted(s, "ping")).toBe(true);
     expect(serverRequestGranted(bare, "sampling/createMessage")).toBe(false);
-    expect(
-      serverRequestGranted(
-        { ...s, clientFeatures: { sampling: true, elicitation: true, roots: true } },
-        "tasks/get",
-      ),
-    ).toBe(false);
     expect(serverRequestGranted(s, "__proto__")).toBe(false);
     expect(serverRequestGranted(s, "constructor")).toBe(false);
+  });
+  it("tasks/* only with sampling or elicitation (client-side tasks exist only for those)", () => {
+    const only = (f: Partial<Record<"sampling" | "elicitation" | "roots", boolean>>) => ({
+      ...bare,
+      clientFeatures: { sampling: false, elicitation: false, roots: false, ...f },
+    });
+    for (const m of ["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]) {
+      expect(serverRequestGranted(only({ sampling: true }), m)).toBe(true);
+      expect(serverRequestGranted(only({ elicitation: true }), m)).toBe(true);
+      expect(serverRequestGranted(only({ roots: true }), m)).toBe(false);
+      expect(serverRequestGranted(bare, m)).toBe(false);
+    }
+    expect(serverRequestGranted(only({ sampling: true }), "tasks/update")).toBe(false);
   });
 });
 
@@ -237,5 +244,159 @@ describe("lists narrowed to the grant", () => {
   it("leaves other results alone", () => {
     expect(filterSurfaceList("tools/list", { tools: [] }, server)).toBeUndefined();
     expect(filterSurfaceList("prompts/list", { other: 1 }, server)).toBeUndefined();
+  });
+});
+
+describe("task tokens over the surface", () => {
+  const token = (allowedResources: string[], allowedPrompts: string[]) => ({
+    taskId: "task-7",
+    allowedTools: [],
+    allowedResources,
+    allowedPrompts,
+    subject: "spiffe://example.org/ns/agents/sa/researcher",
+    issuer: "https://orchestrator.example.org",
+    expiresAt: 0,
+  });
+  const under = (
+    method: string,
+    params: Record<string, unknown> | undefined,
+    task: Parameters<typeof decideMessage>[0]["task"],
+    taskTokenRequired = false,
+  ) => decideMessage({ server, method, params, task, taskTokenRequired, drifted: new Set() });
+  const docsTask = { state: "valid" as const, token: token(["file:///docs/guides/*"], ["summarize"]) };
+  const read = (uri: string) => ({ uri });
+  const promptRef = (name: string) => ({
+    ref: { type: "ref/prompt", name },
+    argument: { name: "a", value: "" },
+  });
+  const resourceRef = (uri: string) => ({
+    ref: { type: "ref/resource", uri },
+    argument: { name: "n", value: "" },
+  });
+
+  const allowed: [string, string, Record<string, unknown> | undefined][] = [
+    ["a URI within both the grant and the token", "resources/read", read("file:///docs/guides/a.md")],
+    ["a prompt in both", "prompts/get", { name: "summarize" }],
+    ["completion for a prompt in both", "completion/complete", promptRef("summarize")],
+    ["completion for a resource in both", "completion/complete", resourceRef("file:///docs/guides/{n}")],
+    // Discovery and housekeeping are not a task's to narrow, as tools/list is not.
+    ["resources/list", "resources/list", undefined],
+    ["prompts/list", "prompts/list", undefined],
+  ];
+  for (const [what, method, params] of allowed)
+    it(`allows: ${what}`, () => expect(under(method, params, docsTask).outcome).toBe("allow"));
+
+  const attacks: [
+    string,
+    string,
+    Record<string, unknown>,
+    Parameters<typeof decideMessage>[0]["task"],
+    string,
+    boolean?,
+  ][] = [
+    [
+      "a granted URI outside the token's patterns",
+      "resources/read",
+      read("file:///docs/secrets.md"),
+      docsTask,
+      "TaskTokenNarrowed",
+    ],
+    [
+      "a URI the token lists but the policy does not (no widening)",
+      "resources/read",
+      read("file:///etc/passwd"),
+      { state: "valid", token: token(["*"], []) },
+      "ResourceNotGranted",
+    ],
+    [
+      "a token with no allowed_resources reading a granted URI (fail closed)",
+      "resources/read",
+      read("file:///docs/guides/a.md"),
+      { state: "valid", token: token([], ["summarize"]) },
+      "TaskTokenNarrowed",
+    ],
+    [
+      "a granted prompt the token does not list",
+      "prompts/get",
+      { name: "review_code" },
+      docsTask,
+      "TaskTokenNarrowed",
+    ],
+    [
+      "completion enumerating a prompt outside the task",
+      "completion/complete",
+      promptRef("review_code"),
+      docsTask,
+      "TaskTokenNarrowed",
+    ],
+    [
+      "completion enumerating resources outside the task",
+      "completion/complete",
+      resourceRef("file:///docs/{n}"),
+      docsTask,
+      "TaskTokenNarrowed",
+    ],
+    [
+      "no token where the policy requires one (resources/read)",
+      "resources/read",
+      read("file:///docs/guides/a.md"),
+      { state: "absent" },
+      "TaskTokenRequired",
+      true,
+    ],
+    [
+      "no token where the policy requires one (prompts/get)",
+      "prompts/get",
+      { name: "summarize" },
+      { state: "absent" },
+      "TaskTokenRequired",
+      true,
+    ],
+    [
+      "an invalid token on a resource read",
+      "resources/read",
+      read("file:///docs/guides/a.md"),
+      { state: "invalid", reason: "the task token has expired (exp)" },
+      "TaskTokenInvalid",
+    ],
+    [
+      "a dot-segment URI under a token (the policy check runs first)",
+      "resources/read",
+      read("file:///docs/guides/../../etc/passwd"),
+      docsTask,
+      "ResourceNotGranted",
+    ],
+  ];
+  for (const [what, method, params, task, rule, required] of attacks)
+    it(`refuses: ${what}`, () => {
+      const v = under(method, params, task, required ?? false);
+      expect(v.outcome).toBe("deny");
+      expect(v.deny?.rule).toBe(rule);
+      // The refusal names the fix: the claim to mint the token with, or the header to send.
+      if (rule === "TaskTokenNarrowed")
+        expect(v.deny?.constraint).toMatch(/task task-7 .*allowed_(resources|prompts)/);
+      expect(v.args).toEqual(params);
+    });
+
+  it("property: under a token, a read is allowed iff the policy and the token both match the URI", () => {
+    const segment = fc.stringMatching(/^[a-z0-9_-]{1,8}$/);
+    const uri = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => `file:///docs/${s.join("/")}`);
+    const pattern = fc.oneof(
+      fc.constant("*"),
+      fc
+        .array(segment, { minLength: 0, maxLength: 3 })
+        .map((s) => `file:///docs/${s.join("/")}${s.length ? "/" : ""}*`),
+      uri,
+    );
+    fc.assert(
+      fc.property(uri, fc.array(pattern, { maxLength: 3 }), (u, patterns) => {
+        const v = under("resources/read", read(u), { state: "valid", token: token(patterns, []) });
+        const expected = patterns.some(
+          (p) => p === "*" || (p.endsWith("*") ? u.startsWith(p.slice(0, -1)) : u === p),
+        );
+        expect(v.outcome).toBe(expected ? "allow" : "deny");
+        if (!expected) expect(v.deny?.rule).toBe("TaskTokenNarrowed");
+      }),
+    );
   });
 });

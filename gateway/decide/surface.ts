@@ -5,6 +5,7 @@
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
 import { uriMatches, uriProblem, wildcardMatch } from "../../lib/uri-pattern.ts";
 import { type Deny, deny, INVALID_REQUEST } from "./deny.ts";
+import type { TaskToken } from "./tasktoken.ts";
 
 /**
  * Characters a prompt name must not carry: controls, format characters (zero-width, bidi
@@ -169,9 +170,72 @@ const SERVER_REQUEST_FEATURE: Record<string, "sampling" | "elicitation" | "roots
   "roots/list": "roots",
 };
 
+/**
+ * Server→client task requests: a server asks the agent about client-side tasks, which exist only
+ * as answers to task-augmented sampling or elicitation requests. Granted with either feature, and
+ * then each passes only for a task of the same session (outbound/client-tasks.ts).
+ */
+const CLIENT_TASK_REQUESTS = new Set(["tasks/get", "tasks/result", "tasks/list", "tasks/cancel"]);
+
 /** Whether a server→client request may reach the agent under this server's grants. */
 export function serverRequestGranted(server: CompiledServer | undefined, method: string): boolean {
   if (method === "ping") return true;
-  const feature = SERVER_REQUEST_FEATURE[method];
+  if (CLIENT_TASK_REQUESTS.has(method))
+    return server?.clientFeatures?.sampling === true || server?.clientFeatures?.elicitation === true;
+  const feature = Object.hasOwn(SERVER_REQUEST_FEATURE, method) ? SERVER_REQUEST_FEATURE[method] : undefined;
   return feature !== undefined && server?.clientFeatures?.[feature] === true;
+}
+
+/** The server→client requests a grant can allow (each still decided by serverRequestGranted). */
+export const GRANTABLE_SERVER_REQUESTS: readonly string[] = [
+  "ping",
+  ...Object.keys(SERVER_REQUEST_FEATURE),
+  ...CLIENT_TASK_REQUESTS,
+];
+
+/**
+ * Surface methods that use a resource or a prompt: a task token governs them like tool calls
+ * (required when the policy requires one; when present, the effective grant is the policy's ∩ the
+ * token's). Lists and the logging level are discovery and housekeeping, like tools/list.
+ */
+export const TASK_SCOPED_METHODS: ReadonlySet<string> = new Set([
+  "resources/read",
+  "resources/subscribe",
+  "resources/unsubscribe",
+  "prompts/get",
+  "completion/complete",
+]);
+
+/**
+ * For a task-scoped method the policy already granted: whether task `t` allows it too. What the
+ * token does not list, the task may not use (fail closed): a token without allowed_resources
+ * allows no resource.
+ */
+export function taskSurfaceDecision(
+  t: TaskToken,
+  method: string,
+  params: Record<string, unknown> | undefined,
+  m: string,
+): Deny | null {
+  const narrowed = (what: string, claim: string, allowed: readonly string[]) =>
+    deny(
+      "TaskTokenNarrowed",
+      `task ${t.taskId} does not allow ${what} (${claim}: ${allowed.join(", ") || "none"}); the orchestrator mints the token with ${claim}`,
+      m,
+    );
+  const resource = (uri: string) =>
+    t.allowedResources.some((p) => uriMatches(p, uri))
+      ? null
+      : narrowed(`resource ${JSON.stringify(uri.slice(0, 256))}`, "allowed_resources", t.allowedResources);
+  const prompt = (name: string) =>
+    t.allowedPrompts.includes(name)
+      ? null
+      : narrowed(`prompt ${JSON.stringify(name.slice(0, 128))}`, "allowed_prompts", t.allowedPrompts);
+  // The policy's decision ran first, so the shapes below were checked there.
+  if (method === "prompts/get") return prompt(String(params?.name));
+  if (method === "completion/complete") {
+    const ref = (params?.ref ?? {}) as Record<string, unknown>;
+    return ref.type === "ref/prompt" ? prompt(String(ref.name)) : resource(String(ref.uri));
+  }
+  return resource(String(params?.uri));
 }

@@ -272,12 +272,59 @@ const ROWS: {
     verifier: () => verifierWith([{ ...pubJwk, kid: "k1", key_ops: ["encrypt"] }]),
     message: /kid is not a verification key/,
   },
+  {
+    name: "allowed_resources pattern with a '..' segment (would widen past a granted prefix on a resolving server)",
+    make: () => token(claims({ allowed_resources: ["file:///docs/../etc/*"] })),
+    message: /allowed_resources claim is invalid: a URI pattern may not contain '\.' or '\.\.' segments/,
+  },
+  {
+    name: "allowed_resources pattern with a percent-encoded slash",
+    make: () => token(claims({ allowed_resources: ["file:///docs%2fsecret/*"] })),
+    message: /allowed_resources claim is invalid/,
+  },
+  {
+    name: "allowed_resources pattern without a scheme",
+    make: () => token(claims({ allowed_resources: ["/etc/*"] })),
+    message: /allowed_resources claim is invalid: a URI pattern is '\*' or a lower-case scheme/,
+  },
+  {
+    name: "allowed_resources a string, not an array",
+    make: () => token(claims({ allowed_resources: "file:///docs/*" })),
+    message: /allowed_resources claim is invalid/,
+  },
+  {
+    name: "allowed_resources with more than 32 patterns",
+    make: () => token(claims({ allowed_resources: Array.from({ length: 33 }, (_, i) => `file:///d${i}/*`) })),
+    message: /allowed_resources claim is invalid/,
+  },
+  {
+    name: "allowed_prompts with a wildcard (grants name prompts exactly)",
+    make: () => token(claims({ allowed_prompts: ["*"] })),
+    message: /allowed_prompts claim is invalid: a prompt name is 1-128 characters/,
+  },
+  {
+    name: "allowed_prompts with a zero-width character",
+    make: () => token(claims({ allowed_prompts: ["summ\u200barize"] })),
+    message: /allowed_prompts claim is invalid/,
+  },
+  {
+    name: "allowed_prompts null",
+    make: () => token(claims({ allowed_prompts: null })),
+    message: /allowed_prompts claim is invalid/,
+  },
 ];
 
 describe("task tokens: attack table", () => {
   it("control: a well-formed token for this agent passes", async () => {
     const t = await verifier.verify(await token());
     expect(t).toMatchObject({ taskId: "task-1", allowedTools: ["search"], subject: AGENT, issuer: ISS });
+  });
+  it("control: a token listing resources and prompts passes and carries them; absent lists are empty", async () => {
+    const t = await verifier.verify(
+      await token(claims({ allowed_resources: ["file:///docs/*"], allowed_prompts: ["summarize"] })),
+    );
+    expect(t).toMatchObject({ allowedResources: ["file:///docs/*"], allowedPrompts: ["summarize"] });
+    expect(await verifier.verify(await token())).toMatchObject({ allowedResources: [], allowedPrompts: [] });
   });
   it("control: a token for this agent under the shared audience passes", async () => {
     expect(await refusal(token(claims({ aud: SHARED_AUD })))).toBe("accepted");

@@ -4,9 +4,17 @@
 // no other JWT can pass for one), a header of only alg/typ/kid, strict base64url, no duplicate
 // members, a JSON object payload. Then, in a fixed order, each refusal naming its claim: iss
 // (trusted), signature (with that issuer's keys), sub (a SPIFFE ID, and the presenting agent's),
-// aud (one, ours), exp, nbf, iat, lifetime ≤ 15 minutes, task_id, allowed_tools, prompt_hash.
+// aud (one, ours), exp, nbf, iat, lifetime ≤ 15 minutes, task_id, allowed_tools, and the optional
+// allowed_resources, allowed_prompts and prompt_hash. What a token does not list, its task may not
+// use: absent allowed_resources means no resource, absent allowed_prompts no prompt.
 import type { JWK } from "jose";
 import * as z from "zod";
+import {
+  promptName,
+  URI_DOT_SEGMENT,
+  URI_ENCODED_FORBIDDEN,
+  uriPattern,
+} from "../../api/v1alpha1/surface.ts";
 import {
   decodeJws,
   type JwsKind,
@@ -35,15 +43,34 @@ const CLOCK_TOLERANCE_S = 30;
 export interface TaskToken {
   taskId: string;
   allowedTools: string[];
+  /** URI patterns (the grant's syntax) the task may read or subscribe to; empty: none. */
+  allowedResources: string[];
+  /** Prompt names the task may get (and complete for); empty: none. */
+  allowedPrompts: string[];
   promptHash?: string | undefined;
   subject: string;
   issuer: string;
   expiresAt: number;
 }
 
+/** The CRD's CEL rule on URI patterns (api/v1alpha1/surface.ts), applied here in code. */
+const NON_CANONICAL_PATTERN = new RegExp(`${URI_DOT_SEGMENT}|${URI_ENCODED_FORBIDDEN}`);
+
 const taskClaims = {
   task_id: z.string().min(1).max(256),
   allowed_tools: z.array(z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/)).max(512),
+  // The grant's own pattern syntax, and the canonical-URI rule the CRD enforces with CEL (here in
+  // code: a token never reaches the API server): no dot segments, no encoded separators.
+  allowed_resources: z
+    .array(
+      uriPattern.refine((p) => !NON_CANONICAL_PATTERN.test(p), {
+        message:
+          "a URI pattern may not contain '.' or '..' segments or percent-encoded '.', '/', '\\', '%' or controls",
+      }),
+    )
+    .max(32)
+    .optional(),
+  allowed_prompts: z.array(promptName).max(256).optional(),
   prompt_hash: z
     .string()
     .regex(/^sha256:[a-f0-9]{64}$/)
@@ -138,6 +165,8 @@ export class TaskTokenVerifier {
     const t: TaskToken = {
       taskId: payload.task_id as string,
       allowedTools: payload.allowed_tools as string[],
+      allowedResources: (payload.allowed_resources as string[] | undefined) ?? [],
+      allowedPrompts: (payload.allowed_prompts as string[] | undefined) ?? [],
       promptHash: payload.prompt_hash as string | undefined,
       subject,
       issuer: iss,

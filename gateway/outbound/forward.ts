@@ -4,9 +4,11 @@
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import type { CompiledServer } from "../../api/v1alpha1/policy.ts";
 import { credentialFileName } from "../../api/v1alpha1/sidecar.ts";
+import { readStreamLimited } from "../body-relay.ts";
 import { type Deny, deny } from "../decide/deny.ts";
 import { PARAM_HEADER_PREFIX } from "../decide/param-headers.ts";
 import { header } from "../http-util.ts";
@@ -110,21 +112,19 @@ export function dispatcherFor(deps: ForwardDeps, server: CompiledServer): Dispat
 }
 
 export function upstreamErrorKind(e: unknown): string {
-  const code = (e as { code?: string }).code ?? "";
-  const msg = (e as Error).message ?? "";
+  // Not every error's code is a string: an aborted request (the agent hung up) rejects with a
+  // DOMException whose code is a number, and throwing here would skip the call's outcome record.
+  const c = (e as { code?: unknown } | null)?.code;
+  const code = typeof c === "string" ? c : "";
+  const m = (e as { message?: unknown } | null)?.message;
+  const msg = typeof m === "string" ? m : "";
   if (code.includes("TIMEOUT") || /timeout/i.test(msg)) return "timeout";
   if (code.startsWith("ERR_TLS") || /certificate|SPIFFE|tls|handshake|expected spiffe/i.test(msg))
     return "tls";
   return "connect";
 }
 
-export async function readLimited(body: AsyncIterable<Buffer | Uint8Array>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of body) {
-    n += c.length;
-    if (n > limit) throw new Error(`upstream response larger than ${limit} bytes`);
-    chunks.push(Buffer.from(c));
-  }
-  return Buffer.concat(chunks).toString("utf8");
+/** The whole upstream body as UTF-8, refused past `limit` bytes (body-relay.ts, no async iterator). */
+export function readLimited(body: Readable, limit: number): Promise<string> {
+  return readStreamLimited(body, limit, (l) => new Error(`upstream response larger than ${l} bytes`));
 }

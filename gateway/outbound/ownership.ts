@@ -8,10 +8,10 @@ import { type Deny, deny, INVALID_REQUEST } from "../decide/deny.ts";
 import type { Classified } from "../decide/jsonrpc.ts";
 import { hasSessions, type ProtocolVersion } from "../decide/methods.ts";
 import type { Refusal } from "./route.ts";
-import { idKey, type Session, type SessionTable } from "./sessions.ts";
+import { idKey, type PendingServerRequest, type Session, type SessionTable } from "./sessions.ts";
 
-/** JSON-RPC "invalid params": what a server answers for a task id it does not know. */
-const INVALID_PARAMS = -32602;
+/** JSON-RPC "invalid params": what a receiver answers for a task id it does not know (MCP tasks). */
+export const INVALID_PARAMS = -32602;
 const TASK_METHODS = new Set(["tasks/get", "tasks/result", "tasks/cancel"]);
 
 export interface Owned {
@@ -19,8 +19,8 @@ export interface Owned {
   scope: Session;
   /** The revision has no sessions: the session header is not forwarded. */
   withoutSession: boolean;
-  /** For an agent response: the server request method it answers. */
-  answers?: string;
+  /** For an agent response: the server request it answers. */
+  answers?: PendingServerRequest;
 }
 
 export function sessionNotFound(manifest: string, id: string): Deny {
@@ -57,8 +57,8 @@ export function checkOwnership(
   }
   const scope = sessions.scope(manifest, sid)!;
   if (msg.kind === "response") {
-    const method = msg.id === null ? undefined : scope.serverRequests.get(idKey(msg.id));
-    if (method === undefined || msg.id === null) {
+    const pending = msg.id === null ? undefined : scope.serverRequests.get(idKey(msg.id));
+    if (pending === undefined || msg.id === null) {
       return {
         deny: deny(
           "UnsolicitedResponse",
@@ -69,7 +69,7 @@ export function checkOwnership(
         status: 400,
       };
     }
-    return { scope, withoutSession, answers: method };
+    return { scope, withoutSession, answers: pending };
   }
   if (msg.kind === "request" && TASK_METHODS.has(msg.method)) {
     const taskId = msg.params?.taskId;

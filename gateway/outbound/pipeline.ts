@@ -10,6 +10,7 @@ import { decideMessage, rateLimitDeny, type TaskTokenState } from "../decide/dec
 import { DENY_CODE, type Deny, deny } from "../decide/deny.ts";
 import { HEADER_MISMATCH } from "../decide/param-headers.ts";
 import type { RateLimiter } from "../decide/ratelimit.ts";
+import { TASK_SCOPED_METHODS } from "../decide/surface.ts";
 import type { CallState } from "./record.ts";
 
 export interface ApprovalOutcome {
@@ -57,7 +58,11 @@ export async function decideRequest(
   ports: PipelinePorts,
 ): Promise<PipelineResult> {
   const manifest = server.manifest;
-  const task = method === "tools/call" ? await ports.taskToken() : ({ state: "absent" } as const);
+  // Tool calls and the surface methods that use a resource or a prompt are a task's to narrow.
+  const task =
+    method === "tools/call" || TASK_SCOPED_METHODS.has(method)
+      ? await ports.taskToken()
+      : ({ state: "absent" } as const);
   if (task.state === "valid") c.taskId = task.token.taskId;
   const verdict = decideMessage({
     server,

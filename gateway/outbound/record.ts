@@ -23,6 +23,11 @@ export interface CallState {
   toolLabel: string;
   /** MCP session the message belongs to, when the agent sent one. */
   sessionId?: string | undefined;
+  /**
+   * The audit form of `args` (hash of the full arguments, redacted copy), computed once per call:
+   * a forwarded call has an intent and an outcome record with the same arguments.
+   */
+  auditArgs?: { of: Record<string, unknown>; hash: string; redacted: unknown } | undefined;
 }
 
 export function newCall(req: IncomingMessage, manifest: string, method: string): CallState {
@@ -61,8 +66,18 @@ export class CallRecorder {
     this.#d = deps;
   }
 
+  /** The call's arguments as records carry them, memoised on the call (recomputed if they change). */
+  #auditArgs(c: CallState): { hash: string | null; redacted: unknown } {
+    const args = c.args;
+    if (!args) return { hash: null, redacted: null };
+    if (c.auditArgs?.of !== args)
+      c.auditArgs = { of: args, hash: argsHash(args), redacted: redact(args, this.#d.redactFields) };
+    return c.auditArgs;
+  }
+
   fields(c: CallState, decision: string, rule: string, extra: Partial<DecisionFields> = {}): DecisionFields {
     const latencyMs = Math.round((performance.now() - c.start) * 1000) / 1000;
+    const args = this.#auditArgs(c);
     return {
       time: new Date().toISOString(),
       agent: this.#d.agentID(),
@@ -70,8 +85,8 @@ export class CallRecorder {
       manifest: c.manifest,
       method: c.method,
       tool: c.tool,
-      argsHash: c.args ? argsHash(c.args) : null,
-      args: c.args ? redact(c.args, this.#d.redactFields) : null,
+      argsHash: args.hash,
+      args: args.redacted,
       decision,
       rule,
       latencyMs,

@@ -1,5 +1,6 @@
 // The server stream: every message a tool server sends toward the agent (on the GET stream, in an
-// SSE response, or as a JSON response) is decided by decideServerMessage. Refused ones are dropped
+// SSE response, or as a JSON response) is decided by decideServerMessage, and a granted request
+// then by the session's state (requestRefusal: tasks/* only for its own tasks). Refused ones are dropped
 // and audited (requests are answered upstream with their JSON-RPC error so the server does not
 // wait), tools/list_changed marks the manifest's verified definitions stale, responses nobody
 // asked for are dropped and counted, and the remaining responses go through the caller's
@@ -10,8 +11,8 @@ import type { Deny } from "../decide/deny.ts";
 import type { ProtocolVersion } from "../decide/methods.ts";
 import type { ServerMessageWorkers } from "../decide/offload.ts";
 import { decideServerMessage } from "../decide/server-messages.ts";
-import type { SlimVerdict } from "../decide/slim-verdict.ts";
-import { serverRequestGranted } from "../decide/surface.ts";
+import { asksForTask, type SlimVerdict } from "../decide/slim-verdict.ts";
+import { GRANTABLE_SERVER_REQUESTS, serverRequestGranted } from "../decide/surface.ts";
 import { type SseData, type StreamInspector, streamInspector, UNCHANGED } from "../sse-relay.ts";
 import { SERVER_MESSAGE_MAX_DEPTH } from "./definitions.ts";
 
@@ -43,8 +44,13 @@ export interface ServerStreamDeps {
   solicited: (id: string | number | null) => boolean;
   /** A response nobody asked for was dropped. */
   unsolicited: (id: string | number | null) => void;
+  /**
+   * The refusal of a granted server→client request given the session's state (tasks/* only for
+   * the session's own client-side tasks), or undefined to pass it.
+   */
+  requestRefusal?: (method: string, params: Record<string, unknown> | undefined) => Deny | undefined;
   /** A server→client request passes to the agent: its answer will be expected. */
-  passedRequest: (id: string | number, method: string) => void;
+  passedRequest: (id: string | number, method: string, taskAugmented: boolean) => void;
   /** Whether a notification may reach the agent (e.g. task status only for the session's tasks). */
   notificationAllowed?: (method: string, params: Record<string, unknown> | undefined) => boolean;
   track?: ReplyTrack | undefined;
@@ -78,7 +84,16 @@ export function serverStream(d: ServerStreamDeps): ServerStreamInspectors {
       const rewritten = d.inspect(m.rewritable ? full() : m);
       return rewritten === undefined ? UNCHANGED : JSON.stringify(rewritten);
     }
-    if (v.kind === "request") d.passedRequest(id!, m.method as string);
+    if (v.kind === "request") {
+      const method = m.method as string;
+      const params = m.params as Record<string, unknown> | undefined;
+      const refusal = d.requestRefusal?.(method, params);
+      if (refusal) {
+        d.refuse({ action: "refuse", method, id: id!, deny: refusal });
+        return null;
+      }
+      d.passedRequest(id!, method, asksForTask(params));
+    }
     if (v.kind === "notification") {
       const method = m.method as string;
       const params = m.params as Record<string, unknown> | undefined;
@@ -88,9 +103,7 @@ export function serverStream(d: ServerStreamDeps): ServerStreamInspectors {
     return UNCHANGED;
   };
 
-  const allowed = ["ping", "sampling/createMessage", "elicitation/create", "roots/list"].filter((m) =>
-    serverRequestGranted(d.server, m),
-  );
+  const allowed = GRANTABLE_SERVER_REQUESTS.filter((m) => serverRequestGranted(d.server, m));
   const inline = (text: string): string | null | typeof UNCHANGED => {
     const v = decideServerMessage(
       text,

@@ -1,7 +1,8 @@
 // What the outbound gateway owns per tool server: the MCP sessions it saw opened (an initialize
 // answered with Mcp-Session-Id) and, per session, the protocol version negotiated, the tasks
 // created on it, the agent requests still waiting for their answer and the server→client
-// requests passed to the agent and not yet answered. A session id the gateway did not see opened,
+// requests passed to the agent and not yet answered, and the client-side tasks the agent created
+// in answer to the server's task-augmented requests. A session id the gateway did not see opened,
 // a task not created on the session, or a response to a request nobody asked is refused: the
 // table is the ownership record. Everything is bounded; what is forgotten is treated as unknown.
 import type { ProtocolVersion } from "../decide/methods.ts";
@@ -21,8 +22,21 @@ export interface Session {
   tasks: BoundedSet;
   /** Ids of agent requests forwarded and not yet answered (idKey). */
   agentRequests: BoundedSet;
-  /** Server→client requests passed to the agent, not yet answered: idKey → method. */
-  serverRequests: Map<string, string>;
+  /** Server→client requests passed to the agent, not yet answered: idKey → the request. */
+  serverRequests: Map<string, PendingServerRequest>;
+  /**
+   * Client-side tasks: ids the agent created (CreateTaskResult) answering this session's
+   * task-augmented sampling/elicitation requests, keyed by clientTaskKey (agent and task id). The
+   * server may ask the agent about these, and only these (client-tasks.ts).
+   */
+  clientTasks: BoundedSet;
+}
+
+/** A server→client request passed to the agent and waiting for its answer. */
+export interface PendingServerRequest {
+  method: string;
+  /** The request carried params.task: the agent may answer it with a CreateTaskResult. */
+  taskAugmented: boolean;
 }
 
 /** A Set that forgets its oldest member beyond `max`. */
@@ -61,6 +75,7 @@ function newSession(manifest: string, id: string, version: ProtocolVersion | und
     tasks: new BoundedSet(MAX_TASKS),
     agentRequests: new BoundedSet(MAX_PENDING),
     serverRequests: new Map(),
+    clientTasks: new BoundedSet(MAX_TASKS),
   };
 }
 
@@ -115,9 +130,9 @@ export class SessionTable {
 }
 
 /** Remembers a server→client request passed to the agent (bounded: the oldest is forgotten). */
-export function expectAnswer(s: Session, id: string | number, method: string): void {
+export function expectAnswer(s: Session, id: string | number, method: string, taskAugmented = false): void {
   const k = idKey(id);
   s.serverRequests.delete(k);
   if (s.serverRequests.size >= MAX_PENDING) s.serverRequests.delete(s.serverRequests.keys().next().value!);
-  s.serverRequests.set(k, method);
+  s.serverRequests.set(k, { method, taskAugmented });
 }

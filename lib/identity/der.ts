@@ -101,14 +101,87 @@ export function tlv(tag: number, ...parts: Uint8Array[]): Buffer {
   return Buffer.concat([head, ...parts], head.length + len);
 }
 
+/** Bytes a TLV takes whose content is `contentLength` bytes long. */
+export function tlvSize(contentLength: number): number {
+  return (
+    (contentLength < 0x80 ? 2 : contentLength < 0x100 ? 3 : contentLength < 0x10000 ? 4 : 5) + contentLength
+  );
+}
+
+/**
+ * Writes a tag and the DER length of `contentLength` at `at` and returns where the content goes.
+ * For writers that know every length up front and fill one buffer (no intermediate Buffers).
+ */
+export function writeHeader(buf: Uint8Array, at: number, tag: number, contentLength: number): number {
+  buf[at++] = tag;
+  if (contentLength < 0x80) {
+    buf[at++] = contentLength;
+  } else if (contentLength < 0x100) {
+    buf[at++] = 0x81;
+    buf[at++] = contentLength;
+  } else if (contentLength < 0x10000) {
+    buf[at++] = 0x82;
+    buf[at++] = contentLength >> 8;
+    buf[at++] = contentLength & 0xff;
+  } else {
+    if (contentLength >= 0x1000000) throw new DERError("content too long");
+    buf[at++] = 0x83;
+    buf[at++] = contentLength >> 16;
+    buf[at++] = (contentLength >> 8) & 0xff;
+    buf[at++] = contentLength & 0xff;
+  }
+  return at;
+}
+
+/** Writes `bytes` at `at` and returns the offset past them. */
+export function writeBytes(buf: Uint8Array, at: number, bytes: Uint8Array): number {
+  buf.set(bytes, at);
+  return at + bytes.length;
+}
+
+/** Whether X.509 writes `d` as UTCTime (1950–2049) rather than GeneralizedTime (RFC 5280 §4.1.2.5). */
+function isUTCTime(y: number): boolean {
+  return y >= 1950 && y < 2050;
+}
+
+/** Bytes the DER time TLV of `d` takes: UTCTime 15, GeneralizedTime 17. */
+export function timeSize(d: Date): number {
+  return isUTCTime(d.getUTCFullYear()) ? 15 : 17;
+}
+
+function writeDigits(buf: Uint8Array, at: number, value: number, digits: number): number {
+  for (let i = digits - 1; i >= 0; i--) {
+    buf[at + i] = 0x30 + (value % 10);
+    value = Math.floor(value / 10);
+  }
+  return at + digits;
+}
+
+/**
+ * Writes the DER time TLV of `d` at `at` (whole seconds, `Z`; UTCTime through 2049, GeneralizedTime
+ * from 2050, RFC 5280 §4.1.2.5) and returns the offset past it. Sub-second parts are dropped.
+ */
+export function writeTime(buf: Uint8Array, at: number, d: Date): number {
+  const y = d.getUTCFullYear();
+  if (!Number.isFinite(y) || y < 0 || y > 9999) throw new DERError("time outside what X.509 can write");
+  const utc = isUTCTime(y);
+  at = writeHeader(buf, at, utc ? 0x17 : 0x18, utc ? 13 : 15);
+  at = utc ? writeDigits(buf, at, y % 100, 2) : writeDigits(buf, at, y, 4);
+  at = writeDigits(buf, at, d.getUTCMonth() + 1, 2);
+  at = writeDigits(buf, at, d.getUTCDate(), 2);
+  at = writeDigits(buf, at, d.getUTCHours(), 2);
+  at = writeDigits(buf, at, d.getUTCMinutes(), 2);
+  at = writeDigits(buf, at, d.getUTCSeconds(), 2);
+  buf[at++] = 0x5a; // Z
+  return at;
+}
+
 /**
  * RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, always in seconds with Z.
  */
 export function derTime(d: Date): Buffer {
-  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
-  const y = d.getUTCFullYear();
-  const body = `${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
-  if (y >= 1950 && y < 2050) return tlv(0x17, Buffer.from(`${iso.slice(2, 4)}${body}`, "latin1"));
-  if (y < 0 || y > 9999) throw new DERError("time outside what X.509 can write");
-  return tlv(0x18, Buffer.from(`${String(y).padStart(4, "0")}${body}`, "latin1"));
+  if (Number.isNaN(d.getTime())) throw new DERError("time outside what X.509 can write");
+  const out = Buffer.allocUnsafe(timeSize(d));
+  writeTime(out, 0, d);
+  return out;
 }

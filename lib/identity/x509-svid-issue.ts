@@ -11,29 +11,34 @@
 // before the CA's, notAfter never past the CA's. @peculiar/x509 still parses what we make (the
 // `cert` of an IssuedSVID, lazily) and the tests cross-check every field with it and with openssl.
 import {
-  createHash,
   createPublicKey,
+  hash,
   KeyObject,
   type KeyObject as KeyObjectT,
+  randomFillSync,
   sign,
   verify,
 } from "node:crypto";
 import { DeniedError, ValidationError } from "../errors.ts";
 import type { CA } from "./ca.ts";
 import { BACKDATE_MS } from "./ca.ts";
-import { randomSerial, x509 } from "./crypto.ts";
+import { x509 } from "./crypto.ts";
 import { MAX_CSR_PEM_BYTES } from "./csr.ts";
 import {
   children,
   content,
   DERError,
-  derTime,
   expectTLV,
   oidOf,
   readTLV,
   slice,
   type TLV,
+  timeSize,
   tlv,
+  tlvSize,
+  writeBytes,
+  writeHeader,
+  writeTime,
 } from "./der.ts";
 import { parseWorkloadID } from "./spiffe-id.ts";
 
@@ -58,7 +63,9 @@ const EXT_EKU = hex(
   "30 1d 06 03 55 1d 25 04 16 30 14 06 08 2b 06 01 05 05 07 03 01 06 08 2b 06 01 05 05 07 03 02",
 );
 const OID_SAN_DER = hex("06 03 55 1d 11");
-const OID_SKI_DER = hex("06 03 55 1d 0e");
+/** The SKI extension up to its 20-byte key identifier: SEQUENCE { OID, OCTET STRING { OCTET STRING } }. */
+const EXT_SKI_HEAD = hex("30 1d 06 03 55 1d 0e 04 16 04 14");
+const SKI_BYTES = 20;
 /** The P-256 SubjectPublicKeyInfo algorithm: id-ecPublicKey with namedCurve prime256v1. */
 const SPKI_ALG_P256 = hex("30 13 06 07 2a 86 48 ce 3d 02 01 06 08 2a 86 48 ce 3d 03 01 07");
 
@@ -85,9 +92,7 @@ function partsOf(ca: CA): CAParts {
   const caSKI = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension);
   const keyId = caSKI
     ? Buffer.from(caSKI.keyId, "hex")
-    : createHash("sha1")
-        .update(subjectPublicKeyBits(new Uint8Array(ca.cert.publicKey.rawData)))
-        .digest();
+    : hash("sha1", subjectPublicKeyBits(new Uint8Array(ca.cert.publicKey.rawData)), "buffer");
   p = {
     key: KeyObject.from(ca.privateKey),
     issuer: slice(caDER, subject),
@@ -113,9 +118,54 @@ export interface CheckedCSR {
 
 const csrFail = (message: string) => new ValidationError("CSR", [{ path: "csr", message }]);
 
+const BEGIN_CSR = "-----BEGIN CERTIFICATE REQUEST-----";
+const END_CSR = "-----END CERTIFICATE REQUEST-----";
+
+/**
+ * The common case of csrDER without regular expressions: exactly one `-----BEGIN` in the text, it
+ * opens a CERTIFICATE REQUEST block that is closed, and the block holds only base64 and ASCII
+ * whitespace with at most two `=` at the end. Then the block regex of csrDER matches that one block
+ * and nothing else, and its checks pass, so the bytes are the same. Anything else (any other
+ * character, another BEGIN, a missing END) returns undefined and csrDER decides the slow way.
+ */
+export function csrDERFast(pem: string): Buffer | undefined {
+  const begin = pem.indexOf("-----BEGIN");
+  if (begin === -1 || !pem.startsWith(BEGIN_CSR, begin) || pem.includes("-----BEGIN", begin + 1)) return;
+  const from = begin + BEGIN_CSR.length;
+  const to = pem.indexOf(END_CSR, from);
+  if (to === -1) return;
+  let chars = 0;
+  let padding = 0;
+  for (let i = from; i < to; i++) {
+    const c = pem.charCodeAt(i);
+    if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) continue; // ASCII whitespace (what \s strips here)
+    if (c === 0x3d) {
+      padding++;
+      if (padding > 2) return;
+    } else if (
+      padding > 0 ||
+      !(
+        (c >= 0x41 && c <= 0x5a) ||
+        (c >= 0x61 && c <= 0x7a) ||
+        (c >= 0x30 && c <= 0x39) ||
+        c === 0x2b ||
+        c === 0x2f
+      )
+    ) {
+      return;
+    }
+    chars++;
+  }
+  if (chars % 4 !== 0) return;
+  // Buffer's base64 decoder skips the whitespace, as decoding the stripped text would.
+  return Buffer.from(pem.slice(from, to), "base64");
+}
+
 /** Exactly one PEM block of type CERTIFICATE REQUEST, base64-decoded. */
-function csrDER(pem: string): Buffer {
+export function csrDER(pem: string): Buffer {
   if (pem.length > MAX_CSR_PEM_BYTES) throw csrFail(`must be at most ${MAX_CSR_PEM_BYTES} bytes`);
+  const fast = csrDERFast(pem);
+  if (fast) return fast;
   const blocks = [...pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)];
   if (blocks.length === 0) throw csrFail("is not PEM; send a PKCS#10 'CERTIFICATE REQUEST' PEM block");
   if (blocks.length !== 1 || blocks[0]![1] !== "CERTIFICATE REQUEST")
@@ -171,13 +221,15 @@ export function checkCSRNative(csrPem: string, expectedID: string): CheckedCSR {
   if (spkiParts?.length !== 2 || !slice(der, spkiParts[0]!).equals(SPKI_ALG_P256)) throw notP256();
   let key: KeyObjectT;
   try {
-    // OpenSSL refuses a point that is not on the curve.
-    key = createPublicKey({ key: spki, format: "der", type: "spki" });
+    // OpenSSL refuses a point that is not on the curve. The algorithm bytes were compared with
+    // id-ecPublicKey/prime256v1 above, so a key that imports is a P-256 key: asking the KeyObject
+    // for its type and curve again cost more than the import (Node's key-detail getters). The key
+    // goes in as PEM text: Node takes a string without the KeyObject/CryptoKey brand checks it
+    // runs on an options object, and OpenSSL's PEM path imported in about half the time.
+    key = createPublicKey(pemBlock("PUBLIC KEY", spki));
   } catch {
     throw new DeniedError("CSRKeyNotP256", "the CSR's public key is not a valid P-256 point");
   }
-  if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1")
-    throw notP256();
 
   let signatureOK = false;
   try {
@@ -193,7 +245,8 @@ export function checkCSRNative(csrPem: string, expectedID: string): CheckedCSR {
 
   const attrs = criFields[3];
   if (attrs) checkAttributes(der, attrs, expectedID);
-  return { spki: Buffer.from(spki) };
+  // `der` is this call's own decoded copy: the key can stay a view into it.
+  return { spki };
 }
 
 function checkAttributes(der: Buffer, attrs: TLV, expectedID: string): void {
@@ -310,17 +363,40 @@ export interface IssuedDER {
   certPem: string;
 }
 
-const pemOf = (der: Buffer) => {
-  const b64 = der.toString("base64");
-  let out = "-----BEGIN CERTIFICATE-----\n";
+/** A PEM block of `der` (RFC 7468: base64 in lines of 64 characters). */
+export function pemBlock(label: string, der: Uint8Array): string {
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64");
+  let out = `-----BEGIN ${label}-----\n`;
   for (let i = 0; i < b64.length; i += 64) out += `${b64.slice(i, i + 64)}\n`;
-  return `${out}-----END CERTIFICATE-----\n`;
-};
+  return `${out}-----END ${label}-----\n`;
+}
+
+const SERIAL_BYTES = 16;
+/** Random bytes for serials, filled 256 serials at a time: one small randomBytes per SVID cost more than the rest of the serial. */
+const serialPool = Buffer.alloc(SERIAL_BYTES * 256);
+let serialAt = serialPool.length;
+
+/**
+ * A random positive 128-bit serial, as crypto.ts randomSerial makes them: top bit cleared (no
+ * leading zero in DER) and the top byte non-zero (the serial never shrinks). The bytes are a view
+ * into the pool, valid until the next 256 serials: copy them before keeping them.
+ */
+export function nextSerial(): Buffer {
+  if (serialAt === serialPool.length) {
+    randomFillSync(serialPool);
+    serialAt = 0;
+  }
+  const b = serialPool.subarray(serialAt, serialAt + SERIAL_BYTES);
+  serialAt += SERIAL_BYTES;
+  b[0] = (b[0]! & 0x7f) | 0x40;
+  return b;
+}
 
 /**
  * Writes and signs the X.509-SVID for `spki` (DER SubjectPublicKeyInfo of a P-256 key, already
  * checked). Validity: notBefore = max(now − BACKDATE_MS, CA notBefore), notAfter = min(now + ttl,
  * CA notAfter), both in whole seconds (X.509 times have no fractions; truncating keeps both bounds).
+ * Every length is known before writing, so the TBSCertificate is written into one buffer.
  */
 export function issueX509SVIDDER(opts: {
   ca: CA;
@@ -334,42 +410,96 @@ export function issueX509SVIDDER(opts: {
   const sec = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
   const notBefore = sec(Math.max(now - BACKDATE_MS, opts.ca.notBefore.getTime()));
   const notAfter = sec(Math.min(now + opts.ttlMs, opts.ca.notAfter.getTime()));
-  const serial = randomSerial();
-  const spki = Buffer.from(opts.spki.buffer, opts.spki.byteOffset, opts.spki.byteLength);
-  const ski = createHash("sha1").update(subjectPublicKeyBits(spki)).digest();
-  const uri = Buffer.from(opts.spiffeID, "latin1");
-  const tbs = tlv(
-    0x30,
-    VERSION_V3,
-    tlv(0x02, Buffer.from(serial, "hex")),
-    ALG_ECDSA_SHA256,
-    p.issuer,
-    tlv(0x30, derTime(notBefore), derTime(notAfter)),
-    SUBJECT,
-    spki,
-    tlv(
-      0xa3,
-      tlv(
-        0x30,
-        EXT_BASIC_CONSTRAINTS,
-        EXT_KEY_USAGE,
-        EXT_EKU,
-        tlv(0x30, OID_SAN_DER, tlv(0x04, tlv(0x30, tlv(0x86, uri)))),
-        tlv(0x30, OID_SKI_DER, tlv(0x04, tlv(0x04, ski))),
-        p.aki,
-      ),
-    ),
-  );
+  const serialBytes = nextSerial();
+  const serial = serialBytes.toString("hex");
+  const spki = opts.spki;
+  const ski = hash("sha1", subjectPublicKeyBits(spki), "buffer");
+  // The URI SAN is ASCII (parseWorkloadID checked it); latin1 writes one byte per character.
+  const uriLength = opts.spiffeID.length;
+
+  // Sizes, innermost first.
+  const uriTLV = tlvSize(uriLength);
+  const sanNames = tlvSize(uriTLV);
+  const sanValue = tlvSize(sanNames);
+  const sanContent = OID_SAN_DER.length + sanValue;
+  const extsContent =
+    EXT_BASIC_CONSTRAINTS.length +
+    EXT_KEY_USAGE.length +
+    EXT_EKU.length +
+    tlvSize(sanContent) +
+    EXT_SKI_HEAD.length +
+    SKI_BYTES +
+    p.aki.length;
+  const extsSeq = tlvSize(extsContent);
+  const validityContent = timeSize(notBefore) + timeSize(notAfter);
+  const tbsContent =
+    VERSION_V3.length +
+    tlvSize(SERIAL_BYTES) +
+    ALG_ECDSA_SHA256.length +
+    p.issuer.length +
+    tlvSize(validityContent) +
+    SUBJECT.length +
+    spki.length +
+    tlvSize(extsSeq);
+  const tbs = Buffer.allocUnsafe(tlvSize(tbsContent));
+
+  let at = writeHeader(tbs, 0, 0x30, tbsContent);
+  at = writeBytes(tbs, at, VERSION_V3);
+  at = writeHeader(tbs, at, 0x02, SERIAL_BYTES);
+  at = writeBytes(tbs, at, serialBytes);
+  at = writeBytes(tbs, at, ALG_ECDSA_SHA256);
+  at = writeBytes(tbs, at, p.issuer);
+  at = writeHeader(tbs, at, 0x30, validityContent);
+  at = writeTime(tbs, at, notBefore);
+  at = writeTime(tbs, at, notAfter);
+  at = writeBytes(tbs, at, SUBJECT);
+  at = writeBytes(tbs, at, spki);
+  at = writeHeader(tbs, at, 0xa3, extsSeq);
+  at = writeHeader(tbs, at, 0x30, extsContent);
+  at = writeBytes(tbs, at, EXT_BASIC_CONSTRAINTS);
+  at = writeBytes(tbs, at, EXT_KEY_USAGE);
+  at = writeBytes(tbs, at, EXT_EKU);
+  at = writeHeader(tbs, at, 0x30, sanContent);
+  at = writeBytes(tbs, at, OID_SAN_DER);
+  at = writeHeader(tbs, at, 0x04, sanNames);
+  at = writeHeader(tbs, at, 0x30, uriTLV);
+  at = writeHeader(tbs, at, 0x86, uriLength);
+  at += tbs.write(opts.spiffeID, at, uriLength, "latin1");
+  at = writeBytes(tbs, at, EXT_SKI_HEAD);
+  at = writeBytes(tbs, at, ski);
+  at = writeBytes(tbs, at, p.aki);
+  if (at !== tbs.length) throw new Error(`TBSCertificate written to ${at} of ${tbs.length} bytes`);
+
   const signature = sign("sha256", tbs, p.key);
-  const der = tlv(0x30, tbs, ALG_ECDSA_SHA256, tlv(0x03, Buffer.from([0]), signature));
-  const certPem = pemOf(der);
+  const sigContent = 1 + signature.length;
+  const certContent = tbs.length + ALG_ECDSA_SHA256.length + tlvSize(sigContent);
+  const der = Buffer.allocUnsafe(tlvSize(certContent));
+  at = writeHeader(der, 0, 0x30, certContent);
+  at = writeBytes(der, at, tbs);
+  at = writeBytes(der, at, ALG_ECDSA_SHA256);
+  at = writeHeader(der, at, 0x03, sigContent);
+  der[at++] = 0; // no unused bits
+  writeBytes(der, at, signature);
+  const certPem = pemBlock("CERTIFICATE", der);
   return { der, serial, notBefore, notAfter, certPem, chainPem: certPem + p.chainTailPem };
 }
 
 /** Validates what issueX509SVIDDER needs before it signs (the same checks signX509SVID makes). */
 export function checkIssueOptions(opts: { ca: CA; spiffeID: string; ttlMs: number; now: Date }): void {
-  parseWorkloadID(opts.spiffeID);
+  checkWorkloadID(opts.spiffeID);
   if (!(opts.ttlMs > 0)) throw new ValidationError("SVID options", [{ path: "ttl", message: "must be > 0" }]);
   if (opts.now.getTime() >= opts.ca.notAfter.getTime())
     throw new DeniedError("CAExpired", "the signing CA has expired; the operator must rotate it");
+}
+
+/** SPIFFE IDs that passed parseWorkloadID (a pure check): an issuer signs for the same few thousand IDs again and again. */
+const validWorkloadIDs = new Set<string>();
+const MAX_REMEMBERED_IDS = 16_384;
+
+/** parseWorkloadID, remembered for the IDs that pass it; throws exactly what it throws. */
+export function checkWorkloadID(id: string): void {
+  if (validWorkloadIDs.has(id)) return;
+  parseWorkloadID(id);
+  if (validWorkloadIDs.size >= MAX_REMEMBERED_IDS) validWorkloadIDs.clear();
+  validWorkloadIDs.add(id);
 }

@@ -33,4 +33,37 @@ describe("evaluateManifest", () => {
     expect(r.accepted).toMatchObject({ status: "False", reason: "Invalid" });
     expect(r.accepted.message).toContain("spec.tools[0].name");
   });
+
+  it("accepts a manifest without tools that offers resources or prompts", () => {
+    const r = evaluateManifest({
+      spec: { ...base, resources: { uriPatterns: ["file:///docs/*"] }, prompts: ["summarize"] } as never,
+    });
+    expect(r.accepted).toMatchObject({ status: "True", reason: "Accepted" });
+    expect(r.accepted.message).toBe("No tools; accepted for resources, prompts.");
+    expect(r.tools).toEqual([]);
+    expect(r.spec?.tools).toEqual([]);
+  });
+
+  const nothing: [string, Record<string, unknown>][] = [
+    ["no tools and nothing else", {}],
+    ["tools: [] and nothing else", { tools: [] }],
+    [
+      "tools: [] and only switched-off surface",
+      {
+        tools: [],
+        prompts: [],
+        completion: false,
+        logging: false,
+        clientFeatures: { sampling: false, elicitation: false, roots: false },
+      },
+    ],
+  ];
+  for (const [what, extra] of nothing) {
+    it(`refuses a manifest that describes nothing (${what}), naming spec.tools and the fix`, () => {
+      const r = evaluateManifest({ spec: { ...base, ...extra } as never });
+      expect(r.accepted).toMatchObject({ status: "False", reason: "Invalid" });
+      expect(r.accepted.message).toContain("spec.tools: spec.tools is empty");
+      expect(r.accepted.message).toMatch(/list the server's tools in spec.tools, or set spec.resources/);
+    });
+  }
 });

@@ -67,9 +67,25 @@ export function evaluateManifest(m: Pick<ToolManifest, "spec">): ManifestEvaluat
       status: "True",
       reason: "Accepted",
       message:
-        unpinned.length === 0
-          ? `${tools.length} tool(s) accepted, all pinned.`
-          : `${tools.length} tool(s) accepted; not pinned (give description/inputSchema or digest to pin): ${unpinned.join(", ")}.`,
+        tools.length === 0
+          ? `No tools; accepted for ${offeredSurface(spec).join(", ")}.`
+          : unpinned.length === 0
+            ? `${tools.length} tool(s) accepted, all pinned.`
+            : `${tools.length} tool(s) accepted; not pinned (give description/inputSchema or digest to pin): ${unpinned.join(", ")}.`,
     },
   };
+}
+
+/** What a manifest offers besides tools, for the Accepted message of a manifest without tools. */
+function offeredSurface(spec: ToolManifestSpec): string[] {
+  const f = spec.clientFeatures;
+  return [
+    spec.resources ? "resources" : "",
+    spec.prompts?.length ? "prompts" : "",
+    spec.completion ? "completion" : "",
+    spec.logging ? "logging" : "",
+    f?.sampling ? "sampling" : "",
+    f?.elicitation ? "elicitation" : "",
+    f?.roots ? "roots" : "",
+  ].filter(Boolean);
 }

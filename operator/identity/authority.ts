@@ -28,6 +28,8 @@ const kids = (s: AuthorityState | undefined) =>
 export class Authority {
   #state: AuthorityState | undefined;
   #jwks: SpiffeBundle | undefined;
+  /** The PEM of `trusted`, written once per state: the issuer sends it with every SVID. */
+  #bundlePem = "";
   #listeners: ((s: AuthorityState) => void)[] = [];
   readonly refreshHintS: number;
 
@@ -51,6 +53,7 @@ export class Authority {
     });
     this.#state = state;
     this.#jwks = jwks;
+    this.#bundlePem = bundlePem(state.trusted);
     for (const cb of this.#listeners) cb(state);
   }
 
@@ -70,7 +73,7 @@ export class Authority {
   }
 
   bundlePem(): string {
-    return this.#state ? bundlePem(this.#state.trusted) : "";
+    return this.#bundlePem;
   }
 
   bundleJWKS(): SpiffeBundle {

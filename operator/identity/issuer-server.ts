@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { DeniedError, UnavailableError, ValidationError, zodIssues } from "../../lib/errors.ts";
+import { BodyTooLarge, readBodyBytes } from "../../lib/http-body.ts";
 import { signJWTSVID } from "../../lib/identity/jwt-svid.ts";
 import { issueServingCert } from "../../lib/identity/serving-cert.ts";
 import { signX509SVIDFromCSR } from "../../lib/identity/x509-svid.ts";
@@ -284,19 +285,18 @@ async function readJSON(req: IncomingMessage): Promise<unknown> {
       { path: "Content-Type", message: "send Content-Type: application/json" },
     ]);
   }
-  const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > MAX_BODY_BYTES)
-    throw new DeniedError("PayloadTooLarge", `the body must be at most ${MAX_BODY_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES)
+  let body: Buffer;
+  try {
+    // Event-driven and bounded (lib/http-body.ts): refused by Content-Length before reading, or as
+    // soon as more than the limit has streamed in. An async iterator over the request cost more.
+    body = await readBodyBytes(req, MAX_BODY_BYTES);
+  } catch (err) {
+    if (err instanceof BodyTooLarge)
       throw new DeniedError("PayloadTooLarge", `the body must be at most ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
+    throw err;
   }
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new ValidationError("request", [{ path: "", message: "the body is not valid JSON" }]);
   }

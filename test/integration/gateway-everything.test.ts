@@ -11,12 +11,15 @@
 import { readFileSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { InMemoryTaskStore } from "@modelcontextprotocol/sdk/experimental/tasks";
+import type { RequestTaskStore } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import {
   type CallToolResult,
   CreateMessageRequestSchema,
   ElicitRequestSchema,
   ListRootsRequestSchema,
   McpError,
+  type Result,
 } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -30,30 +33,59 @@ import { type Harness, startHarness } from "../fixtures/gateway/harness.ts";
 let h: Harness;
 let everything: Everything;
 
-/** A client that can answer every server→client request, counting what it was asked. */
+/**
+ * A client that can answer every server→client request, counting what it was asked. Sampling and
+ * elicitation requests that ask for a task run as one in the client's task store: the answer is a
+ * CreateTaskResult, the result is stored a moment later, and the server polls tasks/get and fetches
+ * tasks/result (the SDK client's built-in handlers answer those).
+ */
 function agentClient(name: string) {
   const asked: string[] = [];
-  const client = new Client({ name, version: "1" }, { capabilities: FULL_CLIENT_CAPABILITIES });
-  client.setRequestHandler(CreateMessageRequestSchema, () => {
-    asked.push("sampling/createMessage");
-    return { role: "assistant", content: { type: "text", text: "sampled" }, model: "m" };
+  const store = new InMemoryTaskStore();
+  const client = new Client(
+    { name, version: "1" },
+    { capabilities: FULL_CLIENT_CAPABILITIES, taskStore: store },
+  );
+  const asTask = async (
+    params: { task?: unknown },
+    extra: { taskStore?: RequestTaskStore; taskRequestedTtl?: number | null },
+    result: Result,
+  ) => {
+    if (!params.task || !extra.taskStore) return result;
+    const taskStore = extra.taskStore;
+    const task = await taskStore.createTask({ ttl: extra.taskRequestedTtl ?? 60_000 });
+    // Completed after the answer, so the server sees it working and polls.
+    setTimeout(() => void taskStore.storeTaskResult(task.taskId, "completed", result), 100);
+    return { task };
+  };
+  client.setRequestHandler(CreateMessageRequestSchema, (req, extra) => {
+    asked.push(req.params.task ? "sampling/createMessage (task)" : "sampling/createMessage");
+    return asTask(req.params, extra, {
+      role: "assistant",
+      content: { type: "text", text: "sampled" },
+      model: "m",
+    });
   });
-  client.setRequestHandler(ElicitRequestSchema, () => {
-    asked.push("elicitation/create");
-    return { action: "accept", content: {} };
+  client.setRequestHandler(ElicitRequestSchema, (req, extra) => {
+    asked.push(req.params.task ? "elicitation/create (task)" : "elicitation/create");
+    return asTask(req.params, extra, { action: "accept", content: { name: "Ada" } });
   });
   client.setRequestHandler(ListRootsRequestSchema, () => {
     asked.push("roots/list");
     return { roots: [{ uri: "file:///work", name: "work" }] };
   });
-  return { client, asked };
+  return { client, asked, store };
 }
 
-const clients: Record<"direct" | "granted" | "bare" | "docs", ReturnType<typeof agentClient>> = {
+const clients: Record<
+  "direct" | "granted" | "bare" | "docs" | "resourcesOnly",
+  ReturnType<typeof agentClient>
+> = {
   direct: agentClient("direct"),
   granted: agentClient("granted"),
   bare: agentClient("bare"),
   docs: agentClient("docs"),
+  resourcesOnly: agentClient("resources-only"),
 };
 
 beforeAll(async () => {
@@ -70,6 +102,11 @@ beforeAll(async () => {
       clientFeatures: { sampling: true, elicitation: true, roots: true },
     }),
     everything.server("everything-tools"),
+    // A resources-only server (a ToolManifest with no tools): the same server, no tool granted.
+    everything.server("everything-resources-only", {
+      tools: [],
+      resources: { uriPatterns: ["demo://resource/static/*"], subscribe: false },
+    }),
     everything.server("everything-docs", {
       resources: { uriPatterns: ["demo://resource/static/*"], subscribe: false },
       prompts: ["simple-prompt", "completable-prompt"],
@@ -83,13 +120,17 @@ beforeAll(async () => {
     connect(clients.granted.client, h.route("everything")),
     connect(clients.bare.client, h.route("everything-tools")),
     connect(clients.docs.client, h.route("everything-docs")),
+    connect(clients.resourcesOnly.client, h.route("everything-resources-only")),
   ]);
   // The SDK learns from tools/list which tools need task-based calls.
   for (const c of Object.values(clients)) await c.client.listTools();
 });
 
 afterAll(async () => {
-  for (const c of Object.values(clients)) await c.client.close().catch(() => {});
+  for (const c of Object.values(clients)) {
+    await c.client.close().catch(() => {});
+    c.store.cleanup();
+  }
   await everything?.close();
   await h?.close();
 });
@@ -105,6 +146,7 @@ const ARGS: Record<string, Record<string, unknown>> = {
   "gzip-file-as-resource": { name: "hello.gz", data: "data:text/plain;base64,aGVsbG8gd29ybGQ=" },
   "trigger-long-running-operation": { duration: 1, steps: 2 },
   "trigger-sampling-request": { prompt: "say hi", maxTokens: 5 },
+  "trigger-sampling-request-async": { prompt: "say hi later", maxTokens: 5 },
   "simulate-research-query": { topic: "gateways" },
   "trigger-url-elicitation": { url: "https://approve.example.org/consent", message: "open it" },
 };
@@ -147,9 +189,9 @@ describe("every server-everything tool through both gateways, as directly", () =
     );
   });
 
-  // Every tool the server lists to a client with sampling, form/URL elicitation and roots (17 with
-  // server-everything 2026.8.31; the two *-async tools also need the client to run tasks for server
-  // requests, which the gateway does not relay: server→client tasks/* are never granted).
+  // Every tool the server lists to a client with sampling, form/URL elicitation, roots and
+  // client-side tasks: 19 with server-everything 2026.8.31, including the two *-async tools, whose
+  // server sends a task-augmented request and then polls the agent with tasks/get and tasks/result.
   it("calls each tool with the same outcome through the gateways as directly", async () => {
     const rows: string[] = [];
     for (const t of everything.tools) {
@@ -163,15 +205,38 @@ describe("every server-everything tool through both gateways, as directly", () =
         gateways: "",
       });
       expect({ tool: t.name, ...shape(gateways) }).toEqual({ tool: t.name, ...shape(direct) });
+      if (t.name.endsWith("-async")) {
+        // The task path ran to its end both ways: created, polled, result fetched (not [SYNC],
+        // [TIMEOUT] or [FAILED]).
+        for (const r of [direct, gateways]) {
+          const text = r.content.map((x) => (x.type === "text" ? x.text : "")).join("\n");
+          expect({ tool: t.name, text: text.slice(0, 40) }).toEqual({
+            tool: t.name,
+            text: expect.stringMatching(/^\[COMPLETED\]/),
+          });
+          expect(text).toMatch(/Task created: \S+/);
+          expect(text).toMatch(/Poll 1: completed/);
+        }
+      }
       rows.push(t.name);
     }
     console.error(`[everything] ${rows.length} tools, same outcome through the gateways: ${rows.join(", ")}`);
     expect(rows.length).toBe(everything.tools.length);
+    expect(rows).toEqual(
+      expect.arrayContaining(["trigger-sampling-request-async", "trigger-elicitation-request-async"]),
+    );
+    expect(rows.length).toBe(19);
   });
 
   it("the granted server→client requests reached the agent through the gateways, and were audited", async () => {
     expect(new Set(clients.granted.asked)).toEqual(
-      new Set(["sampling/createMessage", "elicitation/create", "roots/list"]),
+      new Set([
+        "sampling/createMessage",
+        "sampling/createMessage (task)",
+        "elicitation/create",
+        "elicitation/create (task)",
+        "roots/list",
+      ]),
     );
     const answers = auditRecords(h.outboundAudit).filter(
       (r) => r.rule === "AnswersServerRequest" && r.decision === "allow",
@@ -181,8 +246,16 @@ describe("every server-everything tool through both gateways, as directly", () =
         "sampling/createMessage (response)",
         "elicitation/create (response)",
         "roots/list (response)",
+        "tasks/get (response)",
+        "tasks/result (response)",
       ]),
     );
+    // No server→client task request was refused on the granted route.
+    expect(
+      auditRecords(h.outboundAudit).filter(
+        (r) => r.manifest === "everything" && String(r.method).startsWith("tasks/") && r.decision === "deny",
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -190,6 +263,8 @@ describe("server→client requests where they are not granted", () => {
   const rows: [string, string, string][] = [
     ["sampling", "trigger-sampling-request", "sampling/createMessage"],
     ["elicitation", "trigger-elicitation-request", "elicitation/create"],
+    ["sampling as a task", "trigger-sampling-request-async", "sampling/createMessage"],
+    ["elicitation as a task", "trigger-elicitation-request-async", "elicitation/create"],
   ];
   for (const [feature, tool, method] of rows) {
     it(`${feature}: the request never reaches the agent, the tool gets the refusal, the audit says why`, async () => {
@@ -199,7 +274,7 @@ describe("server→client requests where they are not granted", () => {
         (e: Error) => e.message,
       );
       expect(outcome).toMatch(/ServerRequestNotGranted/);
-      expect(clients.bare.asked.slice(before)).not.toContain(method);
+      expect(clients.bare.asked.slice(before).filter((a) => a.startsWith(method))).toEqual([]);
       expect(
         auditRecords(h.outboundAudit).find(
           (r) =>
@@ -385,4 +460,21 @@ describe("resources, prompts, completion and logging: allowed where granted, ref
       expect((e as McpError).message).toMatch(/grant|canonical/);
     });
   }
+});
+
+describe("a server described without tools (resources only)", () => {
+  it("lists no tools, reads its granted resources, refuses every tool call", async () => {
+    expect((await clients.resourcesOnly.client.listTools()).tools).toEqual([]);
+    const r = await clients.resourcesOnly.client.readResource({ uri: STATIC_DOC });
+    expect(r.contents.length).toBeGreaterThan(0);
+    const e = await clients.resourcesOnly.client.callTool({ name: "echo", arguments: { message: "x" } }).then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(McpError);
+    expect((e as McpError).data).toMatchObject({
+      rule: "ToolNotGranted",
+      manifest: "everything-resources-only",
+    });
+  });
 });

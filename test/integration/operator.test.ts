@@ -846,6 +846,47 @@ describe("AgentIdentity, ToolManifest and policy", () => {
     });
   });
 
+  it("accepts a resources-only ToolManifest (no tools) and compiles a grant of it; the API server refuses one that offers nothing", async () => {
+    const docs = manifest("docs", { resources: { uriPatterns: ["file:///docs/*"], subscribe: false } });
+    await manifests.create({ ...docs, spec: { ...docs.spec, tools: undefined } });
+    const accepted = await waitFor("docs Accepted", async () => {
+      const c = cond(await manifests.get("docs"), "Accepted");
+      return c?.status === "True" ? c : undefined;
+    });
+    expect(accepted.message).toBe("No tools; accepted for resources.");
+    await enclaves.patch("proj", { spec: { toolServers: ["search", "saas", "docs"] } });
+    await identities.create(
+      identity("librarian", {
+        grants: [{ manifest: { name: "docs" }, resources: { uriPatterns: ["file:///docs/public/*"] } }],
+      }),
+    );
+    const policy = await waitFor("librarian's policy has the docs server", async () => {
+      const p = await readPolicy("librarian").catch(() => undefined);
+      return p?.servers.find((x) => x.manifest === "docs") ? p : undefined;
+    });
+    expect(policy.servers.find((x) => x.manifest === "docs")).toMatchObject({
+      tools: [],
+      resources: { uriPatterns: ["file:///docs/public/*"], subscribe: false },
+    });
+    await waitFor(
+      "librarian ToolsBound",
+      async () => cond(await identities.get("librarian"), "ToolsBound")?.status === "True" || undefined,
+    );
+    await waitFor("inbound policy of docs admits the librarian", async () => {
+      const cm = await core.readNamespacedConfigMap({ name: "warden-inbound-docs", namespace: ns });
+      const p = inboundPolicy.parse(JSON.parse(cm.data?.["policy.json"] ?? "null"));
+      return p.allowedCallers.includes(`spiffe://cluster.local/ns/${ns}/sa/librarian`) || undefined;
+    });
+    // Nothing at all: refused by the API server (CEL), naming spec.tools and what to set instead.
+    const nothing = manifest("nothing");
+    await expect(manifests.create({ ...nothing, spec: { ...nothing.spec, tools: [] } })).rejects.toThrow(
+      /spec\.tools.*list the server's tools in spec\.tools, or set spec\.resources/,
+    );
+    await identities.delete("librarian");
+    await enclaves.patch("proj", { spec: { toolServers: ["search", "saas"] } });
+    await manifests.delete("docs");
+  });
+
   it("deleting a ToolManifest unbinds its agents with a reason and removes it from their policy", async () => {
     await manifests.delete("search");
     await waitFor(

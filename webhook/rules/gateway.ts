@@ -95,24 +95,70 @@ export const gatewayUnmodified: Rule = (pod, ctx) => {
   return out;
 };
 
+/**
+ * Bounded memo of canonical JSON by a value's plain JSON text. Every injected pod carries the same
+ * volume bytes and every agent the same wanted volumes, so one native JSON.stringify and a lookup
+ * replace the sorting serializer (the largest cost of a review after the body parse, issue 16).
+ */
+class CanonicalMemo {
+  readonly #byText = new Map<string, string>();
+  readonly #entries: number;
+  constructor(entries: number) {
+    this.#entries = entries;
+  }
+
+  canonical(value: unknown): string {
+    const text = JSON.stringify(value);
+    // "null" in the text may stand for NaN, Infinity or an undefined array element, which
+    // canonicalJSON refuses or writes differently (YAML input in the CLI has .nan and .inf): those
+    // values, and large ones, are always serialized exactly.
+    if (text === undefined || text.length > 4096 || text.includes("null")) return canonicalJSON(value);
+    let hit = this.#byText.get(text);
+    if (hit === undefined) {
+      hit = canonicalJSON(value);
+      if (this.#byText.size >= this.#entries) this.#byText.delete(this.#byText.keys().next().value as string);
+      this.#byText.set(text, hit);
+    }
+    return hit;
+  }
+}
+const volumeTexts = new CanonicalMemo(512);
+
+/** The injector's volumes for an agent as canonical JSON, by name; the last agents' kept. */
+const wantedVolumes = new Map<string, { name: string; canonical: string }[]>();
+
+function wantedVolumesOf(agent: string, approvalsSecret: string) {
+  const key = `${approvalsSecret}\u0000${agent}`;
+  let want = wantedVolumes.get(key);
+  if (!want) {
+    want = gatewayVolumes(agent, { approvalsSecret }).map((v) => ({
+      name: String(v.name),
+      canonical: canonicalJSON(v),
+    }));
+    if (wantedVolumes.size >= 1024) wantedVolumes.delete(wantedVolumes.keys().next().value as string);
+    wantedVolumes.set(key, want);
+  }
+  return want;
+}
+
 function sidecarVolumesUnmodified(pod: PodView, approvalsSecret: string): Violation[] {
   const agent = pod.metadata.labels?.[LABEL_AGENT] ?? "";
   const volumes = pod.spec.volumes ?? [];
   const out: Violation[] = [];
-  for (const want of gatewayVolumes(agent, { approvalsSecret })) {
+  for (const want of wantedVolumesOf(agent, approvalsSecret)) {
     const i = volumes.findIndex((v) => v.name === want.name);
     if (i < 0) {
       out.push({
         rule: "gateway.unmodified",
         path: `${pod.specPath}.volumes`,
-        message: `volume ${String(want.name)} of the gateway sidecar is missing`,
+        message: `volume ${want.name} of the gateway sidecar is missing`,
         fix: "let the webhook inject the sidecar and its volumes",
       });
-    } else if (canonicalJSON(volumes[i]) !== canonicalJSON(want)) {
+    } else if (volumeTexts.canonical(volumes[i]) !== want.canonical) {
       out.push({
         rule: "gateway.unmodified",
         path: `${pod.specPath}.volumes[${i}]`,
-        message: `volume ${String(want.name)} differs from what the injector writes`,
+        message: `volume ${want.name} differs from what the injector writes`,
         fix: "remove your definition of the volume and let the webhook inject it",
       });
     }
@@ -274,50 +320,44 @@ export const podSvidSecret: Rule = (pod, ctx) => {
   const owner = (secret: string | undefined) => (secret ? ctx.svidSecrets.get(secret) : undefined);
   const fix =
     "remove the reference: an SVID Secret is one identity's private key, read by that identity's gateway only";
+  // Paths are written only for a finding: a pod references many Secrets, almost never an SVID.
   (pod.spec.volumes ?? []).forEach((vol, i) => {
-    const refs: [string, string | undefined][] = [
-      [`${pod.specPath}.volumes[${i}].secret.secretName`, vol.secret?.secretName],
-      ...(vol.projected?.sources ?? []).map((src, j): [string, string | undefined] => [
-        `${pod.specPath}.volumes[${i}].projected.sources[${j}].secret.name`,
-        src.secret?.name,
-      ]),
-    ];
-    for (const [path, secret] of refs) {
+    const found = (secret: string | undefined, path: () => string) => {
       const id = owner(secret);
       if (id !== undefined && id !== own) {
         out.push({
           rule: "pod.svidSecret",
-          path,
+          path: path(),
           message: `volume ${vol.name} holds Secret ${secret}, the SVID of AgentIdentity ${id}${own ? `, not of ${own}` : ""}`,
           fix,
         });
       }
-    }
+    };
+    found(vol.secret?.secretName, () => `${pod.specPath}.volumes[${i}].secret.secretName`);
+    (vol.projected?.sources ?? []).forEach((src, j) => {
+      found(src.secret?.name, () => `${pod.specPath}.volumes[${i}].projected.sources[${j}].secret.name`);
+    });
   });
   const gateway = findGateway(pod.spec, pod.specPath)?.path;
   for (const ref of allContainers(pod.spec, pod.specPath)) {
     if (ref.path === gateway) continue;
-    const refs: [string, string | undefined][] = [
-      ...(ref.container.env ?? []).map((e, k): [string, string | undefined] => [
-        `${ref.path}.env[${k}].valueFrom.secretKeyRef.name`,
-        e.valueFrom?.secretKeyRef?.name,
-      ]),
-      ...(ref.container.envFrom ?? []).map((e, k): [string, string | undefined] => [
-        `${ref.path}.envFrom[${k}].secretRef.name`,
-        e.secretRef?.name,
-      ]),
-    ];
-    for (const [path, secret] of refs) {
+    const found = (secret: string | undefined, path: () => string) => {
       const id = owner(secret);
       if (id !== undefined) {
         out.push({
           rule: "pod.svidSecret",
-          path,
+          path: path(),
           message: `container ${ref.container.name} reads Secret ${secret}, the SVID of AgentIdentity ${id}, into its environment`,
           fix,
         });
       }
-    }
+    };
+    (ref.container.env ?? []).forEach((e, k) => {
+      found(e.valueFrom?.secretKeyRef?.name, () => `${ref.path}.env[${k}].valueFrom.secretKeyRef.name`);
+    });
+    (ref.container.envFrom ?? []).forEach((e, k) => {
+      found(e.secretRef?.name, () => `${ref.path}.envFrom[${k}].secretRef.name`);
+    });
   }
   return out;
 };

@@ -165,8 +165,23 @@ export interface ContainerRef {
   path: string;
 }
 
+/**
+ * The containers of each spec already listed, by spec path: some thirty rules ask for the same list
+ * in one review, and each list costs an array and a path string per container. Specs are the
+ * rules' read-only view (parsed per review), so a spec object's list never changes.
+ */
+const listed = new WeakMap<PodSpec, { specPath: string; refs: readonly ContainerRef[] }>();
+
 /** Every container of the pod (init, regular, ephemeral), with its path. */
-export function allContainers(spec: PodSpec, specPath: string): ContainerRef[] {
+export function allContainers(spec: PodSpec, specPath: string): readonly ContainerRef[] {
+  const hit = listed.get(spec);
+  if (hit?.specPath === specPath) return hit.refs;
+  const refs = Object.freeze(listContainers(spec, specPath));
+  listed.set(spec, { specPath, refs });
+  return refs;
+}
+
+function listContainers(spec: PodSpec, specPath: string): ContainerRef[] {
   const out: ContainerRef[] = [];
   for (const list of ["initContainers", "containers", "ephemeralContainers"] as const) {
     (spec[list] ?? []).forEach((container, index) => {
