@@ -9,9 +9,18 @@
 // under 16 keep-alive connections posting the same request body. Reported per gateway: idle RSS
 // after start, peak RSS (the kernel's VmHWM, start-up included), the steady state under load (median
 // of the samples taken in the second half of the load period) and idle RSS again after the load.
+// Also the start-up of each (spawn to its listening line: wall and CPU time) beside the bare server's.
 // Nothing here asserts on time or memory; `npm run bench:smoke` only proves it runs.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -23,7 +32,8 @@ import { parse as parseYaml } from "yaml";
 import type { GatewayPolicy, InboundPolicy } from "../api/v1alpha1/policy.ts";
 import { issueFor, testCA } from "../lib/identity/testing.ts";
 import { bundleComponent } from "../scripts/images/build.ts";
-import { COMPONENT_IMAGES } from "../scripts/images/definitions.ts";
+import { compileCacheEnv } from "../scripts/images/compile-cache.ts";
+import { COMPONENT_IMAGES, type ComponentImage } from "../scripts/images/definitions.ts";
 import { pinnedDigests, startMcpServer } from "../test/fixtures/gateway/mcp-server.ts";
 import { gatewayRuntimeEnv, memoryBytes } from "../webhook/sidecar-config.ts";
 import type { BenchOptions, BenchResult } from "./run.ts";
@@ -75,19 +85,41 @@ export interface Proc {
   child: ChildProcess;
   pid: number;
   log(): string;
+  /** Wall and CPU time from spawn to the first output line containing `listeningMark`. */
+  started(): Promise<{ ms: number; cpuMs: number }>;
   stop(): Promise<void>;
 }
 
-export function startProcess(args: string[], env: Record<string, string>): Proc {
+/** User + system CPU time of a process so far, from /proc (clock ticks of 10 ms). */
+function cpuMsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+export function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  listeningMark = "gateway listening",
+): Proc {
+  const spawnedAt = performance.now();
   const child = spawn(NODE, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
+  let markStart: (v: { ms: number; cpuMs: number }) => void = () => {};
+  const started = new Promise<{ ms: number; cpuMs: number }>((r) => {
+    markStart = r;
+  });
+  let seen = false;
   // Bounded: keep the last 64 kB of output for error messages.
   const keep = (d: Buffer) => {
     out = (out + d.toString()).slice(-65_536);
+    if (!seen && out.includes(listeningMark)) {
+      seen = true;
+      markStart({ ms: performance.now() - spawnedAt, cpuMs: cpuMsOf(child.pid!) });
+    }
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
@@ -96,6 +128,7 @@ export function startProcess(args: string[], env: Record<string, string>): Proc 
     child,
     pid: child.pid!,
     log: () => out,
+    started: () => started,
     stop: async () => {
       if (child.exitCode === null) child.kill("SIGTERM");
       await exited;
@@ -118,6 +151,17 @@ export async function gatewayPorts(p: Proc, what: string): Promise<{ listen: num
     await sleep(100);
   }
   throw new Error(`${what} gateway did not become ready; its output:\n${p.log()}`);
+}
+
+/** The image's compile-cache environment for a bundle in `appDir`, its directory renamed for our uid. */
+function cacheForThisUid(image: ComponentImage, appDir: string): Record<string, string> {
+  if (!image.compileCache) return {};
+  const dir = join(appDir, image.compileCache);
+  for (const sub of readdirSync(dir)) {
+    const ours = sub.replace(/-\d+$/, `-${process.getuid?.() ?? 0}`);
+    if (ours !== sub) renameSync(join(dir, sub), join(dir, ours));
+  }
+  return compileCacheEnv(dir);
 }
 
 /** The chart's sidecar memory limit, as the webhook injects it by default. */
@@ -330,7 +374,17 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
         .filter(Boolean)
         .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
     );
-    const gatewayEnv = { NODE_ENV: "production", ...injected, NODE_OPTIONS: nodeOptions, ...extraEnv };
+    // The image's own environment too: its V8 compile cache (off with BENCH_GATEWAY_COMPILE_CACHE=0).
+    // Node names the cache's directory after the uid; the image runs as 65532, this process maybe not.
+    const imageEnv =
+      process.env.BENCH_GATEWAY_COMPILE_CACHE === "0" ? {} : cacheForThisUid(gw, join(work, "app"));
+    const gatewayEnv = {
+      NODE_ENV: "production",
+      ...imageEnv,
+      ...injected,
+      NODE_OPTIONS: nodeOptions,
+      ...extraEnv,
+    };
 
     // The floor first, alone: idle, then under load.
     const bareFile = join(work, "bare.cjs");
@@ -343,6 +397,7 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
       if (!barePort) await sleep(100);
     }
     if (!barePort) throw new Error(`bare server did not start: ${bare.log()}`);
+    const bareStart = await bare.started();
     await sleep(sizes.settleMs);
     const bareIdle = await idleRss(bare.pid);
     let s = sampler([bare.pid]);
@@ -363,12 +418,27 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
     });
     procs.push(outbound);
     const outPorts = await gatewayPorts(outbound, "outbound");
+    const starts = [await outbound.started(), await inbound.started()];
+    // The gateway's own figure: process start to its first log line, after its code has loaded.
+    const loadedMs = [outbound, inbound].map((p) => {
+      for (const line of p.log().split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const rec = JSON.parse(line) as { msg?: string; loadedMs?: number };
+        if (rec.msg === "gateway starting") return rec.loadedMs;
+      }
+      return undefined;
+    });
     await sleep(sizes.settleMs);
     const idle = [await idleRss(outbound.pid), await idleRss(inbound.pid)];
     s = sampler([outbound.pid, inbound.pid]);
+    const cpuBefore = [cpuMsOf(outbound.pid), cpuMsOf(inbound.pid)];
     t0 = performance.now();
     const load = await loadGateways(`http://127.0.0.1:${outPorts.listen}`, sizes);
     samples = s.stop();
+    // CPU time per call of each gateway process (µs): what the malloc settings may cost.
+    const cpuPerCall = [cpuMsOf(outbound.pid), cpuMsOf(inbound.pid)].map(
+      (ms, i) => ((ms - cpuBefore[i]!) * 1000) / Math.max(1, load.calls),
+    );
     const steadyRss = [0, 1].map((i) => steady(samples, t0, t0 + load.ms, i));
     const hwm = [rssOf(outbound.pid).hwmMiB, rssOf(inbound.pid).hwmMiB];
     await sleep(sizes.settleMs);
@@ -378,7 +448,7 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
     const envNote = Object.entries({ ...injected, NODE_OPTIONS: nodeOptions, ...extraEnv })
       .map(([k, v]) => `${k}="${v}"`)
       .join(" ");
-    const common = `${envNote} (limit ${limit}); bundle ${(built.bytes / 2 ** 20).toFixed(2)} MiB`;
+    const common = `${envNote} (limit ${limit}); bundle ${(built.bytes / 2 ** 20).toFixed(2)} MiB; compile cache ${imageEnv.NODE_COMPILE_CACHE ? "on" : "off"}`;
     const loadNote = `${load.calls} calls (${load.failed} failed) in ${(load.ms / 1000).toFixed(1)} s, ${perSecond(load.calls, load.ms)}/s; floor ${bareLoad.calls} requests, ${perSecond(bareLoad.calls, bareLoad.ms)}/s`;
     const results: BenchResult[] = [];
     (["outbound", "inbound"] as const).forEach((mode, i) => {
@@ -406,7 +476,17 @@ export async function run({ smoke }: BenchOptions): Promise<BenchResult[]> {
           ratio: bareHwm / hwm[i]!,
           target: `≤ 96 MiB, below the ${limit} limit`,
           met: hwm[i]! <= 96 && hwm[i]! < limitMiB,
-          notes: loadNote,
+          notes: `${loadNote}; this gateway's CPU ${Math.round(cpuPerCall[i]!)} µs per call`,
+        },
+        {
+          name: `sidecar start-up (${mode})`,
+          subject: `${who}: spawn to "gateway listening" (SVID and policy files read, TLS context made)`,
+          baseline: "bare Node 24 HTTP server: spawn to listening",
+          unit: "ms",
+          subjectValue: Math.round(starts[i]!.ms),
+          baselineValue: Math.round(bareStart.ms),
+          ratio: bareStart.ms / starts[i]!.ms,
+          notes: `code loaded after ${loadedMs[i] ?? "?"} ms ("gateway starting"); CPU ${starts[i]!.cpuMs} ms (floor ${bareStart.cpuMs} ms), one start each; under the chart's 500m CPU limit the CPU time is at least half the wall time`,
         },
         {
           name: `sidecar RSS steady state, ${CONNECTIONS} connections (${mode})`,

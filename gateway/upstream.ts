@@ -3,6 +3,7 @@
 // the SVID rotates or the trust bundle changes; the old ones keep serving for a grace period
 // (RETIRED_AGENT_GRACE_MS), then close once idle. The server
 // is checked by lib/identity/tls.ts: chain by OpenSSL, then the X.509-SVID profile on its DER.
+import { createSecureContext } from "node:tls";
 import { Agent, buildConnector } from "undici";
 import { checkSpiffeServer, PeerRefusedError, peerRefusalOf } from "../lib/identity/tls.ts";
 import type { Svid } from "./svid/source.ts";
@@ -81,17 +82,34 @@ export class UpstreamClients {
     const key = serverSpiffeID ?? "";
     let a = this.#agents.get(key);
     if (!a) {
-      const connect = buildConnector({
-        cert: this.#svid.certChainPem,
-        key: this.#svid.keyPem,
-        ca: this.#bundlePem,
-        minVersion: "TLSv1.2",
-        rejectUnauthorized: true,
-        checkServerIdentity: serverIdentityCheck(serverSpiffeID, this.#trustDomain),
-        // No TLS session resumption: Node skips checkServerIdentity on a resumed session, and the
-        // SVID profile check must run on every connection.
-        maxCachedSessions: 0,
-      });
+      const svid = this.#svid;
+      const bundlePem = this.#bundlePem;
+      // Made on the first connection (a bad key or bundle fails that connection, as before), then
+      // one TLS context shared by every connection of this Agent: given the PEM texts instead,
+      // Node parses the key, the chain and the bundle into a new OpenSSL context per connection
+      // (CPU, and malloc'd memory that glibc keeps after the load).
+      let connector: buildConnector.connector | undefined;
+      const connect: buildConnector.connector = (opts, cb) => {
+        try {
+          connector ??= buildConnector({
+            secureContext: createSecureContext({
+              cert: svid.certChainPem,
+              key: svid.keyPem,
+              ca: bundlePem,
+              minVersion: "TLSv1.2",
+            }),
+            rejectUnauthorized: true,
+            checkServerIdentity: serverIdentityCheck(serverSpiffeID, this.#trustDomain),
+            // No TLS session resumption: Node skips checkServerIdentity on a resumed session, and
+            // the SVID profile check must run on every connection.
+            maxCachedSessions: 0,
+          });
+        } catch (err) {
+          cb(err as Error, null);
+          return;
+        }
+        connector(opts, cb);
+      };
       a = new Agent({
         // Refusals of the server's certificate are told to onRefused (metric, log) before undici
         // reports the connection error to the caller, which audits the call it failed.

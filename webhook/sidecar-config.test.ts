@@ -139,12 +139,15 @@ describe("v8FlagsFor: the gateway's heap from its container memory limit", () =>
     expect(() => memoryBytes("1.5Gi")).toThrow(/canonical/);
     expect(() => memoryBytes("lots")).toThrow(/canonical/);
   });
-  it("is what the injected sidecar carries in NODE_OPTIONS, with two malloc arenas", () => {
+  it("is what the injected sidecar carries in NODE_OPTIONS, with one malloc arena and fixed malloc thresholds", () => {
     const env = gatewayContainer(DEFAULT_SIDECAR_CONFIG).env as { name: string; value: string }[];
     expect(env.find((e) => e.name === "NODE_OPTIONS")?.value).toBe(
       v8FlagsFor(DEFAULT_SIDECAR_CONFIG.limits.memory),
     );
-    expect(env.find((e) => e.name === "MALLOC_ARENA_MAX")?.value).toBe("2");
+    expect(env.find((e) => e.name === "MALLOC_ARENA_MAX")?.value).toBe("1");
+    expect(env.find((e) => e.name === "GLIBC_TUNABLES")?.value).toBe(
+      "glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072",
+    );
     // Exactly what the RSS benchmark runs the gateway with.
     const runtime = gatewayRuntimeEnv(DEFAULT_SIDECAR_CONFIG.limits.memory);
     for (const e of runtime) expect(env).toContainEqual(e);

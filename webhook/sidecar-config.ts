@@ -150,10 +150,19 @@ export function v8FlagsFor(memoryLimit: string): string {
  * glibc malloc arenas for the gateway. By default glibc gives each thread that allocates its own
  * arena, up to 8 per core of the node (not of the container): Node's V8 and libuv worker threads
  * each keep freed memory in theirs, and the sidecar's RSS under load grew ~45 MiB while the V8 heap
- * grew ~12. Two arenas bound that (bench/rss.bench.ts, docs/performance.md); allocation contention
- * does not matter for a single-threaded server.
+ * grew ~12. One arena bounds that (two did too, less: bench/rss.bench.ts, docs/performance.md);
+ * allocation contention does not matter for a single-threaded server.
  */
-export const GATEWAY_MALLOC_ARENA_MAX = "2";
+export const GATEWAY_MALLOC_ARENA_MAX = "1";
+
+/**
+ * glibc malloc thresholds for the gateway (GLIBC_TUNABLES). glibc raises its mmap threshold each
+ * time a large block is freed (up to 32 MiB), so TLS records, socket buffers and V8's compiler
+ * zones that were once mmap'd and given back end up carved from the heap, where free memory stays
+ * resident unless it is at the top. Fixed at 128 KiB, blocks from there up are mmap'd and returned
+ * to the kernel on free, and the heap is trimmed once 128 KiB are free at its top.
+ */
+export const GATEWAY_GLIBC_TUNABLES = "glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072";
 
 /**
  * The memory-related environment the injected gateway runs with, from its container memory limit:
@@ -165,5 +174,6 @@ export function gatewayRuntimeEnv(memoryLimit: string): { name: string; value: s
     // grow past the memory limit under load and the kubelet OOM-kills the sidecar.
     { name: "NODE_OPTIONS", value: v8FlagsFor(memoryLimit) },
     { name: "MALLOC_ARENA_MAX", value: GATEWAY_MALLOC_ARENA_MAX },
+    { name: "GLIBC_TUNABLES", value: GATEWAY_GLIBC_TUNABLES },
   ];
 }

@@ -111,10 +111,17 @@ describe.each(COMPONENT_IMAGES.map((c) => ({ name: c.name, def: c })))("image $n
     );
   });
 
-  it("holds exactly its bundle, its workers' bundles and package.json in the app layer", () => {
-    const app = img()
+  it("holds exactly its bundle, its workers' bundles, package.json and its compile cache in the app layer", () => {
+    const all = img()
       .layers[1]!.entries.filter((e) => e.type !== "dir")
       .map((e) => e.path);
+    const cache = def.compileCache ? all.filter((p) => p.startsWith(`app/${def.compileCache}/`)) : [];
+    // One V8 code cache entry per module (the bundle and each worker), named for the image's uid.
+    if (def.compileCache) {
+      expect(cache).toHaveLength(1 + (def.workers?.length ?? 0));
+      for (const p of cache) expect(p).toMatch(/\/v[\d.]+-\w+-[0-9a-f]+-65532\/[0-9a-f]+$/);
+    }
+    const app = all.filter((p) => !cache.includes(p));
     expect(app.sort()).toEqual(
       [
         "app/package.json",
@@ -189,6 +196,15 @@ describe("each image runs from its own files, read-only, as 65532", () => {
     };
     expect(line.level).toBe("error");
     expect(line.issues.map((i) => i.path)).toContain("WARDEN_GATEWAY_MODE");
+    expect(r.code).toBe(2);
+  }, 120_000);
+
+  it("gateway: Node reads the image's V8 compile cache from the read-only root as 65532 and writes none", async () => {
+    const r = await runImage(inspected.get("gateway")!, rootfs("gateway"), {
+      env: { NODE_DEBUG_NATIVE: "COMPILE_CACHE" },
+    });
+    expect(r.stderr).toMatch(/V8 code cache for ESM file:\/\/\/app\/gateway\/main\.mjs was accepted/);
+    expect(r.stderr).not.toMatch(/writing cache|Creating temporary file/);
     expect(r.code).toBe(2);
   }, 120_000);
 

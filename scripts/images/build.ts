@@ -12,9 +12,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import * as z from "zod";
 import { type BundleResult, bundle } from "./bundle.ts";
+import { compileCacheEnv, writeCompileCache } from "./compile-cache.ts";
 import { APP_DIR, COMPONENT_IMAGES, type ComponentImage } from "./definitions.ts";
 import { type ImageSpec, type OciArchiveResult, writeOciArchive } from "./oci.ts";
-import { NONROOT, type RuntimeLayer, runtimeLayer } from "./runtime.ts";
+import { NONROOT, projectNodeBinary, type RuntimeLayer, runtimeLayer } from "./runtime.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 
@@ -95,13 +96,28 @@ function appLayer(
         source: w.outfile,
         mode: 0o644,
       })),
+      ...bundled.compileCache.map((f) => ({
+        type: "file" as const,
+        path: `${APP_DIR}/${f.path}`,
+        source: f.outfile,
+        mode: 0o644,
+      })),
       ...(image.extra ?? []),
     ],
   };
 }
 
-/** A component's main bundle and its worker bundles (`ComponentImage.workers`). */
-export type ComponentBundle = BundleResult & { workers: { out: string; outfile: string }[] };
+/** A component's main bundle, its worker bundles and its compile cache (`ComponentImage`). */
+export type ComponentBundle = BundleResult & {
+  workers: { out: string; outfile: string }[];
+  /** Files of the V8 code cache, by path below APP_DIR. */
+  compileCache: { path: string; outfile: string }[];
+};
+
+/** The image's environment for a component (Node's compile cache, when it has one). */
+export function componentEnv(image: ComponentImage): Record<string, string> {
+  return image.compileCache ? compileCacheEnv(`${APP_DIR}/${image.compileCache}`) : {};
+}
 
 /**
  * One component's bundle, written to `outDir`/<image.bundle.out> (and its workers beside it),
@@ -131,7 +147,18 @@ export async function bundleComponent(
     const r = await bundle({ ...common, entry: w.entry, outfile: join(outDir, w.out) });
     workers.push({ out: w.out, outfile: r.outfile });
   }
-  return { ...main, workers };
+  const compileCache = image.compileCache
+    ? (
+        await writeCompileCache({
+          node: projectNodeBinary(root).path,
+          appDir: outDir,
+          modules: [image.bundle.out, ...workers.map((w) => w.out)],
+          cacheDir: image.compileCache,
+          uid: NONROOT,
+        })
+      ).map((path) => ({ path, outfile: join(outDir, path) }))
+    : [];
+  return { ...main, workers, compileCache };
 }
 
 export async function buildImages(options: BuildOptions): Promise<BuildResult> {
@@ -171,7 +198,12 @@ export async function buildImages(options: BuildOptions): Promise<BuildResult> {
             user: `${NONROOT}:${NONROOT}`,
             entrypoint: image.entrypoint,
             ...(image.cmd ? { cmd: image.cmd } : {}),
-            env: ["PATH=/usr/local/bin:/usr/bin:/bin", "NODE_ENV=production", "HOME=/home/nonroot"],
+            env: [
+              "PATH=/usr/local/bin:/usr/bin:/bin",
+              "NODE_ENV=production",
+              "HOME=/home/nonroot",
+              ...Object.entries(componentEnv(image)).map(([k, v]) => `${k}=${v}`),
+            ],
             workingDir: APP_DIR,
             labels,
             ...(image.exposedPorts ? { exposedPorts: image.exposedPorts } : {}),

@@ -29,6 +29,11 @@ export interface ComponentImage {
   substitute?: Record<string, string>;
   /** Build-time constants for the bundle (esbuild `define`), computed from the repository root. */
   define?: (root: string) => Record<string, string>;
+  /**
+   * A V8 code cache of the bundle and its workers, made at build time into this directory below
+   * APP_DIR (scripts/images/compile-cache.ts); the image's environment points Node at it.
+   */
+  compileCache?: string;
 }
 
 /** Where the bundles live in every image. */
@@ -61,6 +66,8 @@ export const COMPONENT_IMAGES: readonly ComponentImage[] = [
     // Decides server→client messages above 256 KiB off the event loop; offload.ts loads it from
     // beside the bundle.
     workers: [{ entry: "gateway/decide/server-message-worker.ts", out: "gateway/server-message-worker.mjs" }],
+    // Every agent pod starts one under a 500m CPU limit: skip parsing and compiling the bundle.
+    compileCache: "gateway/.node-compile-cache",
     entrypoint: [NODE_PATH, `${APP_DIR}/gateway/main.mjs`],
     // 15001 outbound (loopback), 15443 inbound (mTLS), 15020 admin (health, metrics).
     exposedPorts: [15001, 15443, 15020],

@@ -3,7 +3,18 @@
 // undici's own for the forms the gateway uses (and refuse what undici refuses); what the bundle
 // leaves out (undici's fetch/WebSocket/cache/mock code, zod's locales, @peculiar/x509 and its ASN.1
 // libraries); and the worker it starts by URL.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -13,7 +24,8 @@ import { Worker } from "node:worker_threads";
 import fc from "fast-check";
 import * as undici from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleComponent } from "./build.ts";
+import { bundleComponent, componentEnv } from "./build.ts";
+import { compileCacheEnv } from "./compile-cache.ts";
 import { COMPONENT_IMAGES } from "./definitions.ts";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
@@ -219,4 +231,54 @@ describe("the gateway bundle (as its image holds it)", () => {
       await w.terminate();
     }
   }, 120_000);
+
+  it("carries a V8 compile cache that Node accepts read-only for the bundle and its worker, made reproducibly", async () => {
+    const gw = COMPONENT_IMAGES.find((i) => i.name === "gateway")!;
+    const a = await bundleComponent(gw, join(out, "cc-a"), ROOT, 24);
+    const b = await bundleComponent(gw, join(out, "cc-b"), ROOT, 24);
+    // One entry per module, named for the uid the image runs as, and the same bytes in two builds.
+    expect(a.compileCache.map((f) => f.path)).toEqual(b.compileCache.map((f) => f.path));
+    expect(a.compileCache).toHaveLength(2);
+    for (const f of a.compileCache)
+      expect(f.path).toMatch(/^gateway\/\.node-compile-cache\/v[\d.]+-\w+-[0-9a-f]+-65532\/[0-9a-f]+$/);
+    a.compileCache.forEach((f, i) => {
+      expect(readFileSync(f.outfile).equals(readFileSync(b.compileCache[i]!.outfile)), f.path).toBe(true);
+    });
+    // Run as the image does, from a copy elsewhere (portable keys), with the cache read-only; Node
+    // names the directory after the uid, so the copy is named for this test's uid.
+    const app = join(out, "cc-run");
+    cpSync(join(out, "cc-a"), app, { recursive: true });
+    const cacheDir = join(app, gw.compileCache!);
+    const [sub] = readdirSync(cacheDir);
+    renameSync(join(cacheDir, sub!), join(cacheDir, sub!.replace(/-\d+$/, `-${process.getuid!()}`)));
+    chmodSync(join(cacheDir, readdirSync(cacheDir)[0]!), 0o555);
+    const env = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      ...compileCacheEnv(cacheDir),
+      NODE_DEBUG_NATIVE: "COMPILE_CACHE",
+    };
+    const node = join(ROOT, "node_modules", ".bin", "node");
+    const main = spawnSync(node, [join(app, gw.bundle.out)], { env, encoding: "utf8" });
+    expect(main.stderr).toMatch(/V8 code cache for ESM file:\/\/\S+\/gateway\/main\.mjs was accepted/);
+    // The worker, started as offload.ts starts it, by a process that has no cache of its own (as
+    // root, Node would otherwise write the starter's entry into the read-only directory).
+    const starter = join(out, "start-worker.mjs");
+    writeFileSync(
+      starter,
+      `import { Worker } from "node:worker_threads";
+const w = new Worker(new URL(${JSON.stringify(pathToFileURL(join(app, "gateway/server-message-worker.mjs")).href)}), { env: { ...process.env, ...${JSON.stringify(compileCacheEnv(cacheDir))} } });
+setTimeout(() => w.terminate(), 2000);
+`,
+    );
+    const worker = spawnSync(node, [starter], {
+      env: { PATH: env.PATH, NODE_DEBUG_NATIVE: "COMPILE_CACHE" },
+      encoding: "utf8",
+    });
+    expect(worker.stderr).toMatch(
+      /V8 code cache for ESM file:\/\/\S+\/gateway\/server-message-worker\.mjs was accepted/,
+    );
+    expect(readdirSync(join(cacheDir, readdirSync(cacheDir)[0]!))).toHaveLength(2);
+    // The image points Node at it.
+    expect(componentEnv(gw)).toEqual(compileCacheEnv("/app/gateway/.node-compile-cache"));
+  }, 180_000);
 });

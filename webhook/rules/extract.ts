@@ -2,7 +2,7 @@
 // Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob, with the path prefix under which
 // the user wrote it (so a violation names spec.template.spec.containers[1]..., not a pod path).
 import { formatPath } from "../../lib/errors.ts";
-import { podSpec, podTemplateMeta } from "./podspec.ts";
+import { isPodSpecShape, isPodTemplateMetaShape, podSpec, podTemplateMeta } from "./podspec.ts";
 import type { PodView, Violation } from "./types.ts";
 
 /** Where the pod template sits in each workload kind (API group/version ignored on purpose). */
@@ -52,7 +52,12 @@ export function extractPod(obj: unknown, namespace: string): Extracted {
   const name = get(obj, ["metadata", "name"]);
   const metaSegs = prefix.length === 0 ? ["metadata"] : [...prefix, "metadata"];
   const specSegs = [...prefix, "spec"];
-  const meta = podTemplateMeta.safeParse(get(obj, metaSegs) ?? {});
+  // Well-typed input (what the API server sends) is used as it is; anything else goes through zod,
+  // which also names the offending field (podspec.ts explains the guards).
+  const rawMeta = get(obj, metaSegs) ?? {};
+  const meta = isPodTemplateMetaShape(rawMeta)
+    ? ({ success: true, data: rawMeta } as const)
+    : podTemplateMeta.safeParse(rawMeta);
   if (!meta.success) {
     const issue = meta.error.issues[0]!;
     return invalid(
@@ -61,7 +66,10 @@ export function extractPod(obj: unknown, namespace: string): Extracted {
       "labels and annotations must map strings to strings",
     );
   }
-  const spec = podSpec.safeParse(get(obj, specSegs));
+  const rawSpec = get(obj, specSegs);
+  const spec = isPodSpecShape(rawSpec)
+    ? ({ success: true, data: rawSpec } as const)
+    : podSpec.safeParse(rawSpec);
   if (!spec.success) {
     const issue = spec.error.issues[0]!;
     const rest = formatPath(issue.path);
