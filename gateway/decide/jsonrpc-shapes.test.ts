@@ -3,7 +3,7 @@
 // (fast-check) and random JSON from the strict parser.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseStrictJson } from "./json.ts";
+import { JsonRejected, parseStrictJson } from "./json.ts";
 import {
   classifyClientMessage,
   isJsonRpcId,
@@ -159,7 +159,15 @@ describe("hand-written JSON-RPC shape checks agree with the zod schemas (random)
   it("on random JSON objects read by the strict parser (null-prototype objects)", () => {
     fc.assert(
       fc.property(fc.json({ maxDepth: 3 }), (text) => {
-        const v = parseStrictJson(text);
+        let v: unknown;
+        try {
+          v = parseStrictJson(text);
+        } catch (err) {
+          // Texts the strict parser refuses (a "__proto__" key, which fc.json can write) never
+          // reach the shape checks: there is nothing to compare.
+          if (err instanceof JsonRejected) return;
+          throw err;
+        }
         if (typeof v === "object" && v !== null && !Array.isArray(v)) agree(v as Record<string, unknown>);
       }),
       { numRuns: 2000 },
