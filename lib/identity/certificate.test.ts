@@ -233,8 +233,10 @@ describe("createCSR (native): what the issuer's two CSR checks and openssl accep
   it("with the SPIFFE ID as its one URI SAN, for random workload IDs (property)", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.stringMatching(/^[a-z0-9-]{1,30}$/),
-        fc.stringMatching(/^[a-z0-9.-]{1,30}$/),
+        // Kubernetes names: a namespace is a DNS label, a ServiceAccount a DNS subdomain (so never
+        // "." or "..", which no SPIFFE ID may carry as a path segment).
+        fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,28}[a-z0-9])?$/),
+        fc.stringMatching(/^[a-z0-9]([a-z0-9.-]{0,28}[a-z0-9])?$/),
         async (ns, sa) => {
           const id = `spiffe://${TD}/ns/${ns}/sa/${sa}`;
           const keys = await generateP256();

@@ -102,10 +102,6 @@ export class Certificate {
     const e = this.extension(OID.subjectAltName);
     return e && parseGeneralNames(e.value);
   }
-
-  toPem(): string {
-    return this.x509.toString();
-  }
 }
 
 /** Anything that carries a certificate's DER: bytes, a Certificate, node:crypto's or @peculiar/x509's. */

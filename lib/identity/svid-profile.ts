@@ -110,7 +110,7 @@ export function weakness(
 }
 
 /** Parses a certificate or throws SvidProfileError("Malformed"). */
-export function parseForProfile(der: Uint8Array | ArrayBuffer | Certificate): Certificate {
+function parseForProfile(der: Uint8Array | ArrayBuffer | Certificate): Certificate {
   if (der instanceof Certificate) return der;
   try {
     return new Certificate(der instanceof Uint8Array ? der : new Uint8Array(der));
