@@ -116,14 +116,17 @@ describe("SSE: four concurrent 20 MiB events", () => {
     let rssPeak = rssBefore;
     // /healthz is probed from a process of its own, so the latency measured is the gateway's, not
     // this (busy) test process's. Each line: start time (ms, epoch) and latency (ms).
-    const health: { at: number; ms: number }[] = [];
+    // A third field: how late the probe's own 20 ms sleep before this probe woke (its process's
+    // share of the machine's scheduling, which the gateway cannot cause).
+    const health: { at: number; ms: number; late: number }[] = [];
     const probe = spawn(
       nodeBin,
       [
         "-e",
-        `const u=process.argv[1];(async()=>{for(;;){const t=Date.now(),p=performance.now();` +
+        `const u=process.argv[1];(async()=>{let late=0;for(;;){const t=Date.now(),p=performance.now();` +
           `try{const r=await fetch(u);await r.arrayBuffer();}catch{}` +
-          `console.log(t+" "+(performance.now()-p).toFixed(2));await new Promise(r=>setTimeout(r,20));}})()`,
+          `console.log(t+" "+(performance.now()-p).toFixed(2)+" "+late.toFixed(2));const s=performance.now();` +
+          `await new Promise(r=>setTimeout(r,20));late=performance.now()-s-20;}})()`,
         `${admin}/healthz`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
@@ -134,8 +137,8 @@ describe("SSE: four concurrent 20 MiB events", () => {
       const lines = pending.split("\n");
       pending = lines.pop() ?? "";
       for (const l of lines) {
-        const [at, ms] = l.split(" ").map(Number);
-        health.push({ at: at!, ms: ms! });
+        const [at, ms, late] = l.split(" ").map(Number);
+        health.push({ at: at!, ms: ms!, late: late! });
       }
     });
     const rssTimer = setInterval(() => {
@@ -201,7 +204,8 @@ describe("SSE: four concurrent 20 MiB events", () => {
       `[sse-large] ${STREAMS}×${EVENT_BYTES / MIB} MiB: RSS ${rssBefore.toFixed(0)} → peak ${rssPeak.toFixed(0)} MiB; ` +
         `/healthz during the transfer (${((to - from) / 1000).toFixed(1)} s): ${during.length} probes, p50 ${p50.toFixed(1)} ms, ` +
         `p99 ${sorted[Math.floor(sorted.length * 0.99)]!.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms; ` +
-        `the gateway's own event-loop delay max ${gatewayLoopDelayMs.toFixed(1)} ms; load average ${loadavg()
+        `the gateway's own event-loop delay max ${gatewayLoopDelayMs.toFixed(1)} ms; ` +
+        `the probe process's own timer lateness max ${Math.max(...during.map((x) => x.late)).toFixed(1)} ms; load average ${loadavg()
           .map((l) => l.toFixed(1))
           .join(" ")}`,
     );
