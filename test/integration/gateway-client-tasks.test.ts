@@ -20,18 +20,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GatewayPolicy, InboundPolicy } from "../../api/v1alpha1/policy.ts";
-import { parseConfig } from "../../gateway/config.ts";
-import { type RunningGateway, startGateway } from "../../gateway/server.ts";
-import { createLogger } from "../../lib/log.ts";
-import {
-  AGENT_ID,
-  type Harness,
-  ROGUE_ID,
-  startHarness,
-  TRUST_DOMAIN,
-  writeMounted,
-} from "../fixtures/gateway/harness.ts";
+import type { RunningGateway } from "../../gateway/server.ts";
+import { type Harness, startHarness } from "../fixtures/gateway/harness.ts";
 
 let h: Harness;
 let rogue: RunningGateway;
@@ -153,39 +143,11 @@ beforeAll(async () => {
     },
   });
   // A second agent shares the tool server: the inbound gateway admits it, it has its own gateway.
-  const inbound: InboundPolicy = {
-    apiVersion: "warden.dev/v1alpha1",
-    kind: "InboundPolicy",
-    version: "in-tasks",
-    manifest: "web-tools",
-    namespace: "tools",
-    allowedCallers: [AGENT_ID, ROGUE_ID],
-  };
-  writeMounted(join(h.dir, "inbound-policy"), { "policy.json": JSON.stringify(inbound) });
-  const rogueDir = join(h.dir, "rogue-svid");
-  writeMounted(rogueDir, { "tls.crt": h.rogue.certChainPem, "tls.key": h.rogue.keyPem });
-  const roguePolicy: GatewayPolicy = {
-    ...structuredClone(h.policy),
-    version: "rogue-tasks",
-    agent: { name: "rogue", namespace: "agents", spiffeID: ROGUE_ID, suspended: false },
-  };
-  const roguePolicyDir = join(h.dir, "rogue-policy");
-  writeMounted(roguePolicyDir, { "policy.json": JSON.stringify(roguePolicy) });
-  rogue = await startGateway(
-    parseConfig({
-      mode: "outbound",
-      listen: "127.0.0.1:0",
-      adminListen: "127.0.0.1:0",
-      policyFile: join(roguePolicyDir, "policy.json"),
-      bundleFile: h.bundleFile,
-      auditFile: rogueAudit(),
-      svidCertFile: join(rogueDir, "tls.crt"),
-      svidKeyFile: join(rogueDir, "tls.key"),
-      credentialsDir: join(h.dir, "credentials"),
-      trustDomain: TRUST_DOMAIN,
-    }),
-    { log: createLogger("rogue-gateway", { level: "error" }) },
-  );
+  rogue = await h.startSecondAgent({
+    inboundVersion: "in-tasks",
+    policyVersion: "rogue-tasks",
+    auditFile: rogueAudit(),
+  });
   await waitPolicy(h.inbound.adminURL, "in-tasks");
   owner = await agent(h.route(), "owner");
   sibling = await agent(h.route(), "sibling");

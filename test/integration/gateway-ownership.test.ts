@@ -11,19 +11,8 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { Agent, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { GatewayPolicy, InboundPolicy } from "../../api/v1alpha1/policy.ts";
-import { parseConfig } from "../../gateway/config.ts";
-import { type RunningGateway, startGateway } from "../../gateway/server.ts";
-import { createLogger } from "../../lib/log.ts";
-import {
-  AGENT_ID,
-  type Harness,
-  ROGUE_ID,
-  SERVER_ID,
-  startHarness,
-  TRUST_DOMAIN,
-  writeMounted,
-} from "../fixtures/gateway/harness.ts";
+import type { RunningGateway } from "../../gateway/server.ts";
+import { type Harness, SERVER_ID, startHarness } from "../fixtures/gateway/harness.ts";
 
 let h: Harness;
 let rogue: RunningGateway;
@@ -57,39 +46,11 @@ beforeAll(async () => {
   });
   h.setPolicy(policy);
   // The inbound gateway admits the second agent too: they share the tool server.
-  const inbound: InboundPolicy = {
-    apiVersion: "warden.dev/v1alpha1",
-    kind: "InboundPolicy",
-    version: "in-2",
-    manifest: "web-tools",
-    namespace: "tools",
-    allowedCallers: [AGENT_ID, ROGUE_ID],
-  };
-  writeMounted(join(h.dir, "inbound-policy"), { "policy.json": JSON.stringify(inbound) });
-  const rogueDir = join(h.dir, "rogue-svid");
-  writeMounted(rogueDir, { "tls.crt": h.rogue.certChainPem, "tls.key": h.rogue.keyPem });
-  const roguePolicy: GatewayPolicy = {
-    ...structuredClone(h.policy),
-    version: "rogue-1",
-    agent: { name: "rogue", namespace: "agents", spiffeID: ROGUE_ID, suspended: false },
-  };
-  const roguePolicyDir = join(h.dir, "rogue-policy");
-  writeMounted(roguePolicyDir, { "policy.json": JSON.stringify(roguePolicy) });
-  rogue = await startGateway(
-    parseConfig({
-      mode: "outbound",
-      listen: "127.0.0.1:0",
-      adminListen: "127.0.0.1:0",
-      policyFile: join(roguePolicyDir, "policy.json"),
-      bundleFile: h.bundleFile,
-      auditFile: join(h.dir, "rogue-audit.jsonl"),
-      svidCertFile: join(rogueDir, "tls.crt"),
-      svidKeyFile: join(rogueDir, "tls.key"),
-      credentialsDir: join(h.dir, "credentials"),
-      trustDomain: TRUST_DOMAIN,
-    }),
-    { log: createLogger("rogue-gateway", { level: "error" }) },
-  );
+  rogue = await h.startSecondAgent({
+    inboundVersion: "in-2",
+    policyVersion: "rogue-1",
+    auditFile: join(h.dir, "rogue-audit.jsonl"),
+  });
   // Wait (bounded) until both gateways have reloaded their policies.
   for (const [admin, want] of [
     [h.outbound.adminURL, "v-own"],
