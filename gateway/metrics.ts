@@ -1,5 +1,6 @@
 // Gateway metrics. Label values are bounded: tool names only when the policy grants them (else
 // "other"), reasons from the fixed rule set, no per-agent or per-argument labels (DESIGN.md §4).
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export class GatewayMetrics {
@@ -74,6 +75,25 @@ export class GatewayMetrics {
     labelNames: ["direction"] as const,
     registers: [this.registry],
   });
+
+  /** Sampled every 10 ms by libuv (an unref'd timer: it never keeps the process alive). */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  readonly eventLoopDelayMax = new Gauge({
+    name: "warden_gateway_event_loop_delay_max_seconds",
+    help: "Longest event-loop delay since the previous scrape: every call, stream and probe waits this long.",
+    registers: [this.registry],
+    collect: () => this.#collectLoopDelay(),
+  });
+
+  constructor() {
+    this.#loopDelay.enable();
+  }
+
+  #collectLoopDelay(): void {
+    // The histogram holds the delays since the last reset; max is 0 before the first sample.
+    this.eventLoopDelayMax.set(this.#loopDelay.max / 1e9);
+    this.#loopDelay.reset();
+  }
 
   setPolicy(version: string | undefined): void {
     this.policyInfo.reset();

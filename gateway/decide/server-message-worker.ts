@@ -9,6 +9,7 @@ import { slimVerdict } from "./slim-verdict.ts";
 
 export interface WorkerRequest {
   seq: number;
+  /** Usually a view of the SharedArrayBuffer a long SSE line was read into: read, never written. */
   bytes: Uint8Array;
   version: ProtocolVersion;
   manifest: string;

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -105,17 +106,27 @@ describe("SSE: four concurrent 20 MiB events", () => {
   it("relays every stream complete while /healthz keeps answering, with bounded memory", async () => {
     const pid = child!.pid!;
     const rssBefore = rssMiB(pid);
+    // A scrape resets the gateway's own event-loop delay maximum: the one read after the transfer
+    // covers the transfer.
+    const loopDelayMax = async () => {
+      const text = await (await request(`${admin}/metrics`)).body.text();
+      return Number(/^warden_gateway_event_loop_delay_max_seconds (\S+)$/m.exec(text)?.[1]);
+    };
+    await loopDelayMax();
     let rssPeak = rssBefore;
     // /healthz is probed from a process of its own, so the latency measured is the gateway's, not
     // this (busy) test process's. Each line: start time (ms, epoch) and latency (ms).
-    const health: { at: number; ms: number }[] = [];
+    // A third field: how late the probe's own 20 ms sleep before this probe woke (its process's
+    // share of the machine's scheduling, which the gateway cannot cause).
+    const health: { at: number; ms: number; late: number }[] = [];
     const probe = spawn(
       nodeBin,
       [
         "-e",
-        `const u=process.argv[1];(async()=>{for(;;){const t=Date.now(),p=performance.now();` +
+        `const u=process.argv[1];(async()=>{let late=0;for(;;){const t=Date.now(),p=performance.now();` +
           `try{const r=await fetch(u);await r.arrayBuffer();}catch{}` +
-          `console.log(t+" "+(performance.now()-p).toFixed(2));await new Promise(r=>setTimeout(r,20));}})()`,
+          `console.log(t+" "+(performance.now()-p).toFixed(2)+" "+late.toFixed(2));const s=performance.now();` +
+          `await new Promise(r=>setTimeout(r,20));late=performance.now()-s-20;}})()`,
         `${admin}/healthz`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
@@ -126,8 +137,8 @@ describe("SSE: four concurrent 20 MiB events", () => {
       const lines = pending.split("\n");
       pending = lines.pop() ?? "";
       for (const l of lines) {
-        const [at, ms] = l.split(" ").map(Number);
-        health.push({ at: at!, ms: ms! });
+        const [at, ms, late] = l.split(" ").map(Number);
+        health.push({ at: at!, ms: ms!, late: late! });
       }
     });
     const rssTimer = setInterval(() => {
@@ -158,6 +169,7 @@ describe("SSE: four concurrent 20 MiB events", () => {
       return { status: r.statusCode, bytes, text };
     });
     const results = await Promise.all(streams);
+    const gatewayLoopDelayMs = (await loopDelayMax()) * 1000;
     clearInterval(rssTimer);
     probe.kill("SIGKILL");
     results.forEach((res, i) => {
@@ -173,12 +185,14 @@ describe("SSE: four concurrent 20 MiB events", () => {
     const to = Math.max(...spans.map((s) => s.last));
     const during = health.filter((s) => s.at >= from && s.at + s.ms <= to);
     expect(during.length).toBeGreaterThan(0);
+    // The gateway measured its own event loop (the gauge operators read) during the transfer.
+    expect(Number.isFinite(gatewayLoopDelayMs)).toBe(true);
     const maxMs = Math.max(...during.map((s) => s.ms));
     const sorted = during.map((s) => s.ms).sort((a, b) => a - b);
     const p50 = sorted[Math.floor(sorted.length / 2)]!;
     if (process.env.DEBUG_SSE)
       console.error(
-        "[sse-large] slowest probes (ms after the first byte, latency):",
+        `[sse-large] requests sent at ${from} (epoch ms); slowest probes (ms after that, latency):`,
         [...health]
           .sort((a, b) => b.ms - a.ms)
           .slice(0, 6)
@@ -189,7 +203,11 @@ describe("SSE: four concurrent 20 MiB events", () => {
     console.error(
       `[sse-large] ${STREAMS}×${EVENT_BYTES / MIB} MiB: RSS ${rssBefore.toFixed(0)} → peak ${rssPeak.toFixed(0)} MiB; ` +
         `/healthz during the transfer (${((to - from) / 1000).toFixed(1)} s): ${during.length} probes, p50 ${p50.toFixed(1)} ms, ` +
-        `p99 ${sorted[Math.floor(sorted.length * 0.99)]!.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms`,
+        `p99 ${sorted[Math.floor(sorted.length * 0.99)]!.toFixed(1)} ms, max ${maxMs.toFixed(1)} ms; ` +
+        `the gateway's own event-loop delay max ${gatewayLoopDelayMs.toFixed(1)} ms; ` +
+        `the probe process's own timer lateness max ${Math.max(...during.map((x) => x.late)).toFixed(1)} ms; load average ${loadavg()
+          .map((l) => l.toFixed(1))
+          .join(" ")}`,
     );
     // Memory: each stream holds at most one event (plus the socket buffers), never the stream.
     expect(rssPeak - rssBefore).toBeLessThan(STREAMS * 20 * 8);
