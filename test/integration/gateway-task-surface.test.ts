@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { TASK_SCOPED_METHODS } from "../../gateway/decide/surface.ts";
 import { applyPolicy, type Everything, startEverything } from "../fixtures/gateway/everything.ts";
 import { type Harness, startHarness } from "../fixtures/gateway/harness.ts";
 
@@ -66,9 +67,6 @@ const forwarded = () =>
   records(everything.inboundAudit).filter(
     (r) => (r.detail as { phase?: string } | undefined)?.phase === "intent",
   ).length;
-
-/** The methods a task token narrows (gateway/decide/surface.ts TASK_SCOPED_METHODS). */
-const TASK_SCOPED = new Set(["resources/read", "resources/subscribe", "prompts/get", "completion/complete"]);
 
 type Call = (c: Client) => Promise<unknown>;
 const CALLS: Record<string, [method: string, call: Call]> = {
@@ -160,7 +158,7 @@ describe("task tokens over resources and prompts, through both gateways", () => 
                   r.method === method &&
                   (want === "allow" ? r.decision === "allow" : r.decision === "deny" && r.rule === want) &&
                   // Task-scoped calls carry the presented task in the record; lists need none.
-                  (!TASK_SCOPED.has(method) || r.taskId === (taskId ?? null)),
+                  (!TASK_SCOPED_METHODS.has(method) || r.taskId === (taskId ?? null)),
               ),
             { timeout: 10_000, interval: 50 },
           )

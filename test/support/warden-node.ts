@@ -154,37 +154,35 @@ export function wardenOn(node: NodeTarget) {
   };
 
   /**
-   * Runs a helm command; if it fails, appends what the namespace's workloads were doing: what
-   * `--wait` waited for is in there (pods not Ready, their container states, the latest events).
+   * `helm <args> --wait --timeout HELM_WAIT` on the chart's release in `namespace`; if it fails, the
+   * error carries what the namespace's workloads were doing, which is what `--wait` waited for (pods
+   * not Ready, their container states, the latest events).
    */
-  const withWorkloadState = async (
-    namespace: string,
-    helmCommand: () => Promise<string>,
-  ): Promise<string> => {
+  const helmWaiting = async (namespace: string, args: string[]): Promise<string> => {
     try {
-      return await helmCommand();
+      return await mustHelm([...args, "--wait", "--timeout", HELM_WAIT]);
     } catch (err) {
       throw new Error(`${(err as Error).message}\n${await workloadState(namespace)}`);
     }
   };
   const workloadState = async (namespace: string): Promise<string> => {
-    const sections: [string, string[]][] = [
-      ["deployments, replica sets, pods", ["-n", namespace, "get", "deploy,rs,pods", "-o", "wide"]],
-      ["pods (conditions, container states)", ["-n", namespace, "describe", "pods"]],
-      ["latest events", ["get", "events", "-A", "--sort-by=.lastTimestamp"]],
-      ["nodes", ["get", "nodes", "-o", "wide"]],
+    const sections: { title: string; args: string[]; lastLines?: number }[] = [
+      {
+        title: "deployments, replica sets, pods",
+        args: ["-n", namespace, "get", "deploy,rs,pods", "-o", "wide"],
+      },
+      { title: "pods (conditions, container states)", args: ["-n", namespace, "describe", "pods"] },
+      { title: "latest events", args: ["get", "events", "-A", "--sort-by=.lastTimestamp"], lastLines: 60 },
+      { title: "nodes", args: ["get", "nodes", "-o", "wide"] },
     ];
     const out: string[] = [];
-    for (const [title, args] of sections) {
+    for (const { title, args, lastLines } of sections) {
       const r = await kubectl(args, { timeoutMs: 60_000 }).catch((e: Error) => ({
         stdout: "",
         stderr: e.message,
       }));
       const text = `${r.stdout}${r.stderr}`.trim().split("\n");
-      out.push(
-        `--- ${title} (kubectl ${args.join(" ")}):`,
-        ...(title === "latest events" ? text.slice(-60) : text),
-      );
+      out.push(`--- ${title} (kubectl ${args.join(" ")}):`, ...(lastLines ? text.slice(-lastLines) : text));
     }
     return out.join("\n");
   };
@@ -204,23 +202,22 @@ export function wardenOn(node: NodeTarget) {
      * on it would fail with "another operation is in progress" instead of saying what was wrong.
      * When the install fails, the error carries what it was waiting for (workloads, pods, events).
      */
-    async helmInstall(release: string, namespace: string, valuesFile: string): Promise<string> {
-      return withWorkloadState(namespace, () =>
-        mustHelm(
-          ["install", release, CHART, "-n", namespace, "--create-namespace", "-f", valuesFile].concat([
-            "--wait",
-            "--timeout",
-            HELM_WAIT,
-          ]),
-        ),
-      );
+    helmInstall(release: string, namespace: string, valuesFile: string): Promise<string> {
+      return helmWaiting(namespace, [
+        "install",
+        release,
+        CHART,
+        "-n",
+        namespace,
+        "--create-namespace",
+        "-f",
+        valuesFile,
+      ]);
     },
 
     /** `helm upgrade` with the same bound and the same account of the namespace when it fails. */
     helmUpgrade(release: string, namespace: string, args: string[]): Promise<string> {
-      return withWorkloadState(namespace, () =>
-        mustHelm(["upgrade", release, CHART, "-n", namespace, ...args, "--wait", "--timeout", HELM_WAIT]),
-      );
+      return helmWaiting(namespace, ["upgrade", release, CHART, "-n", namespace, ...args]);
     },
 
     async apply(...docs: unknown[]): Promise<void> {
